@@ -1,0 +1,69 @@
+// Loads the compiled addon and describes its surface. Internal: users never see these types.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Options the I/O thread needs to open one listening vhost. */
+export interface NativeListenOptions {
+  id: number;
+  port: number;
+  host: string;
+  path: string;
+  maxPayloadLength: number;
+  closeTimeoutMs: number;
+}
+
+/**
+ * One I/O thread with its own uv loop and lws context. Every method only queues a command;
+ * results come back as event records through the dispatch callback.
+ */
+export interface NativeReactor {
+  listen(options: NativeListenOptions): void;
+  /** Copies `data` once into a native frame and queues it for `slot`. */
+  send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): void;
+  /** Asks for a drain event once everything queued for `slot` so far is written. */
+  watchDrain(slot: number): void;
+  close(slot: number, code: number, reason: string): void;
+  terminate(slot: number): void;
+  /** JS has processed the slot's close: native code may reuse it. */
+  release(slot: number): void;
+  stopServer(id: number): void;
+  /** The shared bufferedAmount counters of slots [chunk * 1024, chunk * 1024 + 1024). */
+  counters(chunk: number): Float64Array | undefined;
+  shutdown(): void;
+  join(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export type Dispatch = (records: Uint32Array, slab: Buffer | undefined, large: Buffer[] | undefined) => void;
+
+interface Addon {
+  Reactor: new (dispatch: Dispatch) => NativeReactor;
+  lwsVersion: string;
+}
+
+function load(): Addon {
+  const require = createRequire(import.meta.url);
+  // LWSNODE_ADDON points at another build of the same addon (e.g. the sanitizer build).
+  const override = process.env.LWSNODE_ADDON;
+  if (override) return require(override) as Addon;
+  const nodeGypBuild = require("node-gyp-build") as (dir: string) => Addon;
+  return nodeGypBuild(join(dirname(fileURLToPath(import.meta.url)), ".."));
+}
+
+export const addon: Addon = load();
+
+/** Send flag: JS saw backpressure and wants a drain event once the queue is flushed. */
+export const NOTIFY_DRAIN = 1;
+
+/** Event record layout shared with native/event_batch.h: 8 x u32 per event. */
+export const RECORD_WORDS = 8;
+export const EV_OPEN = 1;
+export const EV_MESSAGE = 2;
+export const EV_CLOSE = 3;
+export const EV_DRAIN = 4;
+export const EV_LISTENING = 5;
+export const EV_LISTEN_ERROR = 6;
+export const EV_SERVER_CLOSED = 7;
+export const EV_STOPPED = 8;

@@ -1,0 +1,102 @@
+// createServer() options: their types, defaults and validation.
+import type { ServerWebSocket } from "./server-websocket.js";
+import { invalidType, outOfRange } from "./errors.js";
+
+/**
+ * Handlers shared by every socket of a server (one set per server, as in uWebSockets.js and
+ * Bun: no per-socket listeners). They run on the JS thread, in the order events happened on
+ * each connection. A handler that throws surfaces as an uncaught exception; delivery to the
+ * other sockets goes on.
+ *
+ * @typeParam T - the type of each socket's `data`
+ */
+export interface ServerHandlers<T> {
+  /** A client completed the handshake. Set `ws.data` here. */
+  open?(ws: ServerWebSocket<T>): void;
+  /**
+   * A whole message arrived (fragments are reassembled natively). `data` is yours to keep;
+   * for text, `data.toString()` gives the string (it is valid UTF-8: invalid text closes the
+   * connection with 1007 before reaching you).
+   */
+  message?(ws: ServerWebSocket<T>, data: Buffer, isBinary: boolean): void;
+  /**
+   * The connection ended: fires exactly once per opened socket, with the close code the peer
+   * sent (1005 if its close frame had none), the code we sent when we closed first, or 1006
+   * when the connection dropped without a closing handshake.
+   */
+  close?(ws: ServerWebSocket<T>, code: number, reason: string): void;
+  /** A socket that reported backpressure (or dropped a message) has written everything. */
+  drain?(ws: ServerWebSocket<T>): void;
+}
+
+/** Options of {@link createServer}. Every field is optional. */
+export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
+  /** TCP port; 0 (default) picks a free one, see `server.port`. */
+  port?: number;
+  /** Address or host name to listen on; default: every interface (IPv4 and IPv6). */
+  host?: string;
+  /** Only upgrade requests for this path are accepted (the query string is ignored); others get 404. Default: any path. */
+  path?: string;
+  /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
+  maxPayloadLength?: number;
+  /** Bytes a socket may buffer before `send()` drops messages (returns `DROPPED`). Default 16 MiB. */
+  maxBackpressure?: number;
+  /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
+  closeTimeout?: number;
+}
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedServerOptions<T> {
+  port: number;
+  host: string;
+  path: string;
+  maxPayloadLength: number;
+  maxBackpressure: number;
+  closeTimeout: number;
+  handlers: ServerHandlers<T>;
+}
+
+export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
+export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
+export const DEFAULT_CLOSE_TIMEOUT = 5000;
+const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
+
+const HANDLERS = ["open", "message", "close", "drain"] as const;
+const KNOWN = new Set<string>([...HANDLERS, "port", "host", "path", "maxPayloadLength", "maxBackpressure", "closeTimeout"]);
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") throw invalidType(name, "a number", value);
+  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
+  return value;
+}
+
+/** Checks every option, throwing `TypeError`/`RangeError` with a Node-style `code`. */
+export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServerOptions<T> {
+  if (options === null || typeof options !== "object") throw invalidType("options", "an object", options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw invalidType(key, `one of the known options (${[...KNOWN].join(", ")})`, key);
+  }
+  const handlers: ServerHandlers<T> = {};
+  for (const name of HANDLERS) {
+    const fn = options[name];
+    if (fn === undefined) continue;
+    if (typeof fn !== "function") throw invalidType(name, "a function", fn);
+    (handlers as Record<string, unknown>)[name] = fn;
+  }
+  const host = options.host ?? "";
+  if (typeof host !== "string") throw invalidType("host", "a string", host);
+  const path = options.path ?? "";
+  if (typeof path !== "string") throw invalidType("path", "a string", path);
+  if (path !== "" && !path.startsWith("/")) throw outOfRange("path", 'a path starting with "/"', path);
+  if (Buffer.byteLength(path) > 1000) throw outOfRange("path", "at most 1000 bytes", path);
+  return {
+    port: integer("port", options.port, 0, 0, 65535),
+    host,
+    path,
+    maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, MAX_PAYLOAD_LIMIT),
+    maxBackpressure: integer("maxBackpressure", options.maxBackpressure, DEFAULT_MAX_BACKPRESSURE, 1, Number.MAX_SAFE_INTEGER),
+    closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
+    handlers,
+  };
+}

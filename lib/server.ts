@@ -1,0 +1,201 @@
+// createServer() and the Server it resolves to.
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { ClosedError, ListenError } from "./errors.js";
+import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
+import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
+import { ServerWebSocket } from "./server-websocket.js";
+
+type State = "starting" | "listening" | "closing" | "closed";
+
+/**
+ * A listening WebSocket server. Its sockets live on the environment's I/O thread; its
+ * handlers run on the JS thread. While listening it keeps the process alive, like a
+ * `net.Server`, unless `unref()`'d; a closed server never does.
+ *
+ * @typeParam T - the type of each socket's `data`
+ */
+export class Server<T = unknown> implements Endpoint {
+  #reactor: Reactor;
+  #options: ResolvedServerOptions<T>;
+  #handlers: ServerHandlers<T>;
+  #id: number;
+  #state: State = "starting";
+  #port = 0;
+  #refed = true;
+  #holding = false;
+  #connections = 0;
+  #listen?: { resolve(server: Server<T>): void; reject(err: Error): void };
+  #closed?: Promise<void>;
+  #resolveClosed?: () => void;
+
+  /** @internal Use {@link createServer}. */
+  constructor(options: ResolvedServerOptions<T>) {
+    this.#options = options;
+    this.#handlers = options.handlers;
+    this.#reactor = currentReactor();
+    this.#id = this.#reactor.add(this);
+  }
+
+  /** The port it listens on (the one the kernel chose when you asked for 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The address it listens on; `""` means every interface. */
+  get host(): string {
+    return this.#options.host;
+  }
+
+  /** True from the moment `createServer()` resolves until `close()` is called. */
+  get listening(): boolean {
+    return this.#state === "listening";
+  }
+
+  /** Open connections (their `close` handler has not run yet). */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** @internal Bytes a socket may buffer before sends are dropped. */
+  get maxBackpressure(): number {
+    return this.#options.maxBackpressure;
+  }
+
+  /**
+   * Stops accepting, closes every connection with 1001 (after what was already queued for
+   * it), waits up to `closeTimeout` ms for their closing handshakes, drops the rest, and
+   * releases the port. Every socket's `close` handler has run when the promise resolves.
+   * Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed;
+    this.#closed = new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    if (this.#state === "closed") {
+      this.#resolveClosed!();
+    } else {
+      this.#state = "closing";
+      this.#syncHold();
+      this.#reactor.native.stopServer(this.#id);
+    }
+    return this.#closed;
+  }
+
+  /** Lets the process exit while this server is listening (it keeps serving until then). */
+  unref(): this {
+    this.#refed = false;
+    this.#syncHold();
+    return this;
+  }
+
+  /** Undoes `unref()`: a listening server keeps the process alive (the default). */
+  ref(): this {
+    this.#refed = true;
+    this.#syncHold();
+    return this;
+  }
+
+  /** @internal */
+  _start(): Promise<Server<T>> {
+    this.#syncHold();
+    const { port, host, path, maxPayloadLength, closeTimeout } = this.#options;
+    this.#reactor.native.listen({ id: this.#id, port, host, path, maxPayloadLength, closeTimeoutMs: closeTimeout });
+    return new Promise((resolve, reject) => {
+      this.#listen = { resolve, reject };
+    });
+  }
+
+  /** @internal */
+  _listening(port: number): void {
+    this.#port = port;
+    if (this.#state === "starting") this.#state = "listening";
+    this.#syncHold();
+    this.#listen?.resolve(this);
+    this.#listen = undefined;
+  }
+
+  /** @internal */
+  _listenFailed(code: string, message: string): void {
+    this.#finish();
+    this.#listen?.reject(new ListenError(code, message, this.#options.host, this.#options.port));
+    this.#listen = undefined;
+  }
+
+  /** @internal */
+  _closed(): void {
+    this.#finish();
+    this.#listen?.reject(new ClosedError("server closed before it was listening"));
+    this.#listen = undefined;
+  }
+
+  /** @internal */
+  _open(slot: number, remoteAddress: string): ServerWebSocket<T> {
+    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, remoteAddress);
+    this.#connections++;
+    try {
+      this.#handlers.open?.(ws);
+    } catch (err) {
+      reportUncaught(err);
+    }
+    return ws;
+  }
+
+  /** @internal */
+  _message(ws: ServerWebSocket<T>, data: Buffer, isBinary: boolean): void {
+    this.#handlers.message?.(ws, data, isBinary);
+  }
+
+  /** @internal */
+  _drain(ws: ServerWebSocket<T>): void {
+    this.#handlers.drain?.(ws);
+  }
+
+  /** @internal */
+  _closedSocket(ws: ServerWebSocket<T>, code: number, reason: string): void {
+    this.#connections--;
+    this.#handlers.close?.(ws, code, reason);
+  }
+
+  #finish(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#syncHold();
+    this.#reactor.remove(this.#id);
+    this.#resolveClosed?.();
+  }
+
+  // Keep the reactor's event loop reference while events matter to this server: during start
+  // and close always, while listening only if ref'd.
+  #syncHold(): void {
+    const want =
+      this.#state === "starting" || this.#state === "closing" || (this.#state === "listening" && this.#refed);
+    if (want && !this.#holding) this.#reactor.hold();
+    else if (!want && this.#holding) this.#reactor.unhold();
+    this.#holding = want;
+  }
+}
+
+/**
+ * Starts a WebSocket server on this environment's I/O thread.
+ *
+ * ```ts
+ * const server = await createServer({
+ *   port: 0,
+ *   message(ws, data, isBinary) { ws.send(data, isBinary); },
+ * });
+ * console.log(server.port);
+ * ```
+ *
+ * @returns a promise for the server, resolved once it listens.
+ * @throws (rejects with) `TypeError`/`RangeError` for invalid options, {@link ListenError}
+ *   (`code` `EADDRINUSE`, `EACCES`, …) when it cannot listen.
+ */
+export async function createServer<T = unknown>(options: ServerOptions<T> = {}): Promise<Server<T>> {
+  const resolved = resolveServerOptions(options);
+  if (resolved.host !== "" && isIP(resolved.host) === 0) {
+    resolved.host = (await lookup(resolved.host)).address;
+  }
+  return new Server<T>(resolved)._start();
+}

@@ -1,0 +1,48 @@
+// Commands from the JS thread to the I/O thread. They travel through CommandQueue and are
+// applied on the I/O thread in the order they were issued.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frame.h"
+
+namespace lwsnode {
+
+struct ServerOptions {
+  uint32_t id = 0;
+  int port = 0;
+  std::string host;  // empty: every interface
+  std::string path;  // empty: any path
+  size_t maxPayloadLength = 16 * 1024 * 1024;
+  uint32_t closeTimeoutMs = 5000;
+};
+
+enum class CommandType : uint8_t {
+  Send,         // slot, frame, flags
+  Close,        // slot, code, text = reason
+  Terminate,    // slot
+  Release,      // slot: JS has seen the close, the slot may be reused
+  Listen,       // server
+  StopServer,   // id
+  ResumeReads,  // JS caught up with inbound events
+  Shutdown,     // destroy the reactor
+};
+
+// Send flags.
+constexpr uint32_t kNotifyDrain = 1;  // JS reported backpressure: tell it when the queue empties
+
+struct Command {
+  explicit Command(CommandType t) : type(t) {}
+  CommandType type;
+  uint32_t slot = 0;  // or server id
+  uint32_t flags = 0;
+  int32_t code = 0;
+  FrameRef frame;
+  std::string text;
+  std::unique_ptr<ServerOptions> server;
+};
+
+}  // namespace lwsnode

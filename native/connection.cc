@@ -1,0 +1,197 @@
+#include "connection.h"
+
+#include <libwebsockets.h>
+
+#include <cstring>
+
+#include "reactor.h"
+#include "server.h"
+
+namespace lwsnode {
+
+namespace {
+// Subtracting from an atomic double: only the I/O thread writes it, so load + store is exact.
+void addTo(std::atomic<double>& counter, double delta) {
+  counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+}  // namespace
+
+Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
+    : reactor_(reactor), server_(server), wsi_(wsi), slot_(slot), counter_(reactor.slots().counter(slot)) {}
+
+Connection::~Connection() { reactor_.forgetPaused(*this); }
+
+// ---- inbound ----
+
+int Connection::onReceive(const void* in, size_t len) {
+  const bool first = lws_is_first_fragment(wsi_);
+  const bool final = lws_is_final_fragment(wsi_);  // FIN frame and none of it left to read
+  const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
+  const size_t max = server_.options().maxPayloadLength;
+  EventBatch& events = reactor_.events();
+
+  // No extension is negotiated, so every reserved bit must be clear (RFC 6455 5.2).
+  if (lws_get_reserved_bits(wsi_)) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "reserved bits set");
+  if (first) {
+    rxBinary_ = lws_frame_is_binary(wsi_) != 0;
+    rxActive_ = true;
+    rx_.clear();
+    utf8_.reset();
+  }
+  if (!rxActive_) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "unexpected continuation");
+  if (!rxBinary_) {
+    // Text is validated here, incrementally across fragments, rather than by lws's
+    // VALIDATE_UTF8 option: lws would close with 1007 without telling us, and the close
+    // handler must report the code that was sent.
+    if (!utf8_.feed(static_cast<const uint8_t*>(in), len) || (final && !utf8_.complete()))
+      return failMessage(LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
+  }
+
+  if (final && rx_.empty()) {
+    // The whole message arrived in one piece: one copy, straight into the event batch.
+    if (len > max) return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+    if (!events.pushCopy(EventType::Message, slot_, rxBinary_, in, len))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    rxActive_ = false;
+  } else {
+    if (rx_.size() + len + frameRemaining > max)
+      return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+    if (!rx_.reserve(rx_.size() + len + frameRemaining) || !rx_.append(in, len))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    if (!final) return 0;
+    if (!events.pushOwned(EventType::Message, slot_, rxBinary_, std::move(rx_)))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    rx_ = Bytes();
+    rxActive_ = false;
+  }
+  if (!readsPaused_ && reactor_.inboundCongested()) {
+    readsPaused_ = true;
+    reactor_.pauseReads(*this);
+  }
+  return 0;
+}
+
+int Connection::failMessage(int code, const char* reason) {
+  sentClose_ = true;
+  closeCode_ = code;
+  closeReason_ = reason;
+  lws_close_reason(wsi_, static_cast<lws_close_status>(code),
+                   reinterpret_cast<unsigned char*>(const_cast<char*>(reason)), std::strlen(reason));
+  return -1;
+}
+
+void Connection::resumeReads() {
+  if (!readsPaused_) return;
+  readsPaused_ = false;
+  lws_rx_flow_control(wsi_, 1);
+}
+
+void Connection::onPeerClose(const uint8_t* in, size_t len) {
+  peerClosed_ = true;
+  if (len >= 2) {
+    peerCode_ = (in[0] << 8) | in[1];
+    peerReason_.assign(reinterpret_cast<const char*>(in + 2), len - 2);
+  } else {
+    peerCode_ = LWS_CLOSE_STATUS_NO_STATUS;
+  }
+}
+
+void Connection::onClosed() {
+  int code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+  const std::string* reason = nullptr;
+  if (peerClosed_) {
+    code = peerCode_;
+    reason = &peerReason_;
+  } else if (sentClose_) {
+    code = closeCode_;
+    reason = &closeReason_;
+  }
+  EventBatch& events = reactor_.events();
+  if (reason)
+    events.pushCopy(EventType::Close, slot_, static_cast<uint32_t>(code), reason->data(), reason->size());
+  else
+    events.push(EventType::Close, slot_, static_cast<uint32_t>(code));
+}
+
+// ---- outbound ----
+
+void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
+  if (closeRequested_ || sentClose_) return;  // JS sees the close soon; nothing more goes out
+  if (flags & kNotifyDrain) notifyDrain_ = true;
+  const bool wasIdle = head_ == queue_.size();
+  if (!frame) {  // only a drain watch: an idle queue reports at the next WRITEABLE
+    if (wasIdle) requestWritable();
+    return;
+  }
+  if (!countedByJs) addTo(counter_, static_cast<double>(frame->payloadLength()));
+  queue_.push_back(std::move(frame));
+  if (wasIdle) requestWritable();
+}
+
+void Connection::close(int code, const std::string& reason) {
+  if (closeRequested_ || sentClose_) return;
+  closeRequested_ = true;
+  closeCode_ = code;
+  closeReason_ = reason;
+  requestWritable();
+}
+
+void Connection::terminate() {
+  // Asynchronous kill: the CLOSED callback follows on this thread, outside this call.
+  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void Connection::requestWritable() { lws_callback_on_writable(wsi_); }
+
+void Connection::popFront() {
+  queue_[head_] = FrameRef();
+  if (++head_ == queue_.size()) {
+    queue_.clear();
+    head_ = 0;
+  }
+}
+
+int Connection::onWritable() {
+  const size_t waiting = queue_.size() - head_;
+  if (waiting > 0) {
+    size_t written = 0;
+    Frame& front = *queue_[head_];
+    if (waiting == 1 || front.wireLength() * 2 > Reactor::kScratchSize) {
+      // One frame, written whole from its own buffer; lws keeps what the kernel refuses.
+      if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) return -1;
+      written = front.payloadLength();
+      popFront();
+    } else {
+      // Coalesce: one memcpy per small frame beats one syscall per frame.
+      uint8_t* base = reactor_.scratch() + LWS_PRE;
+      size_t used = 0;
+      while (head_ < queue_.size()) {
+        const Frame& f = *queue_[head_];
+        if (used + f.wireLength() > Reactor::kScratchSize) break;
+        std::memcpy(base + used, f.wire(), f.wireLength());
+        used += f.wireLength();
+        written += f.payloadLength();
+        popFront();
+      }
+      if (lws_write(wsi_, base, used, LWS_WRITE_RAW) < 0) return -1;
+    }
+    addTo(counter_, -static_cast<double>(written));
+    if (head_ < queue_.size()) {
+      requestWritable();
+      return 0;
+    }
+  }
+  if (closeRequested_ && !sentClose_) {
+    sentClose_ = true;
+    lws_close_reason(wsi_, static_cast<lws_close_status>(closeCode_),
+                     reinterpret_cast<unsigned char*>(closeReason_.data()), closeReason_.size());
+    return -1;
+  }
+  if (notifyDrain_) {
+    notifyDrain_ = false;
+    reactor_.events().push(EventType::Drain, slot_);
+  }
+  return 0;
+}
+
+}  // namespace lwsnode

@@ -1,0 +1,80 @@
+// One established WebSocket connection, on the I/O thread only.
+//
+// Outbound: frames queue here and are written only from the WRITEABLE callback. Each
+// callback coalesces queued small frames into one lws_write (LWS_WRITE_RAW: the frames are
+// already framed), or writes one large frame straight from its own buffer. Frames are always
+// written whole, so lws may interleave its own control frames (pong, close) between them.
+// Inbound: fragments are reassembled into whole messages and handed to the event batch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bytes.h"
+#include "frame.h"
+#include "utf8_validator.h"
+
+struct lws;
+
+namespace lwsnode {
+
+class Reactor;
+class Server;
+
+class Connection {
+ public:
+  Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uint32_t slot() const { return slot_; }
+  lws* wsi() const { return wsi_; }
+  Server& server() const { return server_; }
+
+  // lws callbacks; a negative return closes the connection.
+  int onReceive(const void* in, size_t len);
+  int onWritable();
+  void onPeerClose(const uint8_t* in, size_t len);
+  void onClosed();  // emits the Close event; the owner deletes us afterwards
+
+  // Commands from JS (and the server's shutdown).
+  // A null frame only applies `flags` (a drain watch).
+  void enqueue(FrameRef frame, uint32_t flags, bool countedByJs);
+  void close(int code, const std::string& reason);
+  void terminate();
+  void resumeReads();
+
+ private:
+  void requestWritable();
+  void popFront();
+  int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
+
+  Reactor& reactor_;
+  Server& server_;
+  lws* wsi_;
+  uint32_t slot_;
+  std::atomic<double>& counter_;  // JS-visible: natively queued bytes minus written bytes
+
+  std::vector<FrameRef> queue_;  // outbound, written from head_
+  size_t head_ = 0;
+
+  Bytes rx_;  // a message being reassembled across RECEIVE callbacks
+  bool rxBinary_ = false;
+  bool rxActive_ = false;
+  Utf8Validator utf8_;  // state carried between the fragments of a text message
+  bool readsPaused_ = false;
+
+  bool notifyDrain_ = false;
+  bool closeRequested_ = false;  // send a close frame once the queue is flushed
+  int closeCode_ = 0;
+  std::string closeReason_;
+  bool sentClose_ = false;
+  bool peerClosed_ = false;
+  int peerCode_ = 0;
+  std::string peerReason_;
+};
+
+}  // namespace lwsnode

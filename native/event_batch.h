@@ -1,0 +1,81 @@
+// Events from the I/O thread to JS, gathered per loop iteration and delivered in one
+// thread-safe-function call. Records are fixed-size so JS reads them from one Uint32Array;
+// small payloads share one slab (JS gets Buffer views of it, no copy), large ones keep
+// their own allocation and become external Buffers.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bytes.h"
+
+namespace lwsnode {
+
+enum class EventType : uint32_t {
+  Open = 1,          // slot, a = server id, bytes = remote address
+  Message = 2,       // slot, a = 1 if binary, bytes = payload
+  Close = 3,         // slot, a = close code, bytes = reason
+  Drain = 4,         // slot
+  Listening = 5,     // a = server id, b = bound port
+  ListenError = 6,   // a = server id, bytes = "CODE message"
+  ServerClosed = 7,  // a = server id
+  Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
+};
+
+// Layout shared with lib/native-events.ts (8 x u32).
+struct EventRecord {
+  uint32_t type;
+  uint32_t slot;
+  uint32_t a;
+  uint32_t b;
+  uint32_t offset;  // into the slab, or index into `large` when `isLarge`
+  uint32_t length;
+  uint32_t isLarge;
+  uint32_t reserved;
+};
+static_assert(sizeof(EventRecord) == 32, "EventRecord layout is shared with JS");
+
+class EventBatch {
+ public:
+  // Payloads at least this big get their own allocation instead of a slab slice.
+  static constexpr size_t kLargePayload = 16 * 1024;
+
+  void push(EventType type, uint32_t slot, uint32_t a = 0, uint32_t b = 0) {
+    records.push_back({static_cast<uint32_t>(type), slot, a, b, 0, 0, 0, 0});
+  }
+
+  // Copies `bytes` into the slab (or an own allocation when large). False on OOM.
+  bool pushCopy(EventType type, uint32_t slot, uint32_t a, const void* bytes, size_t len) {
+    if (len >= kLargePayload) {
+      Bytes own;
+      if (!own.append(bytes, len)) return false;
+      return pushOwned(type, slot, a, std::move(own));
+    }
+    const size_t offset = slab.size();
+    if (!slab.append(bytes, len)) return false;
+    records.push_back({static_cast<uint32_t>(type), slot, a, 0, static_cast<uint32_t>(offset),
+                       static_cast<uint32_t>(len), 0, 0});
+    payloadBytes += len;
+    return true;
+  }
+
+  // Takes a whole reassembled payload; small ones are still packed into the slab.
+  bool pushOwned(EventType type, uint32_t slot, uint32_t a, Bytes&& payload) {
+    const size_t len = payload.size();
+    if (len < kLargePayload) return pushCopy(type, slot, a, payload.data(), len);
+    records.push_back({static_cast<uint32_t>(type), slot, a, 0, static_cast<uint32_t>(large.size()),
+                       static_cast<uint32_t>(len), 1, 0});
+    large.push_back(std::move(payload));
+    payloadBytes += len;
+    return true;
+  }
+
+  bool empty() const { return records.empty(); }
+
+  std::vector<EventRecord> records;
+  Bytes slab;
+  std::vector<Bytes> large;
+  size_t payloadBytes = 0;  // inbound bytes held for JS, for rx flow control
+};
+
+}  // namespace lwsnode

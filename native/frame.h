@@ -1,0 +1,72 @@
+// An outgoing WebSocket frame, framed once and owned until the last connection has written it.
+//
+// Server-to-client frames are unmasked, so the bytes on the wire are identical for every
+// receiver: a publish frames its payload once and every subscriber queues the same Frame.
+// The payload is copied exactly once, from JS memory into this allocation, which reserves
+// LWS_PRE bytes plus the largest frame header in front of it so the header is written in
+// place and lws may use the headroom it asks for.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <utility>
+
+namespace lwsnode {
+
+enum class Opcode : uint8_t { Continuation = 0x0, Text = 0x1, Binary = 0x2, Close = 0x8, Ping = 0x9, Pong = 0xA };
+
+class FrameRef;
+
+class Frame {
+ public:
+  // Allocates a frame with room for `payloadLen` payload bytes and writes its header; the
+  // caller fills payload(). Returns an empty ref when memory is exhausted.
+  static FrameRef create(Opcode opcode, size_t payloadLen);
+
+  uint8_t* payload() { return payload_; }
+  size_t payloadLength() const { return payloadLen_; }
+  // Header plus payload: what goes on the wire.
+  const uint8_t* wire() const { return payload_ - headerLen_; }
+  uint8_t* wire() { return payload_ - headerLen_; }
+  size_t wireLength() const { return headerLen_ + payloadLen_; }
+
+ private:
+  friend class FrameRef;
+  Frame(size_t payloadLen, uint8_t* payload, uint8_t headerLen)
+      : payloadLen_(payloadLen), payload_(payload), headerLen_(headerLen) {}
+
+  // Not atomic: a frame is built on the JS thread and handed over whole through the command
+  // queue's mutex; from then on only the I/O thread shares and releases it.
+  uint32_t refs_ = 1;
+  size_t payloadLen_;
+  uint8_t* payload_;
+  uint8_t headerLen_;
+};
+
+// Intrusive, move-friendly owner of a Frame (one malloc for header + payload + bookkeeping).
+class FrameRef {
+ public:
+  FrameRef() = default;
+  explicit FrameRef(Frame* f) : f_(f) {}
+  FrameRef(const FrameRef& o) : f_(o.f_) { if (f_) ++f_->refs_; }
+  FrameRef(FrameRef&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  FrameRef& operator=(FrameRef o) noexcept { std::swap(f_, o.f_); return *this; }
+  ~FrameRef() { release(); }
+
+  Frame* operator->() const { return f_; }
+  Frame& operator*() const { return *f_; }
+  explicit operator bool() const { return f_ != nullptr; }
+
+ private:
+  void release() {
+    if (f_ && --f_->refs_ == 0) {
+      f_->~Frame();
+      std::free(f_);
+    }
+    f_ = nullptr;
+  }
+  Frame* f_ = nullptr;
+};
+
+}  // namespace lwsnode

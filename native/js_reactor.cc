@@ -1,0 +1,246 @@
+#include "js_reactor.h"
+
+#include <cstring>
+
+namespace lwsnode {
+
+namespace {
+
+uint32_t u32(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Uint32Value(); }
+
+// Bytes of a Buffer/TypedArray/DataView argument; false if it is none of those.
+bool viewBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
+  bool is = false;
+  void* ptr = nullptr;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t count;
+    napi_value ab;
+    size_t offset;
+    napi_get_typedarray_info(env, v, &type, &count, &ptr, &ab, &offset);
+    static const size_t kElem[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
+    *len = count * (type <= napi_bigint64_array ? kElem[type] : 1);
+  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t offset;
+    napi_get_dataview_info(env, v, len, &ptr, &ab, &offset);
+  } else {
+    return false;
+  }
+  *data = static_cast<const uint8_t*>(ptr);
+  return true;
+}
+
+}  // namespace
+
+Napi::Function JsReactor::define(Napi::Env env) {
+  return DefineClass(env, "Reactor",
+                     {
+                         InstanceMethod<&JsReactor::listen>("listen"),
+                         InstanceMethod<&JsReactor::send>("send"),
+                         InstanceMethod<&JsReactor::watchDrain>("watchDrain"),
+                         InstanceMethod<&JsReactor::close>("close"),
+                         InstanceMethod<&JsReactor::terminate>("terminate"),
+                         InstanceMethod<&JsReactor::release>("release"),
+                         InstanceMethod<&JsReactor::stopServer>("stopServer"),
+                         InstanceMethod<&JsReactor::counters>("counters"),
+                         InstanceMethod<&JsReactor::shutdown>("shutdown"),
+                         InstanceMethod<&JsReactor::join>("join"),
+                         InstanceMethod<&JsReactor::ref>("ref"),
+                         InstanceMethod<&JsReactor::unref>("unref"),
+                     });
+}
+
+JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReactor>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "Reactor(dispatch): dispatch must be a function");
+  tsfn_ = Tsfn::New(env, info[0].As<Napi::Function>(), "lwsnode", 0, 1, this);
+  // Registered after the TSFN so it runs before the TSFN's own teardown (hooks run in reverse).
+  napi_add_env_cleanup_hook(env, &JsReactor::onEnvCleanup, this);
+  cleanupHookAdded_ = true;
+  // Cross-thread: the I/O thread only pokes the TSFN; all JS work happens in deliver().
+  reactor_ = std::make_unique<Reactor>([this] { tsfn_.NonBlockingCall(); });
+  reactor_->start();
+}
+
+JsReactor::~JsReactor() {
+  if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, &JsReactor::onEnvCleanup, this);
+  stopNow();
+}
+
+void JsReactor::onEnvCleanup(void* self) {
+  auto* r = static_cast<JsReactor*>(self);
+  r->cleanupHookAdded_ = false;
+  r->stopNow();
+}
+
+void JsReactor::stopNow() {
+  if (reactor_) reactor_->stopAndJoin();
+  if (!tsfnReleased_) {
+    tsfnReleased_ = true;
+    tsfn_.Release();
+  }
+}
+
+void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
+  if (env == nullptr || !self->reactor_) return;  // the environment is being torn down
+  std::vector<EventBatch> batches = self->reactor_->takeEvents();
+  self->dispatching_ = true;
+  try {
+    for (EventBatch& batch : batches) {
+      const size_t bytes = batch.payloadBytes;
+      const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
+      Napi::ArrayBuffer records = Napi::ArrayBuffer::New(env, recordBytes);
+      std::memcpy(records.Data(), batch.records.data(), recordBytes);
+      Napi::Value slab = env.Undefined();
+      if (!batch.slab.empty()) {
+        const size_t len = batch.slab.size();
+        slab = Napi::Buffer<uint8_t>::New(env, batch.slab.release(), len, [](Napi::Env, uint8_t* p) { std::free(p); });
+      }
+      Napi::Value large = env.Undefined();
+      if (!batch.large.empty()) {
+        Napi::Array arr = Napi::Array::New(env, batch.large.size());
+        for (uint32_t i = 0; i < batch.large.size(); ++i) {
+          const size_t len = batch.large[i].size();
+          arr.Set(i, Napi::Buffer<uint8_t>::New(env, batch.large[i].release(), len,
+                                                [](Napi::Env, uint8_t* p) { std::free(p); }));
+        }
+        large = arr;
+      }
+      dispatch.Call({Napi::Uint32Array::New(env, recordBytes / 4, records, 0), slab, large});
+      self->reactor_->eventsConsumed(bytes);
+    }
+  } catch (const Napi::Error& e) {
+    self->dispatching_ = false;
+    if (self->reactor_) self->reactor_->flushWake();
+    e.ThrowAsJavaScriptException();
+    return;
+  }
+  self->dispatching_ = false;
+  if (self->reactor_) self->reactor_->flushWake();
+}
+
+void JsReactor::submit(Command&& cmd) {
+  if (reactor_) reactor_->submit(std::move(cmd), dispatching_);
+}
+
+Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto opts = std::make_unique<ServerOptions>();
+  opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
+  opts->port = o.Get("port").As<Napi::Number>().Int32Value();
+  opts->host = o.Get("host").As<Napi::String>().Utf8Value();
+  opts->path = o.Get("path").As<Napi::String>().Utf8Value();
+  opts->maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
+  opts->closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  Command cmd(CommandType::Listen);
+  cmd.server = std::move(opts);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// send(slot, data: string | ArrayBufferView, binary: boolean, flags) -> accepted
+Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value data = info[1];
+  const Opcode opcode = info[2].ToBoolean() ? Opcode::Binary : Opcode::Text;
+  FrameRef frame;
+  napi_valuetype type;
+  napi_typeof(env, data, &type);
+  if (type == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, data, nullptr, 0, &len);
+    frame = Frame::create(opcode, len);
+    if (!frame) throw Napi::Error::New(env, "out of memory");
+    size_t copied = 0;
+    napi_get_value_string_utf8(env, data, reinterpret_cast<char*>(frame->payload()), len + 1, &copied);
+  } else {
+    const uint8_t* bytes = nullptr;
+    size_t len = 0;
+    if (!viewBytes(env, data, &bytes, &len)) throw Napi::TypeError::New(env, "data must be a string or an ArrayBufferView");
+    frame = Frame::create(opcode, len);
+    if (!frame) throw Napi::Error::New(env, "out of memory");
+    if (len) std::memcpy(frame->payload(), bytes, len);  // the one copy out of JS memory
+  }
+  Command cmd(CommandType::Send);
+  cmd.slot = u32(info, 0);
+  cmd.flags = u32(info, 3);
+  cmd.frame = std::move(frame);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::watchDrain(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Send);  // a send without a frame only sets the drain watch
+  cmd.slot = u32(info, 0);
+  cmd.flags = kNotifyDrain;
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::close(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Close);
+  cmd.slot = u32(info, 0);
+  cmd.code = info[1].As<Napi::Number>().Int32Value();
+  cmd.text = info[2].As<Napi::String>().Utf8Value();
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::terminate(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Terminate);
+  cmd.slot = u32(info, 0);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::release(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Release);
+  cmd.slot = u32(info, 0);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::StopServer);
+  cmd.slot = u32(info, 0);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// counters(chunk) -> Float64Array over the shared per-slot counters, or undefined.
+Napi::Value JsReactor::counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<CounterChunk> chunk = reactor_ ? reactor_->counterChunk(u32(info, 0)) : nullptr;
+  if (!chunk) return env.Undefined();
+  auto keep = std::make_unique<std::shared_ptr<CounterChunk>>(chunk);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, static_cast<void*>(chunk->values), sizeof(chunk->values),
+      [](Napi::Env, void*, std::shared_ptr<CounterChunk>* hint) { std::unique_ptr<std::shared_ptr<CounterChunk>> owned(hint); },
+      keep.get());
+  (void)keep.release();  // now owned by the ArrayBuffer's finalizer
+  return Napi::Float64Array::New(env, CounterChunk::kSize, ab, 0);
+}
+
+Napi::Value JsReactor::shutdown(const Napi::CallbackInfo& info) {
+  submit(Command(CommandType::Shutdown));
+  if (reactor_) reactor_->flushWake();
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::join(const Napi::CallbackInfo& info) {
+  stopNow();
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::ref(const Napi::CallbackInfo& info) {
+  if (!tsfnReleased_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::unref(const Napi::CallbackInfo& info) {
+  if (!tsfnReleased_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+}  // namespace lwsnode

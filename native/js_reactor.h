@@ -1,0 +1,56 @@
+// The JS face of a Reactor: commands in, batched events out through one thread-safe function.
+//
+// Lifetime: JS calls shutdown(); the I/O thread destroys everything in order and reports
+// Stopped; JS then calls join(), which joins the thread and releases the thread-safe function
+// so the event loop may exit. If the environment goes away first (worker terminated,
+// process.exit), the cleanup hook does the same synchronously.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "reactor.h"
+
+namespace lwsnode {
+
+class JsReactor : public Napi::ObjectWrap<JsReactor> {
+ public:
+  static Napi::Function define(Napi::Env env);
+
+  explicit JsReactor(const Napi::CallbackInfo& info);  // (dispatch: Function)
+  ~JsReactor() override;
+
+ private:
+  static void deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self, void* unused);
+  static void onEnvCleanup(void* self);
+
+  Napi::Value listen(const Napi::CallbackInfo& info);
+  Napi::Value send(const Napi::CallbackInfo& info);
+  Napi::Value watchDrain(const Napi::CallbackInfo& info);
+  Napi::Value close(const Napi::CallbackInfo& info);
+  Napi::Value terminate(const Napi::CallbackInfo& info);
+  Napi::Value release(const Napi::CallbackInfo& info);
+  Napi::Value stopServer(const Napi::CallbackInfo& info);
+  Napi::Value counters(const Napi::CallbackInfo& info);
+  Napi::Value shutdown(const Napi::CallbackInfo& info);
+  Napi::Value join(const Napi::CallbackInfo& info);
+  Napi::Value ref(const Napi::CallbackInfo& info);
+  Napi::Value unref(const Napi::CallbackInfo& info);
+
+  void submit(Command&& cmd);
+  void stopNow();  // join the I/O thread and release the TSFN; idempotent
+
+  using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
+
+  napi_env env_;
+  Tsfn tsfn_;
+  bool tsfnReleased_ = false;
+  bool cleanupHookAdded_ = false;
+  bool dispatching_ = false;  // sends during a dispatch share one wakeup, issued at its end
+  // Declared last so it is destroyed first: its destructor joins the I/O thread, which may
+  // still call into tsfn_ until then.
+  std::unique_ptr<Reactor> reactor_;
+};
+
+}  // namespace lwsnode

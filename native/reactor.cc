@@ -1,0 +1,329 @@
+#include "reactor.h"
+
+#include <libwebsockets.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "connection.h"
+#include "server.h"
+
+namespace lwsnode {
+
+namespace {
+
+// lws's per-context logger. Silent for now: nothing from lws reaches stderr.
+void dropLogLine(lws_log_cx* /*cx*/, int /*level*/, const char* /*line*/, size_t /*len*/) {}
+
+// One protocol serves every vhost; per-server state hangs off the vhost's user pointer.
+const lws_protocols kProtocols[] = {
+    {
+        "lwsnode",
+        &Reactor::lwsCallback,
+        sizeof(Connection*),  // per-session data: the owning Connection
+        4096,                 // rx_buffer_size: lws allocates this per connection
+        0,
+        nullptr,
+        64 * 1024 * 1024,  // tx_packet_size: let one write hand the kernel all it takes
+    },
+    LWS_PROTOCOL_LIST_TERM,
+};
+
+Server* serverOf(lws* wsi) {
+  lws_vhost* vh = lws_get_vhost(wsi);
+  if (!vh) return nullptr;
+  void* user = lws_vhost_user(vh);
+  // The default vhost inherits the context's user pointer (the Reactor): it is no server.
+  return user == lws_context_user(lws_get_context(wsi)) ? nullptr : static_cast<Server*>(user);
+}
+
+}  // namespace
+
+const lws_protocols* Reactor::protocols() { return kProtocols; }
+
+Reactor::Reactor(std::function<void()> notify)
+    : notify_(std::move(notify)), scratch_(std::make_unique<uint8_t[]>(LWS_PRE + kScratchSize)) {
+  logCx_.u.emit_cx = dropLogLine;
+  logCx_.lll_flags = LLLF_LOG_CONTEXT_AWARE;
+}
+
+Reactor::~Reactor() { stopAndJoin(); }
+
+void Reactor::start() { thread_ = std::thread([this] { run(); }); }
+
+void Reactor::stopAndJoin() {
+  if (!thread_.joinable()) return;
+  Command cmd(CommandType::Shutdown);
+  submit(std::move(cmd));  // refused if destruction already began: fine either way
+  thread_.join();
+}
+
+// ---- JS thread: events out ----
+
+std::vector<EventBatch> Reactor::takeEvents() {
+  std::vector<EventBatch> out;
+  std::lock_guard<std::mutex> lock(outboxMutex_);
+  out.swap(outbox_);
+  kickPending_ = false;
+  return out;
+}
+
+void Reactor::eventsConsumed(size_t bytes) {
+  const size_t left = undeliveredBytes_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
+  if (left < kInboundHighWater / 2 && pausedCount_.load(std::memory_order_acquire) > 0 &&
+      !resumeRequested_.exchange(true, std::memory_order_acq_rel)) {
+    submit(Command(CommandType::ResumeReads));
+  }
+}
+
+// ---- I/O thread ----
+
+void Reactor::run() {
+  uv_loop_init(&loop_);
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, [](uv_prepare_t* h) { static_cast<Reactor*>(h->data)->onPrepare(); });
+
+  void* foreignLoops[] = {&loop_};
+  lws_context_creation_info info{};
+  info.options = LWS_SERVER_OPTION_LIBUV;
+  info.foreign_loops = foreignLoops;
+  info.port = CONTEXT_PORT_NO_LISTEN;  // the default vhost only receives EVENT_WAIT_CANCELLED
+  info.protocols = kProtocols;
+  info.user = this;
+  info.pcontext = &context_;  // lws clears it when the second destroy frees the context
+  info.pt_serv_buf_size = 256 * 1024;  // one recv() per readable socket takes up to this
+  info.max_http_header_data = 8192;
+  info.max_http_header_pool = 64;
+  info.timeout_secs = 10;
+  info.log_cx = &logCx_;
+
+  context_ = lws_create_context(&info);
+  bool failed = context_ == nullptr;
+  if (failed) {
+    commands_.detach();
+    uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+  } else {
+    commands_.attach(context_);
+  }
+
+  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once beginDestroy() let every handle close
+
+  if (context_) lws_context_destroy(context_);  // second call: frees the context
+  servers_.clear();
+  graveyard_.clear();
+  uv_loop_close(&loop_);
+
+  pending_.push(EventType::Stopped, 0, failed ? 1 : 0);
+  finished_.store(true, std::memory_order_release);
+  publishEvents();
+}
+
+void Reactor::onPrepare() {
+  // vhost-level work runs here, outside every lws callback.
+  const bool touchedLws = !deferred_.empty() || !toDestroy_.empty();
+  if (!deferred_.empty()) {
+    std::vector<Command> work;
+    work.swap(deferred_);
+    for (Command& cmd : work) applyDeferred(cmd);
+  }
+  if (!toDestroy_.empty()) {
+    std::vector<uint32_t> ids;
+    ids.swap(toDestroy_);
+    for (uint32_t id : ids) {
+      auto it = servers_.find(id);
+      if (it != servers_.end()) it->second->destroyVhost();
+    }
+  }
+  graveyard_.clear();
+  publishEvents();
+  if (shutdownRequested_ && !destroying_) {
+    beginDestroy();
+  } else if (touchedLws && !destroying_) {
+    // lws re-arms its timer (which runs async closes and our deadlines) only after servicing
+    // an fd; work done from outside its callbacks needs one such turn.
+    lws_cancel_service(context_);
+  }
+}
+
+void Reactor::beginDestroy() {
+  destroying_ = true;
+  commands_.detach();  // from here on nobody may call lws_cancel_service()
+  lws_context_destroy(context_);  // first call: closes listeners and connections
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+}
+
+void Reactor::publishEvents() {
+  if (pending_.empty()) return;
+  const size_t bytes = pending_.payloadBytes;
+  bool kick;
+  {
+    std::lock_guard<std::mutex> lock(outboxMutex_);
+    outbox_.push_back(std::move(pending_));
+    kick = !kickPending_;
+    kickPending_ = true;
+  }
+  undeliveredBytes_.fetch_add(bytes, std::memory_order_acq_rel);
+  pending_ = EventBatch();
+  // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
+  if (kick) notify_();
+}
+
+void Reactor::applyCommands() {
+  std::vector<Command> cmds = commands_.takeAll();
+  for (Command& cmd : cmds) apply(cmd);
+}
+
+void Reactor::apply(Command& cmd) {
+  switch (cmd.type) {
+    case CommandType::Send:
+      if (Connection* c = slots_.get(cmd.slot)) c->enqueue(std::move(cmd.frame), cmd.flags, true);
+      break;
+    case CommandType::Close:
+      if (Connection* c = slots_.get(cmd.slot)) c->close(cmd.code, cmd.text);
+      break;
+    case CommandType::Terminate:
+      if (Connection* c = slots_.get(cmd.slot)) c->terminate();
+      break;
+    case CommandType::Release:
+      slots_.release(cmd.slot);
+      break;
+    case CommandType::ResumeReads:
+      resumeRequested_.store(false, std::memory_order_release);
+      for (Connection* c : paused_) c->resumeReads();
+      paused_.clear();
+      pausedCount_.store(0, std::memory_order_release);
+      break;
+    case CommandType::Listen:
+    case CommandType::StopServer:
+    case CommandType::Shutdown:
+      deferred_.push_back(std::move(cmd));
+      break;
+  }
+}
+
+void Reactor::applyDeferred(Command& cmd) {
+  switch (cmd.type) {
+    case CommandType::Listen: {
+      const uint32_t id = cmd.server->id;
+      auto server = std::make_unique<Server>(*this, std::move(cmd.server));
+      std::string error;
+      if (server->listen(error)) {
+        pending_.push(EventType::Listening, 0, id, static_cast<uint32_t>(server->port()));
+        servers_[id] = std::move(server);
+      } else {
+        pending_.pushCopy(EventType::ListenError, 0, id, error.data(), error.size());
+      }
+      break;
+    }
+    case CommandType::StopServer: {
+      auto it = servers_.find(cmd.slot);
+      if (it != servers_.end())
+        it->second->stop();
+      else
+        pending_.push(EventType::ServerClosed, 0, cmd.slot);
+      break;
+    }
+    case CommandType::Shutdown:
+      shutdownRequested_ = true;
+      break;
+    default:
+      break;
+  }
+}
+
+bool Reactor::inboundCongested() const {
+  return undeliveredBytes_.load(std::memory_order_acquire) + pending_.payloadBytes > kInboundHighWater;
+}
+
+void Reactor::pauseReads(Connection& conn) {
+  lws_rx_flow_control(conn.wsi(), 0);
+  paused_.push_back(&conn);
+  pausedCount_.store(paused_.size(), std::memory_order_release);
+}
+
+void Reactor::forgetPaused(Connection& conn) {
+  auto it = std::find(paused_.begin(), paused_.end(), &conn);
+  if (it == paused_.end()) return;
+  paused_.erase(it);
+  pausedCount_.store(paused_.size(), std::memory_order_release);
+}
+
+void Reactor::deferDestroy(Server& server) {
+  if (!destroying_) toDestroy_.push_back(server.id());
+}
+
+void Reactor::onServerGone(Server& server) {
+  pending_.push(EventType::ServerClosed, 0, server.id());
+  auto it = servers_.find(server.id());
+  if (it == servers_.end()) return;
+  graveyard_.push_back(std::move(it->second));
+  servers_.erase(it);
+}
+
+// ---- lws ----
+
+int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
+  auto* self = static_cast<Reactor*>(lws_context_user(lws_get_context(wsi)));
+  auto** pss = static_cast<Connection**>(user);
+
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      // Broadcast to every vhost with no real wsi: never touch per-session data here.
+      self->applyCommands();
+      return 0;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+      Server* server = serverOf(wsi);
+      return server && server->acceptsUpgrade(wsi) ? 0 : 1;
+    }
+
+    case LWS_CALLBACK_ESTABLISHED: {
+      Server* server = serverOf(wsi);
+      if (!server || !pss) return -1;
+      const uint32_t slot = self->slots_.acquire();
+      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
+      self->slots_.attach(slot, conn.get());
+      char addr[64] = "";
+      lws_get_peer_simple(wsi, addr, sizeof addr);
+      self->pending_.pushCopy(EventType::Open, slot, server->id(), addr, std::strlen(addr));
+      server->onConnectionOpened(*conn);
+      *pss = conn.release();  // owned by the wsi until CLOSED
+      return 0;
+    }
+
+    case LWS_CALLBACK_RECEIVE:
+      return pss && *pss ? (*pss)->onReceive(in, len) : -1;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      return pss && *pss ? (*pss)->onWritable() : 0;
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (pss && *pss) (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len);
+      return 0;
+
+    case LWS_CALLBACK_CLOSED:
+      if (pss && *pss) {
+        std::unique_ptr<Connection> conn(*pss);  // adopt the wsi's reference
+        *pss = nullptr;
+        conn->onClosed();
+        conn->server().onConnectionClosed(*conn);
+        self->slots_.vacate(conn->slot());
+      }
+      return 0;
+
+    case LWS_CALLBACK_HTTP: {
+      Server* server = serverOf(wsi);
+      return server ? server->onHttpRequest(wsi) : -1;
+    }
+
+    case LWS_CALLBACK_PROTOCOL_DESTROY:
+      if (Server* server = serverOf(wsi)) server->onVhostDestroyed();
+      return 0;
+
+    default:
+      return 0;
+  }
+}
+
+}  // namespace lwsnode

@@ -1,0 +1,118 @@
+// One I/O thread with its own uv loop and lws context. Servers (vhosts) and connections live
+// on it; nothing else touches the loop or the context.
+//
+//   JS thread                          I/O thread
+//   ---------                          ----------
+//   submit(cmd) -> CommandQueue ---- lws_cancel_service ---> EVENT_WAIT_CANCELLED: apply
+//   takeEvents() <- outbox <-- notify (TSFN) -- uv_prepare: publish the iteration's events
+//
+// Destruction, on the I/O thread (Shutdown command or the env going away): detach the
+// command queue, lws_context_destroy() (closes listeners and connections, starts closing
+// lws's uv handles), close our prepare handle, let uv_run() return, lws_context_destroy()
+// again (frees the context), uv_loop_close(); then the final events and Stopped; the JS
+// thread joins.
+#pragma once
+
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "command_queue.h"
+#include "event_batch.h"
+#include "slot_table.h"
+
+namespace lwsnode {
+
+class Connection;
+class Server;
+
+class Reactor {
+ public:
+  // `notify` runs on the I/O thread whenever events start waiting for JS; it must not block.
+  explicit Reactor(std::function<void()> notify);
+  ~Reactor();  // stops and joins if still running
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // ---- JS thread ----
+  void start();
+  bool submit(Command&& cmd, bool deferWake = false) { return commands_.push(std::move(cmd), deferWake); }
+  void flushWake() { commands_.flushWake(); }
+  std::vector<EventBatch> takeEvents();
+  // JS finished dispatching `bytes` of inbound payload; resumes paused reads when caught up.
+  void eventsConsumed(size_t bytes);
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // Stops the I/O thread (if running) and waits for it; idempotent.
+  void stopAndJoin();
+  std::shared_ptr<CounterChunk> counterChunk(uint32_t index) { return slots_.chunk(index); }
+
+  // ---- I/O thread ----
+  static int lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
+  static const lws_protocols* protocols();
+  EventBatch& events() { return pending_; }
+  SlotTable& slots() { return slots_; }
+  lws_context* context() const { return context_; }
+  uint8_t* scratch() { return scratch_.get(); }
+  // Reads from `wsi` stop while JS holds too many undelivered inbound bytes.
+  bool inboundCongested() const;
+  void pauseReads(Connection& conn);
+  void forgetPaused(Connection& conn);
+  // vhost creation and destruction must not run inside an lws callback of that vhost.
+  void deferDestroy(Server& server);
+  void onServerGone(Server& server);
+
+  static constexpr size_t kScratchSize = 64 * 1024;  // coalesced small frames per write
+  static constexpr size_t kInboundHighWater = 64 * 1024 * 1024;
+
+ private:
+  void run();
+  void applyCommands();
+  void apply(Command& cmd);
+  void applyDeferred(Command& cmd);
+  void onPrepare();
+  void publishEvents();
+  void beginDestroy();
+
+  // Member order is destruction order in reverse: the thread is joined in ~Reactor before
+  // anything below it goes away.
+  std::function<void()> notify_;
+  CommandQueue commands_;
+  SlotTable slots_;
+
+  // I/O thread only.
+  lws_log_cx_t logCx_{};
+  uv_loop_t loop_{};
+  uv_prepare_t prepare_{};
+  lws_context* context_ = nullptr;
+  EventBatch pending_;
+  std::unique_ptr<uint8_t[]> scratch_;
+  std::unordered_map<uint32_t, std::unique_ptr<Server>> servers_;
+  std::vector<uint32_t> toDestroy_;        // server ids whose vhost must be destroyed
+  std::vector<std::unique_ptr<Server>> graveyard_;  // freed outside lws callbacks
+  std::vector<Command> deferred_;          // vhost-level commands, applied in prepare
+  std::vector<Connection*> paused_;
+  bool shutdownRequested_ = false;
+  bool destroying_ = false;
+
+  // Shared with the JS thread.
+  std::mutex outboxMutex_;                 // guards outbox_ and kickPending_
+  std::vector<EventBatch> outbox_;
+  bool kickPending_ = false;
+  std::atomic<size_t> undeliveredBytes_{0};
+  std::atomic<bool> resumeRequested_{false};
+  std::atomic<size_t> pausedCount_{0};
+  std::atomic<bool> finished_{false};
+
+  std::thread thread_;
+};
+
+}  // namespace lwsnode

@@ -1,0 +1,149 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "connection.h"
+#include "reactor.h"
+
+namespace lwsnode {
+
+namespace {
+
+// lws reports a failed bind only as "failed" (and for a numeric address that is not local, it
+// retries forever). Binding a throwaway socket the way lws will (SO_REUSEADDR, v6-only for
+// IPv6) first tells us the errno, so createServer rejects with the code Node users know.
+// Returns 0 when the address looks bindable.
+int probeBind(const std::string& host, int port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (host.empty() || inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    if (host.empty()) v4->sin_addr.s_addr = htonl(INADDR_ANY);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+  } else {
+    return EINVAL;
+  }
+  const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  const int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  const int err = rc == 0 ? 0 : errno;
+  close(fd);
+  return err;
+}
+
+const char* errnoCode(int err) {
+  switch (err) {
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EINVAL: return "EINVAL";
+    default: return "ELISTEN";
+  }
+}
+
+}  // namespace
+
+Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
+    : reactor_(reactor), options_(std::move(options)), vhostName_("lwsnode-" + std::to_string(options_->id)) {}
+
+Server::~Server() = default;
+
+bool Server::listen(std::string& error) {
+  const std::string where = (options_->host.empty() ? std::string("0.0.0.0") : options_->host) + ":" +
+                            std::to_string(options_->port);
+  // Also for port 0: lws 4.3.5 retries a failed bind to a numeric address forever.
+  if (const int err = probeBind(options_->host, options_->port)) {
+    error = std::string(errnoCode(err)) + " listen " + errnoCode(err) + ": " + std::strerror(err) + " " + where;
+    return false;
+  }
+  lws_context_creation_info info{};
+  info.port = options_->port;
+  info.iface = options_->host.empty() ? nullptr : options_->host.c_str();
+  info.protocols = Reactor::protocols();
+  info.vhost_name = vhostName_.c_str();
+  info.user = this;
+  info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
+  vhost_ = lws_create_vhost(reactor_.context(), &info);
+  if (!vhost_) {
+    error = "ELISTEN listen ELISTEN: could not listen on " + where;
+    return false;
+  }
+  port_ = lws_get_vhost_listen_port(vhost_);
+  return true;
+}
+
+bool Server::acceptsUpgrade(lws* wsi) {
+  if (stopping_) return false;
+  if (options_->path.empty()) return true;
+  char uri[1024];
+  const int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+  if (n < 0) return false;
+  const char* query = std::strchr(uri, '?');
+  const size_t pathLen = query ? static_cast<size_t>(query - uri) : static_cast<size_t>(n);
+  if (pathLen == options_->path.size() && std::memcmp(uri, options_->path.data(), pathLen) == 0) return true;
+  lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
+  return false;
+}
+
+int Server::onHttpRequest(lws* wsi) {
+  // A plain HTTP request: this server only speaks WebSocket.
+  const unsigned status = stopping_ ? HTTP_STATUS_SERVICE_UNAVAILABLE : 426;  // Upgrade Required
+  if (lws_return_http_status(wsi, status, nullptr)) return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void Server::onConnectionClosed(Connection& conn) {
+  connections_.erase(&conn);
+  if (stopping_ && connections_.empty()) reactor_.deferDestroy(*this);
+}
+
+void Server::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (connections_.empty()) {
+    reactor_.deferDestroy(*this);
+    return;
+  }
+  for (Connection* conn : connections_) conn->close(LWS_CLOSE_STATUS_GOINGAWAY, "server closing");
+  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Server::onDeadline,
+                   static_cast<lws_usec_t>(options_->closeTimeoutMs) * LWS_US_PER_MS);
+}
+
+void Server::onDeadline(lws_sorted_usec_list_t* sul) {
+  Server* self = reinterpret_cast<Deadline*>(sul)->owner;
+  // Connections that did not finish their closing handshake in time die with the vhost.
+  self->reactor_.deferDestroy(*self);
+}
+
+void Server::destroyVhost() {
+  if (!vhost_ || destroyRequested_) return;
+  destroyRequested_ = true;
+  lws_sul_cancel(&deadline_.sul);
+  lws_vhost_destroy(vhost_);  // PROTOCOL_DESTROY follows, now or once its last wsi is gone
+}
+
+void Server::onVhostDestroyed() {
+  lws_sul_cancel(&deadline_.sul);  // the context, and its timer lists, may go away next
+  vhost_ = nullptr;
+  reactor_.onServerGone(*this);
+}
+
+}  // namespace lwsnode

@@ -1,0 +1,63 @@
+// One listening server: an lws vhost on the reactor's context, and the connections it
+// accepted. I/O thread only.
+//
+// Graceful stop: refuse new upgrades, ask every connection to close with 1001 after its
+// queued data, and destroy the vhost (closing the listener) when the last one is gone or the
+// deadline passes, whichever is first. The vhost's PROTOCOL_DESTROY ends the server.
+#pragma once
+
+#include <libwebsockets.h>
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "command.h"
+
+namespace lwsnode {
+
+class Connection;
+class Reactor;
+
+class Server {
+ public:
+  Server(Reactor& reactor, std::unique_ptr<ServerOptions> options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  const ServerOptions& options() const { return *options_; }
+  uint32_t id() const { return options_->id; }
+  int port() const { return port_; }
+
+  // Creates the vhost. On failure fills `error` with "CODE message" and returns false.
+  bool listen(std::string& error);
+  void stop();
+  void destroyVhost();  // outside any lws callback of this vhost
+
+  // lws callbacks routed here.
+  bool acceptsUpgrade(lws* wsi);
+  int onHttpRequest(lws* wsi);
+  void onConnectionOpened(Connection& conn) { connections_.insert(&conn); }
+  void onConnectionClosed(Connection& conn);
+  void onVhostDestroyed();
+
+ private:
+  static void onDeadline(lws_sorted_usec_list_t* sul);
+
+  Reactor& reactor_;
+  std::unique_ptr<ServerOptions> options_;
+  lws_vhost* vhost_ = nullptr;
+  std::string vhostName_;
+  std::unordered_set<Connection*> connections_;
+  int port_ = 0;
+  bool stopping_ = false;
+  bool destroyRequested_ = false;
+  // Standard-layout wrapper so the lws timer callback can find its server.
+  struct Deadline {
+    lws_sorted_usec_list_t sul;
+    Server* owner;
+  } deadline_{{}, this};
+};
+
+}  // namespace lwsnode
