@@ -308,6 +308,7 @@ describe("server.close()", () => {
 
   it("resolves promptly with no clients and frees the port", async () => {
     const server = await createServer({ port: 0, host: "127.0.0.1" });
+    defer(() => server.close());
     const port = server.port;
     const t0 = Date.now();
     await withTimeout(server.close(), 3000, "server.close()");
@@ -350,6 +351,7 @@ describe("server.close()", () => {
 
   it("refuses new connections once close() is called", async () => {
     const server = await createServer({ port: 0, host: "127.0.0.1" });
+    defer(() => server.close());
     const port = server.port;
     await withTimeout(server.close(), 5000, "server.close()");
     await expect(openClient(`ws://127.0.0.1:${port}/`, {}, 2000)).rejects.toThrow();
@@ -577,6 +579,7 @@ describe("use after close", () => {
 
   it("close() on a closed server resolves again and does not throw", async () => {
     const server = await createServer({ port: 0, host: "127.0.0.1" });
+    defer(() => server.close());
     await withTimeout(server.close(), 5000, "server.close()");
     await withTimeout(server.close(), 1000, "second server.close()");
     expect(server.listening).toBe(false);
@@ -586,6 +589,7 @@ describe("use after close", () => {
 
   it("a server created after every other server closed works (the I/O thread restarts)", async () => {
     const a = await createServer({ port: 0, host: "127.0.0.1" });
+    defer(() => a.close());
     await withTimeout(a.close(), 5000, "a.close()");
     const b = await startEchoServer(defer);
     await echoOnce(b);

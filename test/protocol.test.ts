@@ -151,7 +151,7 @@ describe("fragmentation", () => {
   });
 
   it("a continuation frame with no message started is a protocol error (1002)", async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages, closes } = await recordingServer();
     const earlier = await openTracked(defer, urlOf(server));
     const raw = await rawTracked(defer, server.port);
     raw.send({ fin: true, opcode: OP.CONT, payload: "orphan" });
@@ -160,6 +160,8 @@ describe("fragmentation", () => {
     await raw.waitEnd();
     expect(messages).toEqual([]);
     await assertStillServing(server, earlier);
+    await waitFor(() => closes.length === 1, 5000, "the close handler");
+    expect(closes[0]!.code, "close handler code (the server sent 1002)").toBe(1002);
   });
 });
 
@@ -297,8 +299,12 @@ describe("maxPayloadLength", () => {
 });
 
 describe("protocol violations", () => {
-  /** The first thing the server answers must be a 1002 close (or, tolerated, a dropped connection). */
-  async function expectProtocolError(raw: Awaited<ReturnType<typeof rawTracked>>, messages: unknown[]): Promise<void> {
+  /**
+   * The first thing the server answers must be a 1002 close frame (a dropped connection is
+   * tolerated); once the client answers it, the TCP connection ends promptly, no message was
+   * delivered, and the close handler reports the 1002 the server sent.
+   */
+  async function expectProtocolError(rec: Recorder, raw: Awaited<ReturnType<typeof rawTracked>>): Promise<void> {
     const f = await raw.readFrame().catch(() => undefined); // undefined: the connection ended
     if (f) {
       expect(
@@ -306,46 +312,52 @@ describe("protocol violations", () => {
         `server answered with opcode ${f.opcode} (${f.payload.toString()}) instead of closing: it accepted the frame`,
       ).toBe(OP.CLOSE);
       expect(f.payload.readUInt16BE(0)).toBe(1002);
+      raw.send({ opcode: OP.CLOSE, payload: f.payload.subarray(0, 2) }); // answer it, as a client should
     }
-    await raw.waitEnd();
-    expect(messages).toEqual([]);
+    const t0 = Date.now();
+    await raw.waitEnd(8000);
+    const lingered = Date.now() - t0;
+    expect(rec.messages).toEqual([]);
+    await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
+    expect(lingered, `the server kept the TCP connection ${lingered} ms after the closing handshake`).toBeLessThan(2000);
+    if (f) expect(rec.closes[0]!.code, "close handler code (the server sent 1002)").toBe(1002);
   }
 
   it("closes with 1002 on an unmasked client frame (RFC 6455 5.1)", async () => {
-    const { server, messages } = await recordingServer();
-    const earlier = await openTracked(defer, urlOf(server));
-    const raw = await rawTracked(defer, server.port);
+    const rec = await recordingServer();
+    const earlier = await openTracked(defer, urlOf(rec.server));
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.TEXT, payload: "naked", mask: false });
-    await expectProtocolError(raw, messages);
-    await assertStillServing(server, earlier);
+    await expectProtocolError(rec, raw);
+    await assertStillServing(rec.server, earlier);
   });
 
   it("closes with 1002 when RSV bits are set without an extension", async () => {
-    const { server, messages } = await recordingServer();
-    const raw = await rawTracked(defer, server.port);
+    const rec = await recordingServer();
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.TEXT, payload: "rsv", rsv: 4 });
-    await expectProtocolError(raw, messages);
+    await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on an unknown opcode", async () => {
-    const { server, messages } = await recordingServer();
-    const raw = await rawTracked(defer, server.port);
+    const rec = await recordingServer();
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: 0x3, payload: "reserved" });
-    await expectProtocolError(raw, messages);
+    await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on a fragmented control frame", async () => {
-    const { server, messages } = await recordingServer();
-    const raw = await rawTracked(defer, server.port);
+    const rec = await recordingServer();
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.PING, payload: "frag" });
-    await expectProtocolError(raw, messages);
+    await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on a new data frame while a fragmented message is in progress", async () => {
-    const { server, messages } = await recordingServer();
-    const raw = await rawTracked(defer, server.port);
+    const rec = await recordingServer();
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "first" });
     raw.send({ fin: true, opcode: OP.TEXT, payload: "second" });
-    await expectProtocolError(raw, messages);
+    await expectProtocolError(rec, raw);
   });
 });
