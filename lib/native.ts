@@ -10,6 +10,11 @@ export interface NativeListenOptions {
   host: string;
   path: string;
   maxPayloadLength: number;
+  maxBackpressure: number;
+  closeOnBackpressureLimit: boolean;
+  maxConnections: number;
+  idleTimeout: number;
+  sendPings: boolean;
   closeTimeoutMs: number;
 }
 
@@ -18,12 +23,20 @@ export interface NativeListenOptions {
  * results come back as event records through the dispatch callback.
  */
 export interface NativeReactor {
-  listen(options: NativeListenOptions): void;
+  /** Opens a vhost; returns its live stats (see STAT_* in server.ts), updated by the I/O thread. */
+  listen(options: NativeListenOptions): Float64Array;
   /** Copies `data` once into a native frame and queues it for `slot`. */
   send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): void;
   /** Asks for a drain event once everything queued for `slot` so far is written. */
   watchDrain(slot: number): void;
-  close(slot: number, code: number, reason: string): void;
+  /** `discardQueue`: drop what is queued instead of writing it first (slow-consumer policy). */
+  close(slot: number, code: number, reason: string, discardQueue?: boolean): void;
+  ping(slot: number, data: string | ArrayBufferView): void;
+  subscribe(slot: number, topic: string): void;
+  unsubscribe(slot: number, topic: string): void;
+  /** One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none). */
+  publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number): void;
+  broadcast(id: number, data: string | ArrayBufferView, binary: boolean): void;
   terminate(slot: number): void;
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;
@@ -67,3 +80,4 @@ export const EV_LISTENING = 5;
 export const EV_LISTEN_ERROR = 6;
 export const EV_SERVER_CLOSED = 7;
 export const EV_STOPPED = 8;
+export const EV_PONG = 9;

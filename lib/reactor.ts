@@ -12,6 +12,7 @@ import {
   EV_LISTENING,
   EV_MESSAGE,
   EV_OPEN,
+  EV_PONG,
   EV_SERVER_CLOSED,
   EV_STOPPED,
   RECORD_WORDS,
@@ -31,6 +32,7 @@ export interface Endpoint {
 export interface SocketEvents {
   _message(data: Buffer, isBinary: boolean): void;
   _drain(): void;
+  _pong(data: Buffer): void;
   /** The connection is gone; `counter` is its final shared bufferedAmount counter. */
   _closed(code: number, reason: string, counter: number): void;
 }
@@ -123,6 +125,12 @@ export class Reactor {
           case EV_DRAIN:
             this.sockets[slot]?._drain();
             break;
+          case EV_PONG: {
+            const len = records[i + 5]!;
+            const off = records[i + 4]!;
+            this.sockets[slot]?._pong(len === 0 ? EMPTY : slab!.subarray(off, off + len));
+            break;
+          }
           case EV_CLOSE: {
             const socket = this.sockets[slot];
             this.sockets[slot] = undefined;

@@ -27,6 +27,8 @@ export interface ServerHandlers<T> {
   close?(ws: ServerWebSocket<T>, code: number, reason: string): void;
   /** A socket that reported backpressure (or dropped a message) has written everything. */
   drain?(ws: ServerWebSocket<T>): void;
+  /** The peer answered a ping (ours from `ws.ping()` or an automatic one) with this payload. */
+  pong?(ws: ServerWebSocket<T>, data: Buffer): void;
 }
 
 /** Options of {@link createServer}. Every field is optional. */
@@ -39,8 +41,19 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   path?: string;
   /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
   maxPayloadLength?: number;
-  /** Bytes a socket may buffer before `send()` drops messages (returns `DROPPED`). Default 16 MiB. */
+  /**
+   * Bytes a socket may buffer. Beyond it, `send()` returns `DROPPED` and publishes skip the
+   * socket (counted in `stats().dropped`), unless `closeOnBackpressureLimit`. Default 16 MiB.
+   */
   maxBackpressure?: number;
+  /** Close a socket that exceeds `maxBackpressure` with 1008 (discarding what it buffers) instead of dropping messages. Default false. */
+  closeOnBackpressureLimit?: boolean;
+  /** Most open connections; further upgrades are answered 503. 0 (default): no limit. */
+  maxConnections?: number;
+  /** Seconds a socket may stay silent (no message, no pong) before it is closed; 0 disables. Default 120. */
+  idleTimeout?: number;
+  /** Ping a silent socket halfway through `idleTimeout`, so live peers that only listen stay open. Default true. */
+  sendPings?: boolean;
   /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
   closeTimeout?: number;
 }
@@ -52,6 +65,10 @@ export interface ResolvedServerOptions<T> {
   path: string;
   maxPayloadLength: number;
   maxBackpressure: number;
+  closeOnBackpressureLimit: boolean;
+  maxConnections: number;
+  idleTimeout: number;
+  sendPings: boolean;
   closeTimeout: number;
   handlers: ServerHandlers<T>;
 }
@@ -59,10 +76,29 @@ export interface ResolvedServerOptions<T> {
 export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
 export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
+export const DEFAULT_IDLE_TIMEOUT = 120;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
-const HANDLERS = ["open", "message", "close", "drain"] as const;
-const KNOWN = new Set<string>([...HANDLERS, "port", "host", "path", "maxPayloadLength", "maxBackpressure", "closeTimeout"]);
+const HANDLERS = ["open", "message", "close", "drain", "pong"] as const;
+const KNOWN = new Set<string>([
+  ...HANDLERS,
+  "port",
+  "host",
+  "path",
+  "maxPayloadLength",
+  "maxBackpressure",
+  "closeOnBackpressureLimit",
+  "maxConnections",
+  "idleTimeout",
+  "sendPings",
+  "closeTimeout",
+]);
+
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw invalidType(name, "a boolean", value);
+  return value;
+}
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -96,6 +132,11 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     path,
     maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, MAX_PAYLOAD_LIMIT),
     maxBackpressure: integer("maxBackpressure", options.maxBackpressure, DEFAULT_MAX_BACKPRESSURE, 1, Number.MAX_SAFE_INTEGER),
+    closeOnBackpressureLimit: boolean("closeOnBackpressureLimit", options.closeOnBackpressureLimit, false),
+    maxConnections: integer("maxConnections", options.maxConnections, 0, 0, 2 ** 31 - 1),
+    // lws keeps these times in 16 bits of seconds
+    idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0, 65535),
+    sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
     handlers,
   };

@@ -5,6 +5,16 @@ import { checkClose } from "./close-codes.js";
 import { NOTIFY_DRAIN } from "./native.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 
+/** Topic names are non-empty strings of at most this many UTF-16 code units. */
+export const MAX_TOPIC_LENGTH = 1024;
+
+export function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== "string") throw new TypeError("topic must be a string");
+  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
+    throw new RangeError(`topic must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
+  }
+}
+
 /** Data a socket can send: text as a string, bytes as any ArrayBuffer or view of one. */
 export type SendData = string | ArrayBuffer | ArrayBufferView;
 
@@ -32,6 +42,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   #sent = 0; // bytes handed to native code by send(); the shared counter subtracts what was written
   #finalBuffered = 0;
   #drainWanted = false;
+  #topics: Set<string> | undefined; // mirror of the native subscriptions, for synchronous queries
 
   /** @internal */
   constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string) {
@@ -67,7 +78,13 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
     const buffered = this.#sent + this.#reactor.counter(this.#slot);
     if (buffered >= this.#server.maxBackpressure) {
-      this.#askForDrain();
+      if (this.#server.closeOnBackpressureLimit) {
+        this.#state = ReadyState.CLOSING;
+        this.#reactor.native.close(this.#slot, 1008, "backpressure limit", true);
+      } else {
+        this.#askForDrain();
+      }
+      this.#server._droppedSend();
       return SendStatus.DROPPED;
     }
     const pressured = buffered > BACKPRESSURE_HIGH_WATER_MARK;
@@ -105,6 +122,61 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     this.#reactor.native.close(this.#slot, code, reason);
   }
 
+  /**
+   * Sends a ping (payload at most 125 bytes), in order with the messages sent before it; the
+   * `pong` handler sees the answer.
+   * @returns false if the socket is not open.
+   */
+  ping(data: SendData = ""): boolean {
+    if (this.#state !== ReadyState.OPEN) return false;
+    const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
+    this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    return true;
+  }
+
+  /**
+   * Subscribes to `topic`: `server.publish(topic, …)` and other sockets' `ws.publish(topic, …)`
+   * reach this socket. Subscriptions end with the connection.
+   * @returns true if it was not subscribed yet.
+   */
+  subscribe(topic: string): boolean {
+    checkTopic(topic);
+    if (this.#state !== ReadyState.OPEN || this.#topics?.has(topic)) return false;
+    (this.#topics ??= new Set()).add(topic);
+    this.#server._subscribed(topic, 1);
+    this.#reactor.native.subscribe(this.#slot, topic);
+    return true;
+  }
+
+  /** @returns true if it was subscribed. */
+  unsubscribe(topic: string): boolean {
+    checkTopic(topic);
+    if (!this.#topics?.delete(topic)) return false;
+    this.#server._subscribed(topic, -1);
+    if (this.#state !== ReadyState.CLOSED) this.#reactor.native.unsubscribe(this.#slot, topic);
+    return true;
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.#topics?.has(topic) ?? false;
+  }
+
+  /** The topics this socket is subscribed to. */
+  get topics(): string[] {
+    return this.#topics ? [...this.#topics] : [];
+  }
+
+  /**
+   * Publishes to every subscriber of `topic` except this socket (see `server.publish`).
+   * @returns false if the socket is not open (nothing is published).
+   */
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string"): boolean {
+    checkTopic(topic);
+    if (this.#state !== ReadyState.OPEN) return false;
+    return this.#server._publish(topic, data, isBinary, this.#slot);
+  }
+
   /** Drops the connection at once, without a closing handshake; `close` reports 1006. */
   terminate(): void {
     if (this.#state === ReadyState.CLOSED) return;
@@ -130,9 +202,18 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   }
 
   /** @internal */
+  _pong(data: Buffer): void {
+    this.#server._pong(this, data);
+  }
+
+  /** @internal */
   _closed(code: number, reason: string, counter: number): void {
     this.#finalBuffered = this.#sent + counter;
     this.#state = ReadyState.CLOSED;
+    if (this.#topics) {
+      for (const topic of this.#topics) this.#server._subscribed(topic, -1);
+      this.#topics = undefined; // the native side dropped them with the connection
+    }
     this.#server._closedSocket(this, code, reason);
   }
 }

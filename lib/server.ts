@@ -4,9 +4,46 @@ import { isIP } from "node:net";
 import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
-import { ServerWebSocket } from "./server-websocket.js";
+import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
+
+/** A snapshot of a server's counters (`server.stats()`). */
+export interface ServerStats {
+  /** Open connections. */
+  connections: number;
+  /** Connections accepted since listening. */
+  connectionsTotal: number;
+  /** Upgrades refused: wrong path, `maxConnections`, or closing. */
+  rejected: number;
+  messagesIn: number;
+  bytesIn: number;
+  /** Frames written: a publish to 1,000 subscribers counts 1,000. */
+  messagesOut: number;
+  /** Payload bytes written. */
+  bytesOut: number;
+  /** Payload bytes queued on the I/O thread, not yet written. */
+  queuedBytes: number;
+  /** Messages not sent because a socket was over `maxBackpressure` (sends and publish deliveries). */
+  dropped: number;
+}
+
+// Field order of native/server_stats.h.
+const STAT_CONNECTIONS = 0;
+const STAT_CONNECTIONS_TOTAL = 1;
+const STAT_REJECTED = 2;
+const STAT_MESSAGES_IN = 3;
+const STAT_BYTES_IN = 4;
+const STAT_MESSAGES_OUT = 5;
+const STAT_BYTES_OUT = 6;
+const STAT_QUEUED_BYTES = 7;
+const STAT_DROPPED = 8;
 
 type State = "starting" | "listening" | "closing" | "closed";
+
+function toView(data: SendData): string | ArrayBufferView {
+  if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TypeError("data must be a string, an ArrayBuffer or an ArrayBufferView");
+}
 
 /**
  * A listening WebSocket server. Its sockets live on the environment's I/O thread; its
@@ -25,6 +62,9 @@ export class Server<T = unknown> implements Endpoint {
   #refed = true;
   #holding = false;
   #connections = 0;
+  #stats?: Float64Array; // live native counters (shared memory)
+  #droppedSends = 0;
+  #subscribers = new Map<string, number>(); // topic -> subscribed sockets, mirrored in JS
   #listen?: { resolve(server: Server<T>): void; reject(err: Error): void };
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
@@ -60,6 +100,76 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal Bytes a socket may buffer before sends are dropped. */
   get maxBackpressure(): number {
     return this.#options.maxBackpressure;
+  }
+
+  /** @internal */
+  get closeOnBackpressureLimit(): boolean {
+    return this.#options.closeOnBackpressureLimit;
+  }
+
+  /**
+   * Sends one message to every socket subscribed to `topic`. The data is copied and framed
+   * once; every subscriber's queue shares that frame, and the fan-out runs on the I/O thread.
+   * Messages published from this thread arrive at each subscriber in publish order. A
+   * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
+   * `closeOnBackpressureLimit`, is closed with 1008.
+   *
+   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
+   */
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string"): boolean {
+    checkTopic(topic);
+    return this._publish(topic, data, isBinary, -1);
+  }
+
+  /** Sends one message to every open socket of this server (one shared frame, like `publish`). */
+  broadcast(data: SendData, isBinary: boolean = typeof data !== "string"): void {
+    if (this.#state !== "listening") return;
+    this.#reactor.native.broadcast(this.#id, toView(data), isBinary);
+  }
+
+  /** Sockets subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#subscribers.get(topic) ?? 0;
+  }
+
+  /** Live counters; reading them costs no call into native code. */
+  stats(): ServerStats {
+    const v = this.#stats;
+    if (!v) {
+      return { connections: 0, connectionsTotal: 0, rejected: 0, messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, queuedBytes: 0, dropped: this.#droppedSends };
+    }
+    return {
+      connections: v[STAT_CONNECTIONS]!,
+      connectionsTotal: v[STAT_CONNECTIONS_TOTAL]!,
+      rejected: v[STAT_REJECTED]!,
+      messagesIn: v[STAT_MESSAGES_IN]!,
+      bytesIn: v[STAT_BYTES_IN]!,
+      messagesOut: v[STAT_MESSAGES_OUT]!,
+      bytesOut: v[STAT_BYTES_OUT]!,
+      queuedBytes: v[STAT_QUEUED_BYTES]!,
+      dropped: v[STAT_DROPPED]! + this.#droppedSends,
+    };
+  }
+
+  /** @internal */
+  _publish(topic: string, data: SendData, isBinary: boolean, senderSlot: number): boolean {
+    if (this.#state !== "listening") return false;
+    const count = this.#subscribers.get(topic);
+    if (count === undefined) return false;
+    this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot);
+    return true;
+  }
+
+  /** @internal A socket joined (+1) or left (-1) `topic`. */
+  _subscribed(topic: string, delta: number): void {
+    const n = (this.#subscribers.get(topic) ?? 0) + delta;
+    if (n > 0) this.#subscribers.set(topic, n);
+    else this.#subscribers.delete(topic);
+  }
+
+  /** @internal */
+  _droppedSend(): void {
+    this.#droppedSends++;
   }
 
   /**
@@ -100,8 +210,20 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _start(): Promise<Server<T>> {
     this.#syncHold();
-    const { port, host, path, maxPayloadLength, closeTimeout } = this.#options;
-    this.#reactor.native.listen({ id: this.#id, port, host, path, maxPayloadLength, closeTimeoutMs: closeTimeout });
+    const o = this.#options;
+    this.#stats = this.#reactor.native.listen({
+      id: this.#id,
+      port: o.port,
+      host: o.host,
+      path: o.path,
+      maxPayloadLength: o.maxPayloadLength,
+      maxBackpressure: o.maxBackpressure,
+      closeOnBackpressureLimit: o.closeOnBackpressureLimit,
+      maxConnections: o.maxConnections,
+      idleTimeout: o.idleTimeout,
+      sendPings: o.sendPings,
+      closeTimeoutMs: o.closeTimeout,
+    });
     return new Promise((resolve, reject) => {
       this.#listen = { resolve, reject };
     });
@@ -150,6 +272,11 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _drain(ws: ServerWebSocket<T>): void {
     this.#handlers.drain?.(ws);
+  }
+
+  /** @internal */
+  _pong(ws: ServerWebSocket<T>, data: Buffer): void {
+    this.#handlers.pong?.(ws, data);
   }
 
   /** @internal */

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "frame.h"
+#include "server_stats.h"
 
 namespace lwsnode {
 
@@ -17,7 +18,13 @@ struct ServerOptions {
   std::string host;  // empty: every interface
   std::string path;  // empty: any path
   size_t maxPayloadLength = 16 * 1024 * 1024;
+  size_t maxBackpressure = 16 * 1024 * 1024;  // publish deliveries beyond this are dropped
+  bool closeOnBackpressureLimit = false;      // ... or the slow socket is closed with 1008
+  uint32_t maxConnections = 0;                // 0: unlimited; over it upgrades get 503
+  uint32_t idleTimeoutSecs = 120;             // 0: never
+  bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;
+  std::shared_ptr<ServerStats> stats;         // also mapped into JS
 };
 
 enum class CommandType : uint8_t {
@@ -27,12 +34,18 @@ enum class CommandType : uint8_t {
   Release,      // slot: JS has seen the close, the slot may be reused
   Listen,       // server
   StopServer,   // id
+  Subscribe,    // slot, text = topic
+  Unsubscribe,  // slot, text = topic
+  Publish,      // slot = server id, text = topic, frame; code = sender slot with kExcludeSender
+  Broadcast,    // slot = server id, frame
   ResumeReads,  // JS caught up with inbound events
   Shutdown,     // destroy the reactor
 };
 
 // Send flags.
-constexpr uint32_t kNotifyDrain = 1;  // JS reported backpressure: tell it when the queue empties
+constexpr uint32_t kNotifyDrain = 1;     // JS reported backpressure: tell it when the queue empties
+constexpr uint32_t kExcludeSender = 2;   // publish: skip the sending socket
+constexpr uint32_t kDiscardQueue = 4;    // close: drop what is queued (slow-consumer policy)
 
 struct Command {
   explicit Command(CommandType t) : type(t) {}

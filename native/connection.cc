@@ -6,6 +6,7 @@
 
 #include "reactor.h"
 #include "server.h"
+#include "topic.h"
 
 namespace lwsnode {
 
@@ -30,8 +31,6 @@ int Connection::onReceive(const void* in, size_t len) {
   const size_t max = server_.options().maxPayloadLength;
   EventBatch& events = reactor_.events();
 
-  // No extension is negotiated, so every reserved bit must be clear (RFC 6455 5.2).
-  if (lws_get_reserved_bits(wsi_)) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "reserved bits set");
   if (first) {
     rxBinary_ = lws_frame_is_binary(wsi_) != 0;
     rxActive_ = true;
@@ -53,17 +52,23 @@ int Connection::onReceive(const void* in, size_t len) {
     if (!events.pushCopy(EventType::Message, slot_, rxBinary_, in, len))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rxActive_ = false;
+    server_.stats().add(ServerStats::MessagesIn, 1);
+    server_.stats().add(ServerStats::BytesIn, static_cast<double>(len));
   } else {
     if (rx_.size() + len + frameRemaining > max)
       return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
     if (!rx_.reserve(rx_.size() + len + frameRemaining) || !rx_.append(in, len))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     if (!final) return 0;
+    const double size = static_cast<double>(rx_.size());
     if (!events.pushOwned(EventType::Message, slot_, rxBinary_, std::move(rx_)))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rx_ = Bytes();
     rxActive_ = false;
+    server_.stats().add(ServerStats::MessagesIn, 1);
+    server_.stats().add(ServerStats::BytesIn, size);
   }
+  confirmAlive();
   if (!readsPaused_ && reactor_.inboundCongested()) {
     readsPaused_ = true;
     reactor_.pauseReads(*this);
@@ -96,7 +101,50 @@ void Connection::onPeerClose(const uint8_t* in, size_t len) {
   }
 }
 
+void Connection::onPong(const void* in, size_t len) {
+  reactor_.events().pushCopy(EventType::Pong, slot_, 0, in, len);
+}
+
+void Connection::confirmAlive() {
+  // lws's idle timer is a sorted list, so re-arming it costs a walk: once a second is plenty.
+  if (server_.options().idleTimeoutSecs == 0) return;
+  const uint64_t now = reactor_.nowMs();
+  if (now - aliveConfirmedMs_ < 1000) return;
+  aliveConfirmedMs_ = now;
+  lws_validity_confirmed(wsi_);
+}
+
+bool Connection::isSubscribed(const Topic& topic) const {
+  for (const Subscription& s : subscriptions_)
+    if (s.topic == &topic) return true;
+  return false;
+}
+
+int64_t Connection::left(const Topic& topic) {
+  for (size_t i = 0; i < subscriptions_.size(); ++i) {
+    if (subscriptions_[i].topic != &topic) continue;
+    const uint32_t index = subscriptions_[i].index;
+    subscriptions_[i] = subscriptions_.back();
+    subscriptions_.pop_back();
+    return index;
+  }
+  return -1;
+}
+
+void Connection::moved(const Topic& topic, uint32_t index) {
+  for (Subscription& s : subscriptions_)
+    if (s.topic == &topic) s.index = index;
+}
+
+std::vector<Topic*> Connection::topics() const {
+  std::vector<Topic*> out;
+  out.reserve(subscriptions_.size());
+  for (const Subscription& s : subscriptions_) out.push_back(s.topic);
+  return out;
+}
+
 void Connection::onClosed() {
+  server_.stats().add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
   int code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
   const std::string* reason = nullptr;
   if (peerClosed_) {
@@ -105,6 +153,12 @@ void Connection::onClosed() {
   } else if (sentClose_) {
     code = closeCode_;
     reason = &closeReason_;
+  } else if (lws_get_close_length(wsi_) >= 2) {
+    // lws failed the connection itself (a protocol error it detected) and sent this close.
+    const uint8_t* payload = lws_get_close_payload(wsi_);
+    code = (payload[0] << 8) | payload[1];
+    lwsReason_.assign(reinterpret_cast<const char*>(payload + 2), lws_get_close_length(wsi_) - 2);
+    reason = &lwsReason_;
   }
   EventBatch& events = reactor_.events();
   if (reason)
@@ -123,13 +177,35 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
     if (wasIdle) requestWritable();
     return;
   }
-  if (!countedByJs) addTo(counter_, static_cast<double>(frame->payloadLength()));
+  const size_t len = frame->payloadLength();
+  if (!countedByJs) addTo(counter_, static_cast<double>(len));
+  queuedBytes_ += len;
+  server_.stats().add(ServerStats::QueuedBytes, static_cast<double>(len));
   queue_.push_back(std::move(frame));
   if (wasIdle) requestWritable();
 }
 
-void Connection::close(int code, const std::string& reason) {
+void Connection::deliver(const FrameRef& frame) {
   if (closeRequested_ || sentClose_) return;
+  const ServerOptions& options = server_.options();
+  if (queuedBytes_ >= options.maxBackpressure) {
+    server_.stats().add(ServerStats::Dropped, 1);
+    if (options.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
+    return;
+  }
+  enqueue(frame, 0, false);
+}
+
+void Connection::close(int code, const std::string& reason, bool discardQueue) {
+  if (sentClose_) return;
+  if (discardQueue && head_ < queue_.size()) {
+    // Slow-consumer policy: what is queued will never be written (it stays in bufferedAmount).
+    server_.stats().add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
+    queuedBytes_ = 0;
+    queue_.clear();
+    head_ = 0;
+  }
+  if (closeRequested_) return;
   closeRequested_ = true;
   closeCode_ = code;
   closeReason_ = reason;
@@ -155,6 +231,7 @@ int Connection::onWritable() {
   const size_t waiting = queue_.size() - head_;
   if (waiting > 0) {
     size_t written = 0;
+    size_t frames = 1;
     Frame& front = *queue_[head_];
     if (waiting == 1 || front.wireLength() * 2 > Reactor::kScratchSize) {
       // One frame, written whole from its own buffer; lws keeps what the kernel refuses.
@@ -165,17 +242,24 @@ int Connection::onWritable() {
       // Coalesce: one memcpy per small frame beats one syscall per frame.
       uint8_t* base = reactor_.scratch() + LWS_PRE;
       size_t used = 0;
+      frames = 0;
       while (head_ < queue_.size()) {
         const Frame& f = *queue_[head_];
         if (used + f.wireLength() > Reactor::kScratchSize) break;
         std::memcpy(base + used, f.wire(), f.wireLength());
         used += f.wireLength();
         written += f.payloadLength();
+        ++frames;
         popFront();
       }
       if (lws_write(wsi_, base, used, LWS_WRITE_RAW) < 0) return -1;
     }
     addTo(counter_, -static_cast<double>(written));
+    queuedBytes_ -= written;
+    ServerStats& stats = server_.stats();
+    stats.add(ServerStats::QueuedBytes, -static_cast<double>(written));
+    stats.add(ServerStats::BytesOut, static_cast<double>(written));
+    stats.add(ServerStats::MessagesOut, static_cast<double>(frames));
     if (head_ < queue_.size()) {
       requestWritable();
       return 0;

@@ -22,6 +22,7 @@ namespace lwsnode {
 
 class Reactor;
 class Server;
+class Topic;
 
 class Connection {
  public:
@@ -43,14 +44,33 @@ class Connection {
   // Commands from JS (and the server's shutdown).
   // A null frame only applies `flags` (a drain watch).
   void enqueue(FrameRef frame, uint32_t flags, bool countedByJs);
-  void close(int code, const std::string& reason);
+  // A publish: queued unless this socket is over maxBackpressure, where the server's policy
+  // drops it (counted) or closes the socket with 1008.
+  void deliver(const FrameRef& frame);
+  void close(int code, const std::string& reason, bool discardQueue = false);
   void terminate();
   void resumeReads();
+  void onPong(const void* in, size_t len);
+
+  // Topics (Server keeps the topic side).
+  bool isSubscribed(const Topic& topic) const;
+  void joined(Topic& topic, uint32_t index) { subscriptions_.push_back({&topic, index}); }
+  // Removes the subscription; returns its index in the topic, or -1 if there was none.
+  int64_t left(const Topic& topic);
+  void moved(const Topic& topic, uint32_t index);
+  std::vector<Topic*> topics() const;
 
  private:
   void requestWritable();
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
+
+  void confirmAlive();
+
+  struct Subscription {
+    Topic* topic;
+    uint32_t index;  // position in topic->subscribers()
+  };
 
   Reactor& reactor_;
   Server& server_;
@@ -60,6 +80,9 @@ class Connection {
 
   std::vector<FrameRef> queue_;  // outbound, written from head_
   size_t head_ = 0;
+  size_t queuedBytes_ = 0;       // payload bytes in queue_
+  std::vector<Subscription> subscriptions_;
+  uint64_t aliveConfirmedMs_ = 0;
 
   Bytes rx_;  // a message being reassembled across RECEIVE callbacks
   bool rxBinary_ = false;
@@ -75,6 +98,7 @@ class Connection {
   bool peerClosed_ = false;
   int peerCode_ = 0;
   std::string peerReason_;
+  std::string lwsReason_;
 };
 
 }  // namespace lwsnode

@@ -20,6 +20,7 @@ enum class EventType : uint32_t {
   ListenError = 6,   // a = server id, bytes = "CODE message"
   ServerClosed = 7,  // a = server id
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
+  Pong = 9,          // slot, bytes = pong payload
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

@@ -31,6 +31,40 @@ bool viewBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
   return true;
 }
 
+// The one copy from JS memory: a string's UTF-8 or a view's bytes, framed with `opcode`.
+FrameRef frameFrom(napi_env env, napi_value data, Opcode opcode) {
+  napi_valuetype type;
+  napi_typeof(env, data, &type);
+  FrameRef frame;
+  if (type == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, data, nullptr, 0, &len);
+    frame = Frame::create(opcode, len);
+    if (!frame) throw Napi::Error::New(env, "out of memory");
+    size_t copied = 0;
+    napi_get_value_string_utf8(env, data, reinterpret_cast<char*>(frame->payload()), len + 1, &copied);
+  } else {
+    const uint8_t* bytes = nullptr;
+    size_t len = 0;
+    if (!viewBytes(env, data, &bytes, &len)) throw Napi::TypeError::New(env, "data must be a string or an ArrayBufferView");
+    frame = Frame::create(opcode, len);
+    if (!frame) throw Napi::Error::New(env, "out of memory");
+    if (len) std::memcpy(frame->payload(), bytes, len);
+  }
+  return frame;
+}
+
+// Shares a native block with JS as a Float64Array; the ArrayBuffer co-owns the block.
+template <typename Block>
+Napi::Value shareAsFloat64(Napi::Env env, std::shared_ptr<Block> block, void* data, size_t bytes) {
+  auto keep = std::make_unique<std::shared_ptr<Block>>(std::move(block));
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, data, bytes, [](Napi::Env, void*, std::shared_ptr<Block>* hint) { std::unique_ptr<std::shared_ptr<Block>> owned(hint); },
+      keep.get());
+  (void)keep.release();  // now owned by the ArrayBuffer's finalizer
+  return Napi::Float64Array::New(env, bytes / sizeof(double), ab, 0);
+}
+
 }  // namespace
 
 Napi::Function JsReactor::define(Napi::Env env) {
@@ -39,6 +73,11 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::listen>("listen"),
                          InstanceMethod<&JsReactor::send>("send"),
                          InstanceMethod<&JsReactor::watchDrain>("watchDrain"),
+                         InstanceMethod<&JsReactor::ping>("ping"),
+                         InstanceMethod<&JsReactor::subscribe>("subscribe"),
+                         InstanceMethod<&JsReactor::unsubscribe>("unsubscribe"),
+                         InstanceMethod<&JsReactor::publish>("publish"),
+                         InstanceMethod<&JsReactor::broadcast>("broadcast"),
                          InstanceMethod<&JsReactor::close>("close"),
                          InstanceMethod<&JsReactor::terminate>("terminate"),
                          InstanceMethod<&JsReactor::release>("release"),
@@ -111,9 +150,13 @@ void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self,
       self->reactor_->eventsConsumed(bytes);
     }
   } catch (const Napi::Error& e) {
+    // JS dispatch catches handler errors itself, so this is the environment terminating (a
+    // worker being stopped) or an internal failure. Hand the error back without another C++
+    // throw: nothing above this libuv callback could catch it.
     self->dispatching_ = false;
     if (self->reactor_) self->reactor_->flushWake();
-    e.ThrowAsJavaScriptException();
+    napi_value err = e.Value();
+    if (err) napi_throw(env, err);
     return;
   }
   self->dispatching_ = false;
@@ -133,39 +176,76 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->path = o.Get("path").As<Napi::String>().Utf8Value();
   opts->maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
   opts->closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
+  opts->closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
+  opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
+  opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
+  opts->sendPings = o.Get("sendPings").ToBoolean();
+  auto stats = std::make_shared<ServerStats>();
+  opts->stats = stats;
   Command cmd(CommandType::Listen);
   cmd.server = std::move(opts);
+  submit(std::move(cmd));
+  // listen(options) -> Float64Array over the server's live stats
+  void* data = static_cast<void*>(stats->v);
+  return shareAsFloat64(info.Env(), std::move(stats), data, sizeof(ServerStats::v));
+}
+
+// send(slot, data: string | ArrayBufferView, binary: boolean, flags)
+Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Send);
+  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.slot = u32(info, 0);
+  cmd.flags = u32(info, 3);
   submit(std::move(cmd));
   return info.Env().Undefined();
 }
 
-// send(slot, data: string | ArrayBufferView, binary: boolean, flags) -> accepted
-Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  napi_value data = info[1];
-  const Opcode opcode = info[2].ToBoolean() ? Opcode::Binary : Opcode::Text;
-  FrameRef frame;
-  napi_valuetype type;
-  napi_typeof(env, data, &type);
-  if (type == napi_string) {
-    size_t len = 0;
-    napi_get_value_string_utf8(env, data, nullptr, 0, &len);
-    frame = Frame::create(opcode, len);
-    if (!frame) throw Napi::Error::New(env, "out of memory");
-    size_t copied = 0;
-    napi_get_value_string_utf8(env, data, reinterpret_cast<char*>(frame->payload()), len + 1, &copied);
-  } else {
-    const uint8_t* bytes = nullptr;
-    size_t len = 0;
-    if (!viewBytes(env, data, &bytes, &len)) throw Napi::TypeError::New(env, "data must be a string or an ArrayBufferView");
-    frame = Frame::create(opcode, len);
-    if (!frame) throw Napi::Error::New(env, "out of memory");
-    if (len) std::memcpy(frame->payload(), bytes, len);  // the one copy out of JS memory
-  }
+// ping(slot, data): a ping frame queued in order with the socket's messages.
+Napi::Value JsReactor::ping(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Send);
+  cmd.frame = frameFrom(info.Env(), info[1], Opcode::Ping);
   cmd.slot = u32(info, 0);
-  cmd.flags = u32(info, 3);
-  cmd.frame = std::move(frame);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Subscribe);
+  cmd.slot = u32(info, 0);
+  cmd.text = info[1].As<Napi::String>().Utf8Value();
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Unsubscribe);
+  cmd.slot = u32(info, 0);
+  cmd.text = info[1].As<Napi::String>().Utf8Value();
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// publish(serverId, topic, data, binary, senderSlot | -1)
+Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Publish);
+  cmd.slot = u32(info, 0);
+  cmd.text = info[1].As<Napi::String>().Utf8Value();
+  cmd.frame = frameFrom(info.Env(), info[2], info[3].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  const int32_t sender = info[4].As<Napi::Number>().Int32Value();
+  if (sender >= 0) {
+    cmd.flags = kExcludeSender;
+    cmd.code = sender;
+  }
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// broadcast(serverId, data, binary)
+Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::Broadcast);
+  cmd.slot = u32(info, 0);
+  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
   submit(std::move(cmd));
   return info.Env().Undefined();
 }
@@ -183,6 +263,7 @@ Napi::Value JsReactor::close(const Napi::CallbackInfo& info) {
   cmd.slot = u32(info, 0);
   cmd.code = info[1].As<Napi::Number>().Int32Value();
   cmd.text = info[2].As<Napi::String>().Utf8Value();
+  if (info[3].ToBoolean()) cmd.flags = kDiscardQueue;
   submit(std::move(cmd));
   return info.Env().Undefined();
 }
@@ -210,16 +291,10 @@ Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) {
 
 // counters(chunk) -> Float64Array over the shared per-slot counters, or undefined.
 Napi::Value JsReactor::counters(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   std::shared_ptr<CounterChunk> chunk = reactor_ ? reactor_->counterChunk(u32(info, 0)) : nullptr;
-  if (!chunk) return env.Undefined();
-  auto keep = std::make_unique<std::shared_ptr<CounterChunk>>(chunk);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-      env, static_cast<void*>(chunk->values), sizeof(chunk->values),
-      [](Napi::Env, void*, std::shared_ptr<CounterChunk>* hint) { std::unique_ptr<std::shared_ptr<CounterChunk>> owned(hint); },
-      keep.get());
-  (void)keep.release();  // now owned by the ArrayBuffer's finalizer
-  return Napi::Float64Array::New(env, CounterChunk::kSize, ab, 0);
+  if (!chunk) return info.Env().Undefined();
+  void* data = static_cast<void*>(chunk->values);
+  return shareAsFloat64(info.Env(), std::move(chunk), data, sizeof(CounterChunk::values));
 }
 
 Napi::Value JsReactor::shutdown(const Napi::CallbackInfo& info) {

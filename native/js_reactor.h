@@ -28,6 +28,11 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value send(const Napi::CallbackInfo& info);
   Napi::Value watchDrain(const Napi::CallbackInfo& info);
+  Napi::Value ping(const Napi::CallbackInfo& info);
+  Napi::Value subscribe(const Napi::CallbackInfo& info);
+  Napi::Value unsubscribe(const Napi::CallbackInfo& info);
+  Napi::Value publish(const Napi::CallbackInfo& info);
+  Napi::Value broadcast(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value terminate(const Napi::CallbackInfo& info);
   Napi::Value release(const Napi::CallbackInfo& info);

@@ -180,7 +180,7 @@ void Reactor::apply(Command& cmd) {
       if (Connection* c = slots_.get(cmd.slot)) c->enqueue(std::move(cmd.frame), cmd.flags, true);
       break;
     case CommandType::Close:
-      if (Connection* c = slots_.get(cmd.slot)) c->close(cmd.code, cmd.text);
+      if (Connection* c = slots_.get(cmd.slot)) c->close(cmd.code, cmd.text, (cmd.flags & kDiscardQueue) != 0);
       break;
     case CommandType::Terminate:
       if (Connection* c = slots_.get(cmd.slot)) c->terminate();
@@ -188,6 +188,24 @@ void Reactor::apply(Command& cmd) {
     case CommandType::Release:
       slots_.release(cmd.slot);
       break;
+    case CommandType::Subscribe:
+      if (Connection* c = slots_.get(cmd.slot)) c->server().subscribe(*c, cmd.text);
+      break;
+    case CommandType::Unsubscribe:
+      if (Connection* c = slots_.get(cmd.slot)) c->server().unsubscribe(*c, cmd.text);
+      break;
+    case CommandType::Publish:
+    case CommandType::Broadcast: {
+      auto it = servers_.find(cmd.slot);
+      if (it == servers_.end()) break;
+      if (cmd.type == CommandType::Broadcast) {
+        it->second->broadcast(cmd.frame);
+      } else {
+        Connection* sender = (cmd.flags & kExcludeSender) ? slots_.get(static_cast<uint32_t>(cmd.code)) : nullptr;
+        it->second->publish(cmd.text, cmd.frame, sender);
+      }
+      break;
+    }
     case CommandType::ResumeReads:
       resumeRequested_.store(false, std::memory_order_release);
       for (Connection* c : paused_) c->resumeReads();
@@ -297,6 +315,10 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return pss && *pss ? (*pss)->onWritable() : 0;
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (pss && *pss) (*pss)->onPong(in, len);
+      return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       if (pss && *pss) (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len);

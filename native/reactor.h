@@ -62,6 +62,7 @@ class Reactor {
   SlotTable& slots() { return slots_; }
   lws_context* context() const { return context_; }
   uint8_t* scratch() { return scratch_.get(); }
+  uint64_t nowMs() const { return uv_now(&loop_); }  // the loop's cached clock
   // Reads from `wsi` stop while JS holds too many undelivered inbound bytes.
   bool inboundCongested() const;
   void pauseReads(Connection& conn);

@@ -10,6 +10,7 @@
 
 #include "connection.h"
 #include "reactor.h"
+#include "topic.h"
 
 namespace lwsnode {
 
@@ -81,6 +82,14 @@ bool Server::listen(std::string& error) {
   info.vhost_name = vhostName_.c_str();
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
+  if (const uint32_t idle = options_->idleTimeoutSecs) {
+    // Validity is confirmed by pongs (lws) and by received messages (Connection::confirmAlive).
+    // With pings, a silent socket is pinged halfway and closed at `idle` without a pong;
+    // without, ping time == hangup time means no ping.
+    idlePolicy_.secs_since_valid_hangup = static_cast<uint16_t>(idle);
+    idlePolicy_.secs_since_valid_ping = static_cast<uint16_t>(options_->sendPings ? idle / 2 : idle);
+    info.retry_and_idle_policy = &idlePolicy_;
+  }
   vhost_ = lws_create_vhost(reactor_.context(), &info);
   if (!vhost_) {
     error = "ELISTEN listen ELISTEN: could not listen on " + where;
@@ -91,7 +100,15 @@ bool Server::listen(std::string& error) {
 }
 
 bool Server::acceptsUpgrade(lws* wsi) {
-  if (stopping_) return false;
+  if (stopping_) {
+    stats().add(ServerStats::Rejected, 1);
+    return false;
+  }
+  if (options_->maxConnections && connections_.size() >= options_->maxConnections) {
+    stats().add(ServerStats::Rejected, 1);
+    lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, nullptr);
+    return false;
+  }
   if (options_->path.empty()) return true;
   char uri[1024];
   const int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
@@ -99,6 +116,7 @@ bool Server::acceptsUpgrade(lws* wsi) {
   const char* query = std::strchr(uri, '?');
   const size_t pathLen = query ? static_cast<size_t>(query - uri) : static_cast<size_t>(n);
   if (pathLen == options_->path.size() && std::memcmp(uri, options_->path.data(), pathLen) == 0) return true;
+  stats().add(ServerStats::Rejected, 1);
   lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
   return false;
 }
@@ -110,8 +128,16 @@ int Server::onHttpRequest(lws* wsi) {
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+void Server::onConnectionOpened(Connection& conn) {
+  connections_.insert(&conn);
+  stats().add(ServerStats::Connections, 1);
+  stats().add(ServerStats::ConnectionsTotal, 1);
+}
+
 void Server::onConnectionClosed(Connection& conn) {
+  for (Topic* topic : conn.topics()) leave(conn, *topic);
   connections_.erase(&conn);
+  stats().add(ServerStats::Connections, -1);
   if (stopping_ && connections_.empty()) reactor_.deferDestroy(*this);
 }
 
@@ -144,6 +170,40 @@ void Server::onVhostDestroyed() {
   lws_sul_cancel(&deadline_.sul);  // the context, and its timer lists, may go away next
   vhost_ = nullptr;
   reactor_.onServerGone(*this);
+}
+
+
+void Server::subscribe(Connection& conn, const std::string& name) {
+  std::unique_ptr<Topic>& slot = topics_[name];
+  if (!slot) slot = std::make_unique<Topic>(name);
+  if (conn.isSubscribed(*slot)) return;
+  conn.joined(*slot, slot->add(&conn));
+}
+
+void Server::unsubscribe(Connection& conn, const std::string& name) {
+  auto it = topics_.find(name);
+  if (it != topics_.end()) leave(conn, *it->second);
+}
+
+void Server::leave(Connection& conn, Topic& topic) {
+  const int64_t index = conn.left(topic);
+  if (index < 0) return;
+  if (Connection* moved = topic.removeAt(static_cast<uint32_t>(index))) moved->moved(topic, static_cast<uint32_t>(index));
+  if (topic.empty()) {
+    const std::string name = topic.name();  // erase() destroys the topic that owns the key
+    topics_.erase(name);
+  }
+}
+
+void Server::publish(const std::string& name, const FrameRef& frame, Connection* exclude) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return;
+  for (Connection* conn : it->second->subscribers())
+    if (conn != exclude) conn->deliver(frame);
+}
+
+void Server::broadcast(const FrameRef& frame) {
+  for (Connection* conn : connections_) conn->deliver(frame);
 }
 
 }  // namespace lwsnode

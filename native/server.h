@@ -10,9 +10,11 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "command.h"
+#include "topic.h"
 
 namespace lwsnode {
 
@@ -27,6 +29,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   const ServerOptions& options() const { return *options_; }
+  ServerStats& stats() { return *options_->stats; }
   uint32_t id() const { return options_->id; }
   int port() const { return port_; }
 
@@ -38,18 +41,27 @@ class Server {
   // lws callbacks routed here.
   bool acceptsUpgrade(lws* wsi);
   int onHttpRequest(lws* wsi);
-  void onConnectionOpened(Connection& conn) { connections_.insert(&conn); }
+  void onConnectionOpened(Connection& conn);
   void onConnectionClosed(Connection& conn);
   void onVhostDestroyed();
 
+  // Pub/sub: one frame, shared by every receiver.
+  void subscribe(Connection& conn, const std::string& topic);
+  void unsubscribe(Connection& conn, const std::string& topic);
+  void publish(const std::string& topic, const FrameRef& frame, Connection* exclude);
+  void broadcast(const FrameRef& frame);
+
  private:
   static void onDeadline(lws_sorted_usec_list_t* sul);
+  void leave(Connection& conn, Topic& topic);
 
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;
   lws_vhost* vhost_ = nullptr;
   std::string vhostName_;
   std::unordered_set<Connection*> connections_;
+  std::unordered_map<std::string, std::unique_ptr<Topic>> topics_;
+  lws_retry_bo_t idlePolicy_{};  // lws pings idle sockets and hangs up on silent ones
   int port_ = 0;
   bool stopping_ = false;
   bool destroyRequested_ = false;
