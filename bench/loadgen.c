@@ -379,10 +379,21 @@ static void send_handshake(conn *c) {
 // Workload hooks
 
 
+// Token bucket for --rate: refills at the rate, holds at most 5 ms worth (no catch-up bursts
+// after a stall, so a slow server is offered the same rate, not more).
+static double tokens;
+static uint64_t tokens_at;
 static int rate_allows(void) {
   if (opt.rate <= 0 || !phase_start) return 1;
-  double elapsed = (double)(now_ns() - phase_start) / 1e9;
-  return (double)sent_total < opt.rate * elapsed + 1;
+  uint64_t t = now_ns();
+  if (!tokens_at) tokens_at = t, tokens = 1;
+  tokens += opt.rate * (double)(t - tokens_at) / 1e9;
+  tokens_at = t;
+  double cap = opt.rate * 0.005 < 1 ? 1 : opt.rate * 0.005;
+  if (tokens > cap) tokens = cap;
+  if (tokens < 1) return 0;
+  tokens -= 1;
+  return 1;
 }
 
 static void echo_pump(conn *c) {

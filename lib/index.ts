@@ -4,4 +4,5 @@ export type { ServerOptions, ServerHandlers } from "./server-options.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
 export { SendStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
 export { ListenError, ClosedError } from "./errors.js";
+export { TlsConfigError, type TlsOptions } from "./tls-options.js";
 export { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";

@@ -16,6 +16,9 @@ export interface NativeListenOptions {
   idleTimeout: number;
   sendPings: boolean;
   closeTimeoutMs: number;
+  /** PEM certificate and unencrypted PEM key for wss:// (both or neither). */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**

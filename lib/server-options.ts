@@ -1,6 +1,7 @@
 // createServer() options: their types, defaults and validation.
 import type { ServerWebSocket } from "./server-websocket.js";
 import { invalidType, outOfRange } from "./errors.js";
+import type { TlsOptions } from "./tls-options.js";
 
 /**
  * Handlers shared by every socket of a server (one set per server, as in uWebSockets.js and
@@ -56,6 +57,8 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   sendPings?: boolean;
   /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
   closeTimeout?: number;
+  /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
+  tls?: TlsOptions;
 }
 
 /** Options after validation, with defaults applied. */
@@ -70,6 +73,8 @@ export interface ResolvedServerOptions<T> {
   idleTimeout: number;
   sendPings: boolean;
   closeTimeout: number;
+  /** Raw `tls` option; checked and loaded by createServer (it may read files). */
+  tls: unknown;
   handlers: ServerHandlers<T>;
 }
 
@@ -92,6 +97,7 @@ const KNOWN = new Set<string>([
   "idleTimeout",
   "sendPings",
   "closeTimeout",
+  "tls",
 ]);
 
 function boolean(name: string, value: unknown, fallback: boolean): boolean {
@@ -138,6 +144,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0, 65535),
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
+    tls: options.tls,
     handlers,
   };
 }

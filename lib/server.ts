@@ -5,6 +5,7 @@ import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
+import { resolveTls } from "./tls-options.js";
 
 /** A snapshot of a server's counters (`server.stats()`). */
 export interface ServerStats {
@@ -69,8 +70,11 @@ export class Server<T = unknown> implements Endpoint {
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
 
+  #tls?: { cert: string; key: string };
+
   /** @internal Use {@link createServer}. */
-  constructor(options: ResolvedServerOptions<T>) {
+  constructor(options: ResolvedServerOptions<T>, tls?: { cert: string; key: string }) {
+    this.#tls = tls;
     this.#options = options;
     this.#handlers = options.handlers;
     this.#reactor = currentReactor();
@@ -223,7 +227,9 @@ export class Server<T = unknown> implements Endpoint {
       idleTimeout: o.idleTimeout,
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
+      ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key } : {}),
     });
+    this.#tls = undefined; // the native side has its own copy
     return new Promise((resolve, reject) => {
       this.#listen = { resolve, reject };
     });
@@ -316,13 +322,15 @@ export class Server<T = unknown> implements Endpoint {
  * ```
  *
  * @returns a promise for the server, resolved once it listens.
- * @throws (rejects with) `TypeError`/`RangeError` for invalid options, {@link ListenError}
- *   (`code` `EADDRINUSE`, `EACCES`, …) when it cannot listen.
+ * @throws (rejects with) `TypeError`/`RangeError` for invalid options, `TlsConfigError` for a
+ *   certificate or key that cannot be used, {@link ListenError} (`code` `EADDRINUSE`, `EACCES`,
+ *   …) when it cannot listen.
  */
 export async function createServer<T = unknown>(options: ServerOptions<T> = {}): Promise<Server<T>> {
   const resolved = resolveServerOptions(options);
   if (resolved.host !== "" && isIP(resolved.host) === 0) {
     resolved.host = (await lookup(resolved.host)).address;
   }
-  return new Server<T>(resolved)._start();
+  const tls = resolved.tls === undefined ? undefined : await resolveTls(resolved.tls);
+  return new Server<T>(resolved, tls)._start();
 }

@@ -24,6 +24,8 @@ struct ServerOptions {
   uint32_t idleTimeoutSecs = 120;             // 0: never
   bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;
+  std::string tlsCert;                        // PEM; empty: plain ws://
+  std::string tlsKey;                         // PEM, unencrypted (JS decrypts it)
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
 };
 

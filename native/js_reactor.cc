@@ -181,6 +181,10 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
   opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
+  if (o.Has("tlsCert")) {
+    opts->tlsCert = o.Get("tlsCert").As<Napi::String>().Utf8Value();
+    opts->tlsKey = o.Get("tlsKey").As<Napi::String>().Utf8Value();
+  }
   auto stats = std::make_shared<ServerStats>();
   opts->stats = stats;
   Command cmd(CommandType::Listen);

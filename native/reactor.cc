@@ -86,7 +86,9 @@ void Reactor::run() {
 
   void* foreignLoops[] = {&loop_};
   lws_context_creation_info info{};
-  info.options = LWS_SERVER_OPTION_LIBUV;
+  // SSL "global init" only acquires lws's ex-data indexes (OpenSSL itself is node's, already
+  // initialised); TLS vhosts need it on the context.
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.foreign_loops = foreignLoops;
   info.port = CONTEXT_PORT_NO_LISTEN;  // the default vhost only receives EVENT_WAIT_CANCELLED
   info.protocols = kProtocols;

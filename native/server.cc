@@ -82,6 +82,15 @@ bool Server::listen(std::string& error) {
   info.vhost_name = vhostName_.c_str();
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
+  if (!options_->tlsCert.empty()) {
+    // wss://: lws loads the PEM from memory into this vhost's own SSL_CTX (node's OpenSSL).
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.server_ssl_cert_mem = options_->tlsCert.data();
+    info.server_ssl_cert_mem_len = static_cast<unsigned int>(options_->tlsCert.size());
+    info.server_ssl_private_key_mem = options_->tlsKey.data();
+    info.server_ssl_private_key_mem_len = static_cast<unsigned int>(options_->tlsKey.size());
+    info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;  // TLS 1.2+
+  }
   if (const uint32_t idle = options_->idleTimeoutSecs) {
     // Validity is confirmed by pongs (lws) and by received messages (Connection::confirmAlive).
     // With pings, a silent socket is pinged halfway and closed at `idle` without a pong;
@@ -92,7 +101,8 @@ bool Server::listen(std::string& error) {
   }
   vhost_ = lws_create_vhost(reactor_.context(), &info);
   if (!vhost_) {
-    error = "ELISTEN listen ELISTEN: could not listen on " + where;
+    error = options_->tlsCert.empty() ? "ELISTEN listen ELISTEN: could not listen on " + where
+                                      : "ETLS listen ETLS: the TLS certificate or key was refused on " + where;
     return false;
   }
   port_ = lws_get_vhost_listen_port(vhost_);
