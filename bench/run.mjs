@@ -98,7 +98,7 @@ const SCENARIOS = {
     loadgen: { mode: "storm", conns: QUICK ? 2000 : 10000, pending: 128, hold: 30 },
     metrics: [
       { key: "conns_per_s", label: "connections/s", better: "higher" },
-      { key: "rss_kib_per_conn", label: "KiB RSS per idle connection", better: "lower" },
+      { key: "rss_kib_per_conn", id: "storm-rss", label: "KiB RSS per idle connection", better: "lower" },
     ],
   },
   large: {
@@ -113,7 +113,7 @@ const SCENARIOS = {
     loadgen: { mode: "echo", conns: 100, inflight: 4, size: 64, rate: 20000 },
     metrics: [
       { key: "js_cpu_per_100k", label: "JS-thread CPU s per 100k msgs", better: "lower" },
-      { key: "proc_cpu_per_100k", label: "process CPU s per 100k msgs", better: "lower" },
+      { key: "proc_cpu_per_100k", id: "jscpu-proc", label: "process CPU s per 100k msgs", better: "lower" },
     ],
   },
 };
@@ -600,7 +600,7 @@ async function main() {
     const spec = SCENARIOS[s];
     results[s] = { title: spec.title, metrics: {} };
     for (const m of spec.metrics) {
-      const metricId = spec.metrics.length > 1 && m !== spec.metrics[0] ? `${s}-${m.key}` : s;
+      const metricId = m.id ?? s;
       const entry = { metric: m.key, label: m.label, better: m.better, peers: {} };
       for (const p of active) {
         const runs = raw[s][p];
@@ -637,7 +637,7 @@ async function main() {
       const file = join(OUT_DIR, `${metricId}.svg`);
       writeFileSync(
         file,
-        svgChart(metricId === s ? spec.title : `${spec.title} — ${m.label}`, m.label, m.better, [
+        svgChart(`${metricId}: ${spec.title}`, m.label, m.better, [
           ...active.map((p) => ({ peer: p, ...entry.peers[p] })),
           ...peerNames.filter((p) => peers[p].skipped).map((p) => ({ peer: p, median: null, note: "skipped" })),
         ]),

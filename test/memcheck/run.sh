@@ -21,8 +21,6 @@ cat "$out"
 if [ "$status" -ne 0 ] || ! grep -q "^echo session ok$" "$out" \
    || grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$out"; then
   echo "memcheck: FAILED (exit $status)"
-  echo "0 passed, 1 failed"
   exit 1
 fi
 echo "memcheck: echo session clean under ASan + UBSan + LSan"
-echo "1 passed, 0 failed"
