@@ -153,6 +153,14 @@ export class Reactor {
           case EV_STOPPED:
             this.native.join();
             this.holds = 0;
+            if (a === 1) {
+              // libwebsockets never started: nothing registered can be served.
+              this.stopping = true;
+              if (current === this) current = undefined;
+              for (const endpoint of [...this.endpoints.values()]) {
+                endpoint._listenFailed("ECONTEXT", "listen ECONTEXT: the I/O thread could not create its libwebsockets context");
+              }
+            }
             break;
         }
       } catch (err) {

@@ -28,7 +28,11 @@ export interface ServerHandlers<T> {
   close?(ws: ServerWebSocket<T>, code: number, reason: string): void;
   /** A socket that reported backpressure (or dropped a message) has written everything. */
   drain?(ws: ServerWebSocket<T>): void;
-  /** The peer answered a ping (ours from `ws.ping()` or an automatic one) with this payload. */
+  /**
+   * The peer answered a `ws.ping(data)` with this payload. Empty pongs, including the answers
+   * to the automatic `sendPings` pings, are not reported (libwebsockets 4.3 drops them before
+   * any callback); they still count as signs of life for `idleTimeout`.
+   */
   pong?(ws: ServerWebSocket<T>, data: Buffer): void;
 }
 

@@ -124,7 +124,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
 
   /**
    * Sends a ping (payload at most 125 bytes), in order with the messages sent before it; the
-   * `pong` handler sees the answer.
+   * `pong` handler sees the answer if it carries a payload (libwebsockets 4.3 does not report
+   * empty pongs).
    * @returns false if the socket is not open.
    */
   ping(data: SendData = ""): boolean {
@@ -132,6 +133,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
     this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    this.#sent += bytes; // queued like a message until written
     return true;
   }
 

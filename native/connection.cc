@@ -2,6 +2,7 @@
 
 #include <libwebsockets.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "reactor.h"
@@ -20,7 +21,10 @@ void addTo(std::atomic<double>& counter, double delta) {
 Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
     : reactor_(reactor), server_(server), wsi_(wsi), slot_(slot), counter_(reactor.slots().counter(slot)) {}
 
-Connection::~Connection() { reactor_.forgetPaused(*this); }
+Connection::~Connection() {
+  lws_sul_cancel(&closeDeadline_.sul);  // runs in CLOSED, while the context is alive
+  reactor_.forgetPaused(*this);
+}
 
 // ---- inbound ----
 
@@ -150,7 +154,8 @@ void Connection::onClosed() {
   if (peerClosed_) {
     code = peerCode_;
     reason = &peerReason_;
-  } else if (sentClose_) {
+  } else if (sentClose_ || closeRequested_) {
+    // We closed first: report our code even if a stuck peer never got the frame.
     code = closeCode_;
     reason = &closeReason_;
   } else if (lws_get_close_length(wsi_) >= 2) {
@@ -204,12 +209,24 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
     queuedBytes_ = 0;
     queue_.clear();
     head_ = 0;
+    frontOffset_ = 0;
   }
   if (closeRequested_) return;
   closeRequested_ = true;
   closeCode_ = code;
   closeReason_ = reason;
+  armCloseDeadline();
   requestWritable();
+}
+
+void Connection::armCloseDeadline() {
+  const lws_usec_t us = static_cast<lws_usec_t>(server_.options().closeTimeoutMs) * LWS_US_PER_MS;
+  lws_sul_schedule(lws_get_context(wsi_), 0, &closeDeadline_.sul, &Connection::onCloseDeadline, us);
+}
+
+void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
+  Connection* self = reinterpret_cast<CloseDeadline*>(sul)->owner;
+  lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 void Connection::terminate() {
@@ -228,24 +245,42 @@ void Connection::popFront() {
 }
 
 int Connection::onWritable() {
-  const size_t waiting = queue_.size() - head_;
-  if (waiting > 0) {
-    size_t written = 0;
-    size_t frames = 1;
+  if (head_ < queue_.size()) {
+    size_t written = 0;  // payload bytes handed to lws
+    size_t frames = 0;   // whole messages finished
+    uint8_t* base = reactor_.scratch() + LWS_PRE;
     Frame& front = *queue_[head_];
-    if (waiting == 1 || front.wireLength() * 2 > Reactor::kScratchSize) {
-      // One frame, written whole from its own buffer; lws keeps what the kernel refuses.
+    if (front.payloadLength() > Reactor::kFragmentPayload) {
+      // A large message goes out as fragments of at most kFragmentPayload, one per callback,
+      // each a whole frame built in the scratch buffer (lws may put a pong or close between
+      // fragments; never inside one). lws keeps at most one fragment that the kernel refused,
+      // so memory and bufferedAmount stay exact to within one fragment.
+      const size_t chunk = std::min(Reactor::kFragmentPayload, front.payloadLength() - frontOffset_);
+      const bool first = frontOffset_ == 0;
+      const bool last = frontOffset_ + chunk == front.payloadLength();
+      uint8_t* payload = base + kMaxFrameHeader;
+      const uint8_t header = writeFrameHeader(payload, last, first ? front.opcode() : Opcode::Continuation, chunk);
+      std::memcpy(payload, front.payload() + frontOffset_, chunk);
+      if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return -1;
+      written = chunk;
+      frontOffset_ += chunk;
+      if (last) {
+        frontOffset_ = 0;
+        frames = 1;
+        popFront();
+      }
+    } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kScratchSize) {
+      // One frame, written whole from its own buffer.
       if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) return -1;
       written = front.payloadLength();
+      frames = 1;
       popFront();
     } else {
       // Coalesce: one memcpy per small frame beats one syscall per frame.
-      uint8_t* base = reactor_.scratch() + LWS_PRE;
       size_t used = 0;
-      frames = 0;
       while (head_ < queue_.size()) {
         const Frame& f = *queue_[head_];
-        if (used + f.wireLength() > Reactor::kScratchSize) break;
+        if (f.payloadLength() > Reactor::kFragmentPayload || used + f.wireLength() > Reactor::kScratchSize) break;
         std::memcpy(base + used, f.wire(), f.wireLength());
         used += f.wireLength();
         written += f.payloadLength();

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include <libwebsockets.h>
+
 #include "bytes.h"
 #include "frame.h"
 #include "utf8_validator.h"
-
-struct lws;
 
 namespace lwsnode {
 
@@ -66,6 +66,8 @@ class Connection {
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
 
   void confirmAlive();
+  void armCloseDeadline();
+  static void onCloseDeadline(lws_sorted_usec_list_t* sul);
 
   struct Subscription {
     Topic* topic;
@@ -80,7 +82,8 @@ class Connection {
 
   std::vector<FrameRef> queue_;  // outbound, written from head_
   size_t head_ = 0;
-  size_t queuedBytes_ = 0;       // payload bytes in queue_
+  size_t frontOffset_ = 0;       // payload bytes of queue_[head_] already written (fragments)
+  size_t queuedBytes_ = 0;       // payload bytes in queue_ not yet written
   std::vector<Subscription> subscriptions_;
   uint64_t aliveConfirmedMs_ = 0;
 
@@ -99,6 +102,13 @@ class Connection {
   int peerCode_ = 0;
   std::string peerReason_;
   std::string lwsReason_;
+  // Bounds every close we start by the server's closeTimeout: a peer that stopped reading
+  // would otherwise hold the connection until the idle timeout. Standard layout, so the lws
+  // timer callback can find its connection.
+  struct CloseDeadline {
+    lws_sorted_usec_list_t sul;
+    Connection* owner;
+  } closeDeadline_{{}, this};
 };
 
 }  // namespace lwsnode

@@ -14,6 +14,9 @@
 
 namespace lwsnode {
 
+// A server frame header is at most 2 + 8 bytes (no mask key).
+constexpr size_t kMaxFrameHeader = 10;
+
 enum class Opcode : uint8_t { Continuation = 0x0, Text = 0x1, Binary = 0x2, Close = 0x8, Ping = 0x9, Pong = 0xA };
 
 class FrameRef;
@@ -24,7 +27,9 @@ class Frame {
   // caller fills payload(). Returns an empty ref when memory is exhausted.
   static FrameRef create(Opcode opcode, size_t payloadLen);
 
+  Opcode opcode() const { return opcode_; }
   uint8_t* payload() { return payload_; }
+  const uint8_t* payload() const { return payload_; }
   size_t payloadLength() const { return payloadLen_; }
   // Header plus payload: what goes on the wire.
   const uint8_t* wire() const { return payload_ - headerLen_; }
@@ -33,8 +38,8 @@ class Frame {
 
  private:
   friend class FrameRef;
-  Frame(size_t payloadLen, uint8_t* payload, uint8_t headerLen)
-      : payloadLen_(payloadLen), payload_(payload), headerLen_(headerLen) {}
+  Frame(Opcode opcode, size_t payloadLen, uint8_t* payload, uint8_t headerLen)
+      : payloadLen_(payloadLen), payload_(payload), headerLen_(headerLen), opcode_(opcode) {}
 
   // Not atomic: a frame is built on the JS thread and handed over whole through the command
   // queue's mutex; from then on only the I/O thread shares and releases it.
@@ -42,7 +47,12 @@ class Frame {
   size_t payloadLen_;
   uint8_t* payload_;
   uint8_t headerLen_;
+  Opcode opcode_;
 };
+
+// Writes a server frame header (FIN flag, opcode, unmasked length) so that it ends exactly at
+// `end`; returns its length (2, 4 or 10).
+uint8_t writeFrameHeader(uint8_t* end, bool fin, Opcode opcode, size_t payloadLen);
 
 // Intrusive, move-friendly owner of a Frame (one malloc for header + payload + bookkeeping).
 class FrameRef {

@@ -72,6 +72,8 @@ class Reactor {
   void onServerGone(Server& server);
 
   static constexpr size_t kScratchSize = 64 * 1024;  // coalesced small frames per write
+  // Larger messages leave as fragments of this size (a header plus this fits the scratch).
+  static constexpr size_t kFragmentPayload = kScratchSize - 16;
   static constexpr size_t kInboundHighWater = 64 * 1024 * 1024;
 
  private:

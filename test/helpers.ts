@@ -396,6 +396,23 @@ export class RawClient {
   }
 
   /**
+   * Reads one whole message: its first frame's opcode and the payload of all its fragments
+   * (the server sends large messages as several fragments).
+   */
+  async readMessage(timeoutMs = DEFAULT_WAIT_MS): Promise<{ opcode: number; payload: Buffer; fragments: number }> {
+    const deadline = Date.now() + timeoutMs;
+    const first = await this.readDataFrame(timeoutMs);
+    const parts = [first.payload];
+    let last = first;
+    while (!last.fin) {
+      last = await this.readDataFrame(Math.max(1, deadline - Date.now()));
+      if (last.opcode !== OP.CONT) throw new Error(`expected a continuation frame, got opcode ${last.opcode}`);
+      parts.push(last.payload);
+    }
+    return { opcode: first.opcode, payload: Buffer.concat(parts), fragments: parts.length };
+  }
+
+  /**
    * Reads frames until the server's close frame; returns its code (1005 when empty) and reason.
    * Answers it with a close frame as a polite client would. Throws if the connection ends first.
    */
