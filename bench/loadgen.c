@@ -211,6 +211,7 @@ typedef struct conn {
   uint8_t *wbuf;
   size_t wlen, wpos, wcap;
   int want_out;
+  int dirty;         // frames queued during this epoll batch, written once at its end
   // frame parser
   uint8_t hdr[14];
   int hdr_have, hdr_need;
@@ -396,6 +397,26 @@ static int rate_allows(void) {
   return 1;
 }
 
+// While an epoll batch is being handled, pumps only queue frames; each connection that got
+// some is written once at the end of the batch (one write() per connection, not per message).
+static int in_batch;
+static conn **dirty_list;
+static long ndirty;
+
+static void flush_later(conn *c) {
+  if (!in_batch) return flush_out(c);
+  if (!c->dirty) c->dirty = 1, dirty_list[ndirty++] = c;
+}
+
+static void flush_dirty(void) {
+  for (long i = 0; i < ndirty; i++) {
+    conn *c = dirty_list[i];
+    c->dirty = 0;
+    if (c->state != C_DEAD) flush_out(c);
+  }
+  ndirty = 0;
+}
+
 static void echo_pump(conn *c) {
   if (c->state != C_OPEN || finished || !phase_start) return;
   int queued = 0;
@@ -403,7 +424,7 @@ static void echo_pump(conn *c) {
     queue_frame(c, 2, payload, (size_t)opt.size, 1);
     c->inflight++, sent_total++, queued = 1;
   }
-  if (queued) flush_out(c);
+  if (queued) flush_later(c);
 }
 
 static conn *publisher;
@@ -418,7 +439,7 @@ static void pub_pump(void) {
     queue_frame(c, 2, payload, (size_t)opt.size, 1);
     sent_total++, queued = 1;
   }
-  if (queued) flush_out(c);
+  if (queued) flush_later(c);
 }
 
 static void all_ready(void);
@@ -675,6 +696,7 @@ int main(int argc, char **argv) {
 
   nconns = opt.conns + (opt.mode == BROADCAST ? 1 : 0);
   conns = calloc((size_t)nconns, sizeof *conns);
+  dirty_list = calloc((size_t)nconns, sizeof *dirty_list);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
   for (long i = 0; i < nconns; i++) conns[i].fd = -1;
@@ -739,6 +761,7 @@ int main(int argc, char **argv) {
     int n = epoll_wait(ep, evs, 512, timeout);
     if (n < 0 && errno != EINTR) die("epoll_wait");
     int stop = 0;
+    in_batch = 1;
     for (int i = 0; i < n; i++) {
       conn *c = evs[i].data.ptr;
       if (!c) {  // stdin readable or closed: the runner has read what it wanted
@@ -750,6 +773,8 @@ int main(int argc, char **argv) {
       }
       on_event(c, evs[i].events);
     }
+    in_batch = 0;
+    flush_dirty();
     if (stop) break;
   }
   if (opt.mode == STORM) {
