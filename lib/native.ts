@@ -52,7 +52,11 @@ export interface NativeReactor {
   unref(): void;
 }
 
-export type Dispatch = (records: Uint32Array, slab: Buffer | undefined, large: Buffer[] | undefined) => void;
+/**
+ * One batch of events: fixed-size records, small payloads at `slabBase + offset` in `slab`,
+ * large payloads in `large`.
+ */
+export type Dispatch = (records: Uint32Array, slab: Buffer | undefined, slabBase: number, large: Buffer[] | undefined) => void;
 
 interface Addon {
   Reactor: new (dispatch: Dispatch) => NativeReactor;

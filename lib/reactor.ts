@@ -99,7 +99,7 @@ export class Reactor {
     return this.counters[slot >>> CHUNK_SHIFT]![slot & CHUNK_MASK]!;
   }
 
-  private readonly dispatch = (records: Uint32Array, slab: Buffer | undefined, large: Buffer[] | undefined): void => {
+  private readonly dispatch = (records: Uint32Array, slab: Buffer | undefined, base: number, large: Buffer[] | undefined): void => {
     let released: number[] | undefined;
     for (let i = 0; i < records.length; i += RECORD_WORDS) {
       const type = records[i]!;
@@ -110,7 +110,7 @@ export class Reactor {
           case EV_MESSAGE: {
             const len = records[i + 5]!;
             const off = records[i + 4]!;
-            const data = records[i + 6] ? large![off]! : len === 0 ? EMPTY : slab!.subarray(off, off + len);
+            const data = records[i + 6] ? large![off]! : len === 0 ? EMPTY : slab!.subarray(base + off, base + off + len);
             this.sockets[slot]?._message(data, a === 1);
             break;
           }
@@ -119,7 +119,7 @@ export class Reactor {
             if (this.counters[slot >>> CHUNK_SHIFT] === undefined) {
               this.counters[slot >>> CHUNK_SHIFT] = this.native.counters(slot >>> CHUNK_SHIFT)!;
             }
-            if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab));
+            if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab, base));
             break;
           }
           case EV_DRAIN:
@@ -127,7 +127,7 @@ export class Reactor {
             break;
           case EV_PONG: {
             const len = records[i + 5]!;
-            const off = records[i + 4]!;
+            const off = base + records[i + 4]!;
             this.sockets[slot]?._pong(len === 0 ? EMPTY : slab!.subarray(off, off + len));
             break;
           }
@@ -135,14 +135,14 @@ export class Reactor {
             const socket = this.sockets[slot];
             this.sockets[slot] = undefined;
             (released ??= []).push(slot);
-            socket?._closed(a, this.text(records, i, slab), this.counter(slot));
+            socket?._closed(a, this.text(records, i, slab, base), this.counter(slot));
             break;
           }
           case EV_LISTENING:
             this.endpoints.get(a)?._listening(records[i + 3]!);
             break;
           case EV_LISTEN_ERROR: {
-            const text = this.text(records, i, slab);
+            const text = this.text(records, i, slab, base);
             const space = text.indexOf(" ");
             this.endpoints.get(a)?._listenFailed(text.slice(0, space), text.slice(space + 1));
             break;
@@ -170,10 +170,10 @@ export class Reactor {
     if (released) for (const slot of released) this.native.release(slot);
   };
 
-  private text(records: Uint32Array, i: number, slab: Buffer | undefined): string {
+  private text(records: Uint32Array, i: number, slab: Buffer | undefined, base: number): string {
     const len = records[i + 5]!;
     if (len === 0 || !slab) return "";
-    const off = records[i + 4]!;
+    const off = base + records[i + 4]!;
     return slab.toString("utf8", off, off + len);
   }
 }

@@ -29,9 +29,9 @@ export interface ServerHandlers<T> {
   /** A socket that reported backpressure (or dropped a message) has written everything. */
   drain?(ws: ServerWebSocket<T>): void;
   /**
-   * The peer answered a `ws.ping(data)` with this payload. Empty pongs, including the answers
-   * to the automatic `sendPings` pings, are not reported (libwebsockets 4.3 drops them before
-   * any callback); they still count as signs of life for `idleTimeout`.
+   * The peer answered a ping with this payload: one of yours (`ws.ping(data)`) or an automatic
+   * one (`sendPings`, payload `"ping"`). Empty pongs are not reported: libwebsockets 4.3 drops
+   * them before any callback, which is why the automatic pings carry a payload.
    */
   pong?(ws: ServerWebSocket<T>, data: Buffer): void;
 }
@@ -57,7 +57,7 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   maxConnections?: number;
   /** Seconds a socket may stay silent (no message, no pong) before it is closed; 0 disables. Default 120. */
   idleTimeout?: number;
-  /** Ping a silent socket halfway through `idleTimeout`, so live peers that only listen stay open. Default true. */
+  /** Ping (payload `"ping"`) a socket silent for half of `idleTimeout`, so live peers that only listen stay open. Default true. */
   sendPings?: boolean;
   /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
   closeTimeout?: number;

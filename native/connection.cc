@@ -19,7 +19,12 @@ void addTo(std::atomic<double>& counter, double delta) {
 }  // namespace
 
 Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
-    : reactor_(reactor), server_(server), wsi_(wsi), slot_(slot), counter_(reactor.slots().counter(slot)) {}
+    : reactor_(reactor),
+      server_(server),
+      wsi_(wsi),
+      slot_(slot),
+      counter_(reactor.slots().counter(slot)),
+      lastActivityMs_(reactor.nowMs()) {}
 
 Connection::~Connection() {
   lws_sul_cancel(&closeDeadline_.sul);  // runs in CLOSED, while the context is alive
@@ -34,6 +39,8 @@ int Connection::onReceive(const void* in, size_t len) {
   const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
   const size_t max = server_.options().maxPayloadLength;
   EventBatch& events = reactor_.events();
+  lastActivityMs_ = reactor_.nowMs();
+  pingOutstanding_ = false;
 
   if (first) {
     rxBinary_ = lws_frame_is_binary(wsi_) != 0;
@@ -72,7 +79,6 @@ int Connection::onReceive(const void* in, size_t len) {
     server_.stats().add(ServerStats::MessagesIn, 1);
     server_.stats().add(ServerStats::BytesIn, size);
   }
-  confirmAlive();
   if (!readsPaused_ && reactor_.inboundCongested()) {
     readsPaused_ = true;
     reactor_.pauseReads(*this);
@@ -106,16 +112,22 @@ void Connection::onPeerClose(const uint8_t* in, size_t len) {
 }
 
 void Connection::onPong(const void* in, size_t len) {
+  lastActivityMs_ = reactor_.nowMs();
+  pingOutstanding_ = false;
   reactor_.events().pushCopy(EventType::Pong, slot_, 0, in, len);
 }
 
-void Connection::confirmAlive() {
-  // lws's idle timer is a sorted list, so re-arming it costs a walk: once a second is plenty.
-  if (server_.options().idleTimeoutSecs == 0) return;
-  const uint64_t now = reactor_.nowMs();
-  if (now - aliveConfirmedMs_ < 1000) return;
-  aliveConfirmedMs_ = now;
-  lws_validity_confirmed(wsi_);
+bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping) {
+  const uint64_t silent = nowMs - lastActivityMs_;
+  if (silent >= idleMs) {
+    terminate();
+    return true;
+  }
+  if (sendPings && !pingOutstanding_ && silent >= idleMs / 2) {
+    pingOutstanding_ = true;
+    enqueue(ping, 0, false);
+  }
+  return false;
 }
 
 bool Connection::isSubscribed(const Topic& topic) const {

@@ -51,6 +51,9 @@ class Connection {
   void terminate();
   void resumeReads();
   void onPong(const void* in, size_t len);
+  // Idle policy, once a second: ping a socket silent for half of `idleMs`, drop one silent for
+  // all of it. Returns true if it asked lws to kill the connection.
+  bool checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping);
 
   // Topics (Server keeps the topic side).
   bool isSubscribed(const Topic& topic) const;
@@ -65,7 +68,6 @@ class Connection {
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
 
-  void confirmAlive();
   void armCloseDeadline();
   static void onCloseDeadline(lws_sorted_usec_list_t* sul);
 
@@ -85,7 +87,8 @@ class Connection {
   size_t frontOffset_ = 0;       // payload bytes of queue_[head_] already written (fragments)
   size_t queuedBytes_ = 0;       // payload bytes in queue_ not yet written
   std::vector<Subscription> subscriptions_;
-  uint64_t aliveConfirmedMs_ = 0;
+  uint64_t lastActivityMs_;   // last message or pong received (loop clock)
+  bool pingOutstanding_ = false;
 
   Bytes rx_;  // a message being reassembled across RECEIVE callbacks
   bool rxBinary_ = false;

@@ -129,12 +129,26 @@ void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self,
     for (EventBatch& batch : batches) {
       const size_t bytes = batch.payloadBytes;
       const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
-      Napi::ArrayBuffer records = Napi::ArrayBuffer::New(env, recordBytes);
-      std::memcpy(records.Data(), batch.records.data(), recordBytes);
+      const size_t recordWords = recordBytes / 4;
+      const size_t slabBytes = batch.slab.size();
+      Napi::Value records;
       Napi::Value slab = env.Undefined();
-      if (!batch.slab.empty()) {
-        const size_t len = batch.slab.size();
-        slab = Napi::Buffer<uint8_t>::New(env, batch.slab.release(), len, [](Napi::Env, uint8_t* p) { std::free(p); });
+      size_t slabBase = 0;
+      if (slabBytes <= kCopiedSlabLimit) {
+        // Small batch: records and payloads in one plain JS Buffer. Copying a few KiB is cheaper
+        // than an external buffer, whose finalizer and backing-store bookkeeping cost more.
+        Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, recordBytes + slabBytes);
+        std::memcpy(buf.Data(), batch.records.data(), recordBytes);
+        if (slabBytes) std::memcpy(buf.Data() + recordBytes, batch.slab.data(), slabBytes);
+        records = Napi::Uint32Array::New(env, recordWords, buf.ArrayBuffer(), buf.ByteOffset());
+        slab = buf;
+        slabBase = recordBytes;
+      } else {
+        // Large batch: the slab itself becomes the Buffer (no copy); messages are views of it.
+        Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, recordBytes);
+        std::memcpy(ab.Data(), batch.records.data(), recordBytes);
+        records = Napi::Uint32Array::New(env, recordWords, ab, 0);
+        slab = Napi::Buffer<uint8_t>::New(env, batch.slab.release(), slabBytes, [](Napi::Env, uint8_t* p) { std::free(p); });
       }
       Napi::Value large = env.Undefined();
       if (!batch.large.empty()) {
@@ -146,7 +160,7 @@ void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self,
         }
         large = arr;
       }
-      dispatch.Call({Napi::Uint32Array::New(env, recordBytes / 4, records, 0), slab, large});
+      dispatch.Call({records, slab, Napi::Number::New(env, static_cast<double>(slabBase)), large});
       self->reactor_->eventsConsumed(bytes);
     }
   } catch (const Napi::Error& e) {

@@ -47,6 +47,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   void stopNow();  // join the I/O thread and release the TSFN; idempotent
 
   using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
+  static constexpr size_t kCopiedSlabLimit = 64 * 1024;
 
   napi_env env_;
   Tsfn tsfn_;

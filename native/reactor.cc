@@ -83,6 +83,12 @@ void Reactor::run() {
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
   uv_prepare_start(&prepare_, [](uv_prepare_t* h) { static_cast<Reactor*>(h->data)->onPrepare(); });
+  uv_timer_init(&loop_, &idleTimer_);
+  idleTimer_.data = this;
+  uv_timer_start(&idleTimer_, [](uv_timer_t* h) { static_cast<Reactor*>(h->data)->onIdleTick(); }, 1000, 1000);
+  // A payload makes the answer visible: lws 4.3 reports only pongs that carry one.
+  keepalivePing_ = Frame::create(Opcode::Ping, 4);
+  if (keepalivePing_) std::memcpy(keepalivePing_->payload(), "ping", 4);
 
   void* foreignLoops[] = {&loop_};
   lws_context_creation_info info{};
@@ -105,6 +111,7 @@ void Reactor::run() {
   if (failed) {
     commands_.detach();
     uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
   } else {
     commands_.attach(context_);
   }
@@ -114,6 +121,7 @@ void Reactor::run() {
   if (context_) lws_context_destroy(context_);  // second call: frees the context
   servers_.clear();
   graveyard_.clear();
+  keepalivePing_ = FrameRef();
   uv_loop_close(&loop_);
 
   pending_.push(EventType::Stopped, 0, failed ? 1 : 0);
@@ -123,7 +131,8 @@ void Reactor::run() {
 
 void Reactor::onPrepare() {
   // vhost-level work runs here, outside every lws callback.
-  const bool touchedLws = !deferred_.empty() || !toDestroy_.empty();
+  const bool touchedLws = !deferred_.empty() || !toDestroy_.empty() || lwsNeedsTurn_;
+  lwsNeedsTurn_ = false;
   if (!deferred_.empty()) {
     std::vector<Command> work;
     work.swap(deferred_);
@@ -153,6 +162,13 @@ void Reactor::beginDestroy() {
   commands_.detach();  // from here on nobody may call lws_cancel_service()
   lws_context_destroy(context_);  // first call: closes listeners and connections
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
+}
+
+void Reactor::onIdleTick() {
+  if (destroying_ || !keepalivePing_) return;
+  const uint64_t now = nowMs();
+  for (auto& entry : servers_) lwsNeedsTurn_ |= entry.second->checkIdle(now, keepalivePing_);
 }
 
 void Reactor::publishEvents() {

@@ -28,6 +28,7 @@
 
 #include "command_queue.h"
 #include "event_batch.h"
+#include "frame.h"
 #include "slot_table.h"
 
 namespace lwsnode {
@@ -82,6 +83,7 @@ class Reactor {
   void apply(Command& cmd);
   void applyDeferred(Command& cmd);
   void onPrepare();
+  void onIdleTick();
   void publishEvents();
   void beginDestroy();
 
@@ -95,6 +97,11 @@ class Reactor {
   lws_log_cx_t logCx_{};
   uv_loop_t loop_{};
   uv_prepare_t prepare_{};
+  // Once a second: the idle policy. Our own, not lws's validity timers: those live in one
+  // sorted list per thread, so every connection accepted would walk all the others'.
+  uv_timer_t idleTimer_{};
+  FrameRef keepalivePing_;       // the automatic ping, shared by every connection
+  bool lwsNeedsTurn_ = false;    // lws state changed outside its callbacks (see onPrepare)
   lws_context* context_ = nullptr;
   EventBatch pending_;
   std::unique_ptr<uint8_t[]> scratch_;

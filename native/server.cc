@@ -91,14 +91,6 @@ bool Server::listen(std::string& error) {
     info.server_ssl_private_key_mem_len = static_cast<unsigned int>(options_->tlsKey.size());
     info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;  // TLS 1.2+
   }
-  if (const uint32_t idle = options_->idleTimeoutSecs) {
-    // Validity is confirmed by pongs (lws) and by received messages (Connection::confirmAlive).
-    // With pings, a silent socket is pinged halfway and closed at `idle` without a pong;
-    // without, ping time == hangup time means no ping.
-    idlePolicy_.secs_since_valid_hangup = static_cast<uint16_t>(idle);
-    idlePolicy_.secs_since_valid_ping = static_cast<uint16_t>(options_->sendPings ? idle / 2 : idle);
-    info.retry_and_idle_policy = &idlePolicy_;
-  }
   vhost_ = lws_create_vhost(reactor_.context(), &info);
   if (!vhost_) {
     error = options_->tlsCert.empty() ? "ELISTEN listen ELISTEN: could not listen on " + where
@@ -214,6 +206,14 @@ void Server::publish(const std::string& name, const FrameRef& frame, Connection*
 
 void Server::broadcast(const FrameRef& frame) {
   for (Connection* conn : connections_) conn->deliver(frame);
+}
+
+bool Server::checkIdle(uint64_t nowMs, const FrameRef& ping) {
+  const uint64_t idleMs = static_cast<uint64_t>(options_->idleTimeoutSecs) * 1000;
+  if (idleMs == 0) return false;
+  bool killed = false;
+  for (Connection* conn : connections_) killed |= conn->checkIdle(nowMs, idleMs, options_->sendPings, ping);
+  return killed;
 }
 
 }  // namespace lwsnode

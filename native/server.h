@@ -51,6 +51,9 @@ class Server {
   void publish(const std::string& topic, const FrameRef& frame, Connection* exclude);
   void broadcast(const FrameRef& frame);
 
+  // The idle policy for every connection; true if any connection was killed.
+  bool checkIdle(uint64_t nowMs, const FrameRef& ping);
+
  private:
   static void onDeadline(lws_sorted_usec_list_t* sul);
   void leave(Connection& conn, Topic& topic);
@@ -61,7 +64,6 @@ class Server {
   std::string vhostName_;
   std::unordered_set<Connection*> connections_;
   std::unordered_map<std::string, std::unique_ptr<Topic>> topics_;
-  lws_retry_bo_t idlePolicy_{};  // lws pings idle sockets and hangs up on silent ones
   int port_ = 0;
   bool stopping_ = false;
   bool destroyRequested_ = false;
