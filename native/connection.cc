@@ -281,7 +281,7 @@ int Connection::onWritable() {
         frames = 1;
         popFront();
       }
-    } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kScratchSize) {
+    } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
       // One frame, written whole from its own buffer.
       if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) return -1;
       written = front.payloadLength();
@@ -292,7 +292,7 @@ int Connection::onWritable() {
       size_t used = 0;
       while (head_ < queue_.size()) {
         const Frame& f = *queue_[head_];
-        if (f.payloadLength() > Reactor::kFragmentPayload || used + f.wireLength() > Reactor::kScratchSize) break;
+        if (used + f.wireLength() > Reactor::kCoalesceLimit) break;
         std::memcpy(base + used, f.wire(), f.wireLength());
         used += f.wireLength();
         written += f.payloadLength();

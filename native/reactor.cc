@@ -21,7 +21,7 @@ const lws_protocols kProtocols[] = {
         "lwsnode",
         &Reactor::lwsCallback,
         sizeof(Connection*),  // per-session data: the owning Connection
-        4096,                 // rx_buffer_size: lws allocates this per connection
+        4096,                 // rx_buffer_size: lws allocates this per connection (bulk payload bypasses it)
         0,
         nullptr,
         64 * 1024 * 1024,  // tx_packet_size: let one write hand the kernel all it takes

@@ -72,9 +72,10 @@ class Reactor {
   void deferDestroy(Server& server);
   void onServerGone(Server& server);
 
-  static constexpr size_t kScratchSize = 64 * 1024;  // coalesced small frames per write
-  // Larger messages leave as fragments of this size (a header plus this fits the scratch).
-  static constexpr size_t kFragmentPayload = kScratchSize - 16;
+  static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
+  // Messages larger than this leave as fragments of this size; lws buffers at most one.
+  static constexpr size_t kFragmentPayload = 256 * 1024;
+  static constexpr size_t kScratchSize = kFragmentPayload + kMaxFrameHeader;
   static constexpr size_t kInboundHighWater = 64 * 1024 * 1024;
 
  private:
