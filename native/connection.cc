@@ -68,7 +68,9 @@ int Connection::onReceive(const void* in, size_t len) {
   } else {
     if (rx_.size() + len + frameRemaining > max)
       return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-    if (!rx_.reserve(rx_.size() + len + frameRemaining) || !rx_.append(in, len))
+    // Grow with what arrived, not with what a header announces: a peer could announce large
+    // frames on many sockets and never send them.
+    if (!rx_.append(in, len))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     if (!final) return 0;
     const double size = static_cast<double>(rx_.size());
@@ -251,6 +253,9 @@ void Connection::requestWritable() { lws_callback_on_writable(wsi_); }
 void Connection::popFront() {
   queue_[head_] = FrameRef();
   if (++head_ == queue_.size()) {
+    // Empty again. Keep a small vector for the next burst; give a large one back, so an idle
+    // connection does not keep the memory of its busiest moment.
+    if (queue_.capacity() > 1024) std::vector<FrameRef>().swap(queue_);
     queue_.clear();
     head_ = 0;
   }

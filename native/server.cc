@@ -50,6 +50,11 @@ int probeBind(const std::string& host, int port) {
   return err;
 }
 
+// No lws validity timers (our idle policy is Reactor::onIdleTick): without a policy lws would
+// apply its default (ping at 300 s) and keep a timer per connection in one linearly sorted
+// list, which made every accept walk all the open connections.
+const lws_retry_bo_t kNoValidityTimers{};
+
 const char* errnoCode(int err) {
   switch (err) {
     case EADDRINUSE: return "EADDRINUSE";
@@ -82,6 +87,7 @@ bool Server::listen(std::string& error) {
   info.vhost_name = vhostName_.c_str();
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
+  info.retry_and_idle_policy = &kNoValidityTimers;
   if (!options_->tlsCert.empty()) {
     // wss://: lws loads the PEM from memory into this vhost's own SSL_CTX (node's OpenSSL).
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
