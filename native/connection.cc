@@ -121,15 +121,18 @@ void Connection::onPong(const void* in, size_t len) {
 
 bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping) {
   const uint64_t silent = nowMs - lastActivityMs_;
-  if (silent >= idleMs) {
-    terminate();
-    return true;
+  if (sendPings && !pingOutstanding_) {
+    // Ping once silence passes half the timeout (by the next tick at the latest), and never
+    // drop a socket that has not had an unanswered ping.
+    if (silent + Reactor::kIdleTickMs > idleMs / 2) {
+      pingOutstanding_ = true;
+      enqueue(ping, 0, false);
+    }
+    return false;
   }
-  if (sendPings && !pingOutstanding_ && silent >= idleMs / 2) {
-    pingOutstanding_ = true;
-    enqueue(ping, 0, false);
-  }
-  return false;
+  if (silent < idleMs) return false;
+  terminate();
+  return true;
 }
 
 bool Connection::isSubscribed(const Topic& topic) const {

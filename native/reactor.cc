@@ -85,7 +85,8 @@ void Reactor::run() {
   uv_prepare_start(&prepare_, [](uv_prepare_t* h) { static_cast<Reactor*>(h->data)->onPrepare(); });
   uv_timer_init(&loop_, &idleTimer_);
   idleTimer_.data = this;
-  uv_timer_start(&idleTimer_, [](uv_timer_t* h) { static_cast<Reactor*>(h->data)->onIdleTick(); }, 1000, 1000);
+  uv_timer_start(&idleTimer_, [](uv_timer_t* h) { static_cast<Reactor*>(h->data)->onIdleTick(); }, kIdleTickMs,
+                 kIdleTickMs);
   // A payload makes the answer visible: lws 4.3 reports only pongs that carry one.
   keepalivePing_ = Frame::create(Opcode::Ping, 4);
   if (keepalivePing_) std::memcpy(keepalivePing_->payload(), "ping", 4);

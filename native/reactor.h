@@ -77,6 +77,7 @@ class Reactor {
   static constexpr size_t kFragmentPayload = 256 * 1024;
   static constexpr size_t kScratchSize = kFragmentPayload + kMaxFrameHeader;
   static constexpr size_t kInboundHighWater = 64 * 1024 * 1024;
+  static constexpr uint64_t kIdleTickMs = 1000;  // granularity of idleTimeout
 
  private:
   void run();
