@@ -1,16 +1,31 @@
-// A short, complete echo session for memory checkers (ASan/valgrind): a server, a few
-// clients exchanging text, binary, fragmented and large messages, a server-side close, a
-// terminate, and the ordered shutdown. Exits 0 when every echo matched.
+// A short, complete session for memory checkers (ASan/valgrind): a server, a few clients
+// exchanging text, binary, fragmented and large (natively fragmented) messages, pub/sub with a
+// shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
+// a terminate, and the ordered shutdown. Exits 0 when everything arrived as sent.
 import { createServer } from "../../dist/index.js";
 import WebSocket from "ws";
 
+const pongs = [];
 const server = await createServer({
   port: 0,
   host: "127.0.0.1",
+  maxBackpressure: 256 * 1024,
+  closeOnBackpressureLimit: true,
+  closeTimeout: 500,
+  open(ws) {
+    ws.subscribe("all");
+  },
   message(ws, data, isBinary) {
-    if (!isBinary && data.toString() === "close-me") return ws.close(4000, "asked");
-    if (!isBinary && data.toString() === "kill-me") return ws.terminate();
+    const text = isBinary ? "" : data.toString();
+    if (text === "close-me") return ws.close(4000, "asked");
+    if (text === "kill-me") return ws.terminate();
+    if (text === "ping-me") return ws.ping("hello");
+    if (text.startsWith("publish:")) return ws.publish("all", text.slice(8));
+    if (text === "join-slow") return ws.subscribe("slow");
     ws.send(data, isBinary);
+  },
+  pong(ws, data) {
+    pongs.push(data.toString());
   },
 });
 const url = `ws://127.0.0.1:${server.port}/`;
@@ -36,7 +51,36 @@ const clients = await Promise.all([client(), client(), client()]);
 for (const [i, ws] of clients.entries()) {
   for (let n = 0; n < 50; n++) await echo(ws, `hello ${i} ${n}`, false);
   await echo(ws, Buffer.alloc(100_000, i), true); // a large message, own allocation
+  await echo(ws, Buffer.alloc(600_000, i + 1), true); // leaves the server in fragments
   await echo(ws, Buffer.alloc(0), true);
+}
+// Pub/sub: one frame shared by the two other subscribers.
+{
+  const got = Promise.all([1, 2].map((i) => new Promise((resolve) => clients[i].once("message", (d) => resolve(d.toString())))));
+  clients[0].send("publish:news");
+  const texts = await got;
+  if (texts.some((t) => t !== "news")) throw new Error(`publish mismatch: ${texts}`);
+}
+// A ping with a payload, answered by the ws client.
+clients[0].send("ping-me");
+for (let i = 0; i < 100 && pongs.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+if (pongs[0] !== "hello") throw new Error(`expected the pong "hello", got ${pongs}`);
+// A consumer that stops reading is closed by the backpressure policy (its queue is freed).
+{
+  const slow = await client();
+  await new Promise((resolve) => {
+    slow.once("message", resolve); // the echo proves "join-slow" was applied first
+    slow.send("join-slow");
+    slow.send("ready");
+  });
+  slow._socket.pause();
+  const big = Buffer.alloc(64 * 1024, 9);
+  for (let i = 0; i < 64 && server.stats().dropped === 0; i++) {
+    server.publish("slow", big);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  if (server.stats().dropped === 0) throw new Error("the slow consumer never hit maxBackpressure");
+  slow._socket.destroy();
 }
 // Fragmented message reassembled natively.
 await new Promise((resolve) => {
