@@ -21,7 +21,9 @@ const lws_protocols kProtocols[] = {
         "lwsnode",
         &Reactor::lwsCallback,
         sizeof(Connection*),  // per-session data: the owning Connection
-        4096,                 // rx_buffer_size: lws allocates this per connection (bulk payload bypasses it)
+        // rx_buffer_size: allocated per connection, and the most lws hands us per RECEIVE.
+        // Measured: 1 KiB saves 2.9 KiB per idle connection but halves 1 MiB echo throughput.
+        4096,
         0,
         nullptr,
         64 * 1024 * 1024,  // tx_packet_size: let one write hand the kernel all it takes
