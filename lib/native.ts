@@ -28,13 +28,13 @@ export interface NativeListenOptions {
 export interface NativeReactor {
   /** Opens a vhost; returns its live stats (see STAT_* in server.ts), updated by the I/O thread. */
   listen(options: NativeListenOptions): Float64Array;
-  /** Copies `data` once into a native frame and queues it for `slot`. */
-  send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): void;
+  /** Copies `data` once into a native frame and queues it for `slot`; returns its payload bytes. */
+  send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): number;
   /** Asks for a drain event once everything queued for `slot` so far is written. */
   watchDrain(slot: number): void;
   /** `discardQueue`: drop what is queued instead of writing it first (slow-consumer policy). */
   close(slot: number, code: number, reason: string, discardQueue?: boolean): void;
-  ping(slot: number, data: string | ArrayBufferView): void;
+  ping(slot: number, data: string | ArrayBufferView): number;
   subscribe(slot: number, topic: string): void;
   unsubscribe(slot: number, topic: string): void;
   /** One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none). */

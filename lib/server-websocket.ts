@@ -93,19 +93,13 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       this.#drainWanted = true;
       flags = NOTIFY_DRAIN;
     }
-    let length: number;
-    if (typeof data === "string") {
-      length = Buffer.byteLength(data);
-    } else if (data instanceof ArrayBuffer) {
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
+      if (!(data instanceof ArrayBuffer)) {
+        throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
+      }
       data = new Uint8Array(data);
-      length = data.byteLength;
-    } else if (ArrayBuffer.isView(data)) {
-      length = data.byteLength;
-    } else {
-      throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
     }
-    this.#reactor.native.send(this.#slot, data, isBinary, flags);
-    this.#sent += length;
+    this.#sent += this.#reactor.native.send(this.#slot, data, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -132,8 +126,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     if (this.#state !== ReadyState.OPEN) return false;
     const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
-    this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
-    this.#sent += bytes; // queued like a message until written
+    this.#sent += this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
     return true;
   }
 

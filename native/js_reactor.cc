@@ -209,23 +209,26 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   return shareAsFloat64(info.Env(), std::move(stats), data, sizeof(ServerStats::v));
 }
 
-// send(slot, data: string | ArrayBufferView, binary: boolean, flags)
+// send(slot, data: string | ArrayBufferView, binary: boolean, flags) -> payload bytes queued
+// (JS adds them to bufferedAmount; for a string this spares JS a second UTF-8 length scan).
 Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Send);
   cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   cmd.slot = u32(info, 0);
   cmd.flags = u32(info, 3);
   submit(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
-// ping(slot, data): a ping frame queued in order with the socket's messages.
+// ping(slot, data): a ping frame queued in order with the socket's messages -> payload bytes.
 Napi::Value JsReactor::ping(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Send);
   cmd.frame = frameFrom(info.Env(), info[1], Opcode::Ping);
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   cmd.slot = u32(info, 0);
   submit(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
 Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) {
