@@ -25,6 +25,7 @@ import {
   waitFor,
   withTimeout,
   type RawClient,
+  createServerRejection,
 } from "./helpers.js";
 
 const defer = useCleanup();
@@ -538,15 +539,7 @@ describe("maxConnections", () => {
 });
 
 describe("option validation", () => {
-  async function rejection(options: ServerOptions): Promise<Error & { code?: string }> {
-    try {
-      const server = await createServer({ port: 0, host: "127.0.0.1", ...options });
-      defer(() => server.close());
-    } catch (err) {
-      return err as Error & { code?: string };
-    }
-    throw new Error(`createServer(${JSON.stringify(options)}) resolved`);
-  }
+  const rejection = (options: ServerOptions) => createServerRejection(defer, options);
 
   for (const value of ["yes", 1, 0, null, {}]) {
     it(`closeOnBackpressureLimit: ${JSON.stringify(value)} is a TypeError`, async () => {

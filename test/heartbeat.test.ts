@@ -16,6 +16,7 @@ import {
   withTimeout,
   type ParsedFrame,
   type RawClient,
+  createServerRejection,
 } from "./helpers.js";
 
 const defer = useCleanup();
@@ -252,15 +253,7 @@ describe("ws.ping()", () => {
 });
 
 describe("option validation", () => {
-  async function rejection(options: ServerOptions): Promise<Error & { code?: string }> {
-    try {
-      const server = await createServer({ port: 0, host: "127.0.0.1", ...options });
-      defer(() => server.close());
-    } catch (err) {
-      return err as Error & { code?: string };
-    }
-    throw new Error(`createServer(${JSON.stringify(options)}) resolved`);
-  }
+  const rejection = (options: ServerOptions) => createServerRejection(defer, options);
 
   for (const value of ["true", 1, 0, null, []]) {
     it(`sendPings: ${JSON.stringify(value)} is a TypeError`, async () => {

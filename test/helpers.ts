@@ -47,6 +47,30 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve(v: T): void
 }
 
 // ---------------------------------------------------------------------------------------------
+// Expected errors
+
+/** The error `fn` throws; fails the test if it does not throw. */
+export function thrown(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected it to throw");
+}
+
+/** The error createServer(options) rejects with; fails (and cleans up) if it resolves. */
+export async function createServerRejection(defer: Cleanup, options: ServerOptions): Promise<Error & { code?: string }> {
+  try {
+    const server = await createServer({ port: 0, host: "127.0.0.1", ...options });
+    defer(() => server.close());
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error(`createServer(${JSON.stringify(options)}) resolved`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cleanup: every test registers what it opened; afterEach closes all of it, newest first.
 
 export type Cleanup = (fn: () => unknown) => void;

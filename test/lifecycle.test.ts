@@ -29,6 +29,7 @@ import {
   useCleanup,
   waitFor,
   withTimeout,
+  thrown,
 } from "./helpers.js";
 
 const defer = useCleanup();
@@ -97,14 +98,6 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }
   return result.e as Error & { code?: string };
 }
 
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected it to throw");
-}
 
 describe("createServer", () => {
   it("resolves to a listening server on an ephemeral port", async () => {

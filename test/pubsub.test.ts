@@ -17,6 +17,7 @@ import {
   useCleanup,
   waitFor,
   withTimeout,
+  thrown,
 } from "./helpers.js";
 
 const defer = useCleanup();
@@ -70,14 +71,6 @@ async function expectNothingBefore(pair: Pair, marker = "--marker--"): Promise<v
   expect(m.data.toString(), "a message arrived that should not have").toBe(marker);
 }
 
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a throw");
-}
 
 describe("subscriptions", () => {
   it("subscribe() is true the first time and false when already subscribed; topics and isSubscribed follow", async () => {
