@@ -6,6 +6,7 @@
 //
 //   node bench/run.mjs [--quick] [--peers lwsnode,ws] [--scenarios echo,storm] [--runs N]
 //                      [--duration S] [--warmup S] [--json FILE] [--no-install] [--no-pin]
+//   node bench/run.mjs --render RESULTS.json [--json DIR]   (redraw the charts of a saved run)
 //
 // Writes build/bench/results.json (or --json FILE) and one SVG bar chart per metric in
 // build/bench/. Peers other than lwsnode are installed into
@@ -44,6 +45,7 @@ function parseArgs(argv) {
     else if (a === "--json") o.json = resolve(value());
     else if (a === "--no-install") o.install = false;
     else if (a === "--no-pin") o.pin = false;
+    else if (a === "--render") o.render = resolve(value());
     else if (a === "--help" || a === "-h") {
       console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 14).join("\n"));
       process.exit(0);
@@ -674,6 +676,25 @@ async function main() {
   console.log(out.join("\n"));
   const anyResult = Object.values(results).some((r) => Object.values(r.metrics).some((e) => Object.values(e.peers).some((p) => p.median != null)));
   process.exit(anyResult ? 0 : 1);
+}
+
+// Redraws one SVG per metric of a saved results file into a directory (default build/bench).
+function render(file, dir) {
+  const report = JSON.parse(readFileSync(file, "utf8"));
+  mkdirSync(dir, { recursive: true });
+  for (const [name, scenario] of Object.entries(report.scenarios)) {
+    for (const [metricId, entry] of Object.entries(scenario.metrics)) {
+      const bars = Object.entries(entry.peers).map(([peer, v]) => ({ peer, ...v }));
+      const out = join(dir, `${metricId}.svg`);
+      writeFileSync(out, svgChart(`${metricId}: ${scenario.title ?? name}`, entry.label, entry.better, bars));
+      console.log(out);
+    }
+  }
+}
+
+if (args.render) {
+  render(args.render, args.json ?? OUT_DIR);
+  process.exit(0);
 }
 
 main().catch((err) => {
