@@ -16,6 +16,7 @@ export interface NativeListenOptions {
   idleTimeout: number;
   sendPings: boolean;
   closeTimeoutMs: number;
+  handshakeTimeout: number;
   /** PEM certificate and unencrypted PEM key for wss:// (both or neither). */
   tlsCert?: string;
   tlsKey?: string;

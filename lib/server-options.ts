@@ -61,6 +61,11 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   sendPings?: boolean;
   /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
   closeTimeout?: number;
+  /**
+   * Seconds a client has to deliver its whole upgrade request (headers) once connected; slower
+   * clients, such as a slowloris trickling bytes, are dropped. Default 10.
+   */
+  handshakeTimeout?: number;
   /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
   tls?: TlsOptions;
 }
@@ -77,6 +82,7 @@ export interface ResolvedServerOptions<T> {
   idleTimeout: number;
   sendPings: boolean;
   closeTimeout: number;
+  handshakeTimeout: number;
   /** Raw `tls` option; checked and loaded by createServer (it may read files). */
   tls: unknown;
   handlers: ServerHandlers<T>;
@@ -86,6 +92,7 @@ export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
 export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
 export const DEFAULT_IDLE_TIMEOUT = 120;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
 const HANDLERS = ["open", "message", "close", "drain", "pong"] as const;
@@ -101,6 +108,7 @@ const KNOWN = new Set<string>([
   "idleTimeout",
   "sendPings",
   "closeTimeout",
+  "handshakeTimeout",
   "tls",
 ]);
 
@@ -148,6 +156,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0, 65535),
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
+    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3600),
     tls: options.tls,
     handlers,
   };

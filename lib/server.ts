@@ -227,6 +227,7 @@ export class Server<T = unknown> implements Endpoint {
       idleTimeout: o.idleTimeout,
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
+      handshakeTimeout: o.handshakeTimeout,
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key } : {}),
     });
     this.#tls = undefined; // the native side has its own copy

@@ -24,6 +24,7 @@ struct ServerOptions {
   uint32_t idleTimeoutSecs = 120;             // 0: never
   bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;
+  uint32_t handshakeTimeoutSecs = 10;         // a client must complete its upgrade request within this
   std::string tlsCert;                        // PEM; empty: plain ws://
   std::string tlsKey;                         // PEM, unencrypted (JS decrypts it)
   std::shared_ptr<ServerStats> stats;         // also mapped into JS

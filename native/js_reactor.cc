@@ -195,6 +195,7 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
   opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
+  opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
   if (o.Has("tlsCert")) {
     opts->tlsCert = o.Get("tlsCert").As<Napi::String>().Utf8Value();
     opts->tlsKey = o.Get("tlsKey").As<Napi::String>().Utf8Value();

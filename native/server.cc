@@ -88,6 +88,9 @@ bool Server::listen(std::string& error) {
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
   info.retry_and_idle_policy = &kNoValidityTimers;
+  // The whole upgrade request must arrive within this (lws's "ah idle" timeout starts when the
+  // connection gets its header buffer and is not reset by trickled bytes: slowloris dies here).
+  info.timeout_secs_ah_idle = options_->handshakeTimeoutSecs;
   if (!options_->tlsCert.empty()) {
     // wss://: lws loads the PEM from memory into this vhost's own SSL_CTX (node's OpenSSL).
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
