@@ -51,6 +51,8 @@ export interface NativeReactor {
   join(): void;
   ref(): void;
   unref(): void;
+  /** Which lws log levels (LLL_* bits) reach the dispatch function as log events. */
+  setLogLevels(mask: number): void;
 }
 
 /**
@@ -60,7 +62,7 @@ export interface NativeReactor {
 export type Dispatch = (records: Uint32Array, slab: Buffer | undefined, slabBase: number, large: Buffer[] | undefined) => void;
 
 interface Addon {
-  Reactor: new (dispatch: Dispatch) => NativeReactor;
+  Reactor: new (dispatch: Dispatch, logLevels: number) => NativeReactor;
   lwsVersion: string;
 }
 
@@ -89,3 +91,4 @@ export const EV_LISTEN_ERROR = 6;
 export const EV_SERVER_CLOSED = 7;
 export const EV_STOPPED = 8;
 export const EV_PONG = 9;
+export const EV_LOG = 10;

@@ -10,6 +10,7 @@ import {
   EV_DRAIN,
   EV_LISTEN_ERROR,
   EV_LISTENING,
+  EV_LOG,
   EV_MESSAGE,
   EV_OPEN,
   EV_PONG,
@@ -18,6 +19,7 @@ import {
   RECORD_WORDS,
   type NativeReactor,
 } from "./native.js";
+import { forgetLogListener, logLevelMask, logLine } from "./logger.js";
 
 /** A listening server (or, later, client) registered with a reactor. */
 export interface Endpoint {
@@ -58,8 +60,10 @@ export class Reactor {
   private holds = 0;
   private stopping = false;
 
+  private readonly onLogLevels = (mask: number): void => this.native.setLogLevels(mask);
+
   constructor() {
-    this.native = new addon.Reactor(this.dispatch);
+    this.native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels));
     this.native.unref(); // only holds keep the process alive (see hold())
   }
 
@@ -150,9 +154,13 @@ export class Reactor {
           case EV_SERVER_CLOSED:
             this.endpoints.get(a)?._closed();
             break;
+          case EV_LOG:
+            logLine(a, this.text(records, i, slab, base));
+            break;
           case EV_STOPPED:
             this.native.join();
             this.holds = 0;
+            forgetLogListener(this.onLogLevels);
             if (a === 1) {
               // libwebsockets never started: nothing registered can be served.
               this.stopping = true;

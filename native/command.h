@@ -42,6 +42,7 @@ enum class CommandType : uint8_t {
   Publish,      // slot = server id, text = topic, frame; code = sender slot with kExcludeSender
   Broadcast,    // slot = server id, frame
   ResumeReads,  // JS caught up with inbound events
+  SetLogLevels, // code = LLL_* mask routed to JS
   Shutdown,     // destroy the reactor
 };
 

@@ -21,6 +21,7 @@ enum class EventType : uint32_t {
   ServerClosed = 7,  // a = server id
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
   Pong = 9,          // slot, bytes = pong payload
+  Log = 10,          // a = lws log level bit (LLL_*), bytes = the line
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

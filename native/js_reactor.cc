@@ -87,6 +87,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::join>("join"),
                          InstanceMethod<&JsReactor::ref>("ref"),
                          InstanceMethod<&JsReactor::unref>("unref"),
+                         InstanceMethod<&JsReactor::setLogLevels>("setLogLevels"),
                      });
 }
 
@@ -98,7 +99,8 @@ JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReacto
   napi_add_env_cleanup_hook(env, &JsReactor::onEnvCleanup, this);
   cleanupHookAdded_ = true;
   // Cross-thread: the I/O thread only pokes the TSFN; all JS work happens in deliver().
-  reactor_ = std::make_unique<Reactor>([this] { tsfn_.NonBlockingCall(); });
+  const uint32_t logLevels = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  reactor_ = std::make_unique<Reactor>([this] { tsfn_.NonBlockingCall(); }, logLevels);
   reactor_->start();
 }
 
@@ -332,6 +334,14 @@ Napi::Value JsReactor::join(const Napi::CallbackInfo& info) {
 
 Napi::Value JsReactor::ref(const Napi::CallbackInfo& info) {
   if (!tsfnReleased_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+// setLogLevels(mask): which lws log levels (LLL_* bits) reach JS from now on.
+Napi::Value JsReactor::setLogLevels(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::SetLogLevels);
+  cmd.code = static_cast<int32_t>(u32(info, 0));
+  submit(std::move(cmd));
   return info.Env().Undefined();
 }
 

@@ -18,7 +18,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
  public:
   static Napi::Function define(Napi::Env env);
 
-  explicit JsReactor(const Napi::CallbackInfo& info);  // (dispatch: Function)
+  explicit JsReactor(const Napi::CallbackInfo& info);  // (dispatch: Function, logLevels: number)
   ~JsReactor() override;
 
  private:
@@ -42,6 +42,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value join(const Napi::CallbackInfo& info);
   Napi::Value ref(const Napi::CallbackInfo& info);
   Napi::Value unref(const Napi::CallbackInfo& info);
+  Napi::Value setLogLevels(const Napi::CallbackInfo& info);
 
   void submit(Command&& cmd);
   void stopNow();  // join the I/O thread and release the TSFN; idempotent

@@ -12,9 +12,6 @@ namespace lwsnode {
 
 namespace {
 
-// lws's per-context logger. Silent for now: nothing from lws reaches stderr.
-void dropLogLine(lws_log_cx* /*cx*/, int /*level*/, const char* /*line*/, size_t /*len*/) {}
-
 // One protocol serves every vhost; per-server state hangs off the vhost's user pointer.
 const lws_protocols kProtocols[] = {
     {
@@ -43,10 +40,21 @@ Server* serverOf(lws* wsi) {
 
 const lws_protocols* Reactor::protocols() { return kProtocols; }
 
-Reactor::Reactor(std::function<void()> notify)
+Reactor::Reactor(std::function<void()> notify, uint32_t logLevels)
     : notify_(std::move(notify)), scratch_(std::make_unique<uint8_t[]>(LWS_PRE + kScratchSize)) {
-  logCx_.u.emit_cx = dropLogLine;
-  logCx_.lll_flags = LLLF_LOG_CONTEXT_AWARE;
+  // This context's (and its vhosts' and connections') lws log lines become Log events; nothing
+  // from lws reaches stderr.
+  logCx_.u.emit_cx = &Reactor::emitLog;
+  logCx_.opaque = this;
+  logCx_.lll_flags = LLLF_LOG_CONTEXT_AWARE | logLevels;
+}
+
+void Reactor::emitLog(lws_log_cx* cx, int level, const char* line, size_t len) {
+  auto* self = static_cast<Reactor*>(cx->opaque);
+  // The batch belongs to the I/O thread; a line lws logs from a caller's thread is dropped.
+  if (std::this_thread::get_id() != self->ioThread_) return;
+  while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) --len;
+  self->pending_.pushCopy(EventType::Log, 0, static_cast<uint32_t>(level), line, len);
 }
 
 Reactor::~Reactor() { stopAndJoin(); }
@@ -81,6 +89,7 @@ void Reactor::eventsConsumed(size_t bytes) {
 // ---- I/O thread ----
 
 void Reactor::run() {
+  ioThread_ = std::this_thread::get_id();
   uv_loop_init(&loop_);
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
@@ -227,6 +236,9 @@ void Reactor::apply(Command& cmd) {
       }
       break;
     }
+    case CommandType::SetLogLevels:
+      logCx_.lll_flags = LLLF_LOG_CONTEXT_AWARE | static_cast<uint32_t>(cmd.code);
+      break;
     case CommandType::ResumeReads:
       resumeRequested_.store(false, std::memory_order_release);
       for (Connection* c : paused_) c->resumeReads();

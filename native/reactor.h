@@ -39,7 +39,8 @@ class Server;
 class Reactor {
  public:
   // `notify` runs on the I/O thread whenever events start waiting for JS; it must not block.
-  explicit Reactor(std::function<void()> notify);
+  // `logLevels` (LLL_* bits) selects the lws log lines delivered to JS as Log events.
+  Reactor(std::function<void()> notify, uint32_t logLevels);
   ~Reactor();  // stops and joins if still running
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -64,6 +65,7 @@ class Reactor {
   lws_context* context() const { return context_; }
   uint8_t* scratch() { return scratch_.get(); }
   uint64_t nowMs() const { return uv_now(&loop_); }  // the loop's cached clock
+  lws_log_cx_t* logContext() { return &logCx_; }
   // Reads from `wsi` stop while JS holds too many undelivered inbound bytes.
   bool inboundCongested() const;
   void pauseReads(Connection& conn);
@@ -86,6 +88,7 @@ class Reactor {
   void applyDeferred(Command& cmd);
   void onPrepare();
   void onIdleTick();
+  static void emitLog(lws_log_cx* cx, int level, const char* line, size_t len);
   void publishEvents();
   void beginDestroy();
 
@@ -125,6 +128,7 @@ class Reactor {
   std::atomic<bool> finished_{false};
 
   std::thread thread_;
+  std::thread::id ioThread_;  // set by run(); lws lines logged elsewhere are dropped
 };
 
 }  // namespace lwsnode

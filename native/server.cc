@@ -88,6 +88,7 @@ bool Server::listen(std::string& error) {
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
   info.retry_and_idle_policy = &kNoValidityTimers;
+  info.log_cx = reactor_.logContext();  // this vhost's and its connections' lines go to JS too
   // The whole upgrade request must arrive within this (lws's "ah idle" timeout starts when the
   // connection gets its header buffer and is not reset by trickled bytes: slowloris dies here).
   info.timeout_secs_ah_idle = options_->handshakeTimeoutSecs;
