@@ -179,6 +179,15 @@ void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self,
   if (self->reactor_) self->reactor_->flushWake();
 }
 
+// (slot [, text]): the commands that name a slot (or server id) and maybe a topic.
+Napi::Value JsReactor::slotCommand(const Napi::CallbackInfo& info, CommandType type, bool withText) {
+  Command cmd(type);
+  cmd.slot = u32(info, 0);
+  if (withText) cmd.text = info[1].As<Napi::String>().Utf8Value();
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
 void JsReactor::submit(Command&& cmd) {
   if (reactor_) reactor_->submit(std::move(cmd), dispatching_);
 }
@@ -234,21 +243,9 @@ Napi::Value JsReactor::ping(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bytes);
 }
 
-Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) {
-  Command cmd(CommandType::Subscribe);
-  cmd.slot = u32(info, 0);
-  cmd.text = info[1].As<Napi::String>().Utf8Value();
-  submit(std::move(cmd));
-  return info.Env().Undefined();
-}
+Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Subscribe, true); }
 
-Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) {
-  Command cmd(CommandType::Unsubscribe);
-  cmd.slot = u32(info, 0);
-  cmd.text = info[1].As<Napi::String>().Utf8Value();
-  submit(std::move(cmd));
-  return info.Env().Undefined();
-}
+Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Unsubscribe, true); }
 
 // publish(serverId, topic, data, binary, senderSlot | -1)
 Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
@@ -292,26 +289,11 @@ Napi::Value JsReactor::close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value JsReactor::terminate(const Napi::CallbackInfo& info) {
-  Command cmd(CommandType::Terminate);
-  cmd.slot = u32(info, 0);
-  submit(std::move(cmd));
-  return info.Env().Undefined();
-}
+Napi::Value JsReactor::terminate(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Terminate, false); }
 
-Napi::Value JsReactor::release(const Napi::CallbackInfo& info) {
-  Command cmd(CommandType::Release);
-  cmd.slot = u32(info, 0);
-  submit(std::move(cmd));
-  return info.Env().Undefined();
-}
+Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Release, false); }
 
-Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) {
-  Command cmd(CommandType::StopServer);
-  cmd.slot = u32(info, 0);
-  submit(std::move(cmd));
-  return info.Env().Undefined();
-}
+Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
 
 // counters(chunk) -> Float64Array over the shared per-slot counters, or undefined.
 Napi::Value JsReactor::counters(const Napi::CallbackInfo& info) {

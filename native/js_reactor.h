@@ -45,6 +45,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value setLogLevels(const Napi::CallbackInfo& info);
 
   void submit(Command&& cmd);
+  Napi::Value slotCommand(const Napi::CallbackInfo& info, CommandType type, bool withText);
   void stopNow();  // join the I/O thread and release the TSFN; idempotent
 
   using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
