@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Finds (downloading if needed), verifies and extracts the libwebsockets 4.3.5 source tree.
+# Finds (downloading if needed), verifies and extracts the libwebsockets 4.3.5 source tree, then
+# applies our own fixes in scripts/lws-patches/*.patch (in name order; each says why it exists).
 # Prints the path of the extracted source dir on stdout and nothing else; all logs go to stderr.
 #
 # Environment:
@@ -55,7 +56,13 @@ else
 fi
 tarball="${LWSNODE_LWS_TARBALL:-$default_tarball}"
 
-srcroot="${cache}/src-${want_sha:0:12}"
+# The tree's name covers the tarball and our patches, so a changed patch set gets a fresh tree.
+patchdir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lws-patches"
+shopt -s nullglob
+patches=("$patchdir"/*.patch)
+shopt -u nullglob
+patch_sha=$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-8)
+srcroot="${cache}/src-${want_sha:0:12}-p${patch_sha}"
 srcdir="${srcroot}/libwebsockets-${LWS_VERSION}"
 
 # Fast path: trees only appear by an atomic rename after a verified, complete extraction.
@@ -180,6 +187,11 @@ top=("$ex"/*)
 shopt -u nullglob dotglob
 [[ ${#top[@]} -eq 1 && -f "${top[0]}/CMakeLists.txt" ]] ||
   die "unexpected tarball layout: expected one top-level dir with a CMakeLists.txt"
+for p in "${patches[@]}"; do
+  log "applying $(basename "$p")"
+  patch -d "${top[0]}" -p1 --quiet --forward --no-backup-if-mismatch <"$p" ||
+    die "$(basename "$p") does not apply to libwebsockets ${LWS_VERSION}"
+done
 if ! mv -T "${top[0]}" "$srcdir" 2>/dev/null; then
   # Another build extracted it concurrently; use theirs.
   [[ -f "${srcdir}/CMakeLists.txt" ]] || die "could not move the extracted tree to ${srcdir}"
