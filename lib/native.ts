@@ -17,6 +17,9 @@ export interface NativeListenOptions {
   sendPings: boolean;
   closeTimeoutMs: number;
   handshakeTimeout: number;
+  /** permessage-deflate: set (with deflateLevel) only when the server offers it. */
+  deflateThreshold?: number;
+  deflateLevel?: number;
   /** PEM certificate and unencrypted PEM key for wss:// (both or neither). */
   tlsCert?: string;
   tlsKey?: string;
@@ -39,8 +42,8 @@ export interface NativeReactor {
   subscribe(slot: number, topic: string): void;
   unsubscribe(slot: number, topic: string): void;
   /** One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none). */
-  publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number): void;
-  broadcast(id: number, data: string | ArrayBufferView, binary: boolean): void;
+  publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number, compress: boolean): void;
+  broadcast(id: number, data: string | ArrayBufferView, binary: boolean, compress: boolean): void;
   terminate(slot: number): void;
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;
@@ -79,6 +82,8 @@ export const addon: Addon = load();
 
 /** Send flag: JS saw backpressure and wants a drain event once the queue is flushed. */
 export const NOTIFY_DRAIN = 1;
+/** send() flag: the message may be compressed (permessage-deflate). */
+export const COMPRESS = 8;
 
 /** Event record layout shared with native/event_batch.h: 8 x u32 per event. */
 export const RECORD_WORDS = 8;

@@ -66,8 +66,28 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
    * clients, such as a slowloris trickling bytes, are dropped. Default 10.
    */
   handshakeTimeout?: number;
+  /**
+   * permessage-deflate (RFC 7692) for clients that offer it: `true` for the defaults, or the
+   * settings to change. Off by default: compression costs CPU (on the I/O thread) and zlib
+   * memory (lws's inflater, about 40 KiB per socket that receives compressed messages).
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
   tls?: TlsOptions;
+}
+
+/**
+ * How outgoing messages are compressed. Each message is compressed on its own (no context
+ * takeover on the server side), so a publish is compressed once and shared by every subscriber
+ * that negotiated the extension; clients may keep their own context or not, as they offer.
+ * A client offer that limits the server's window (`server_max_window_bits` below 15) is
+ * declined: that connection runs uncompressed.
+ */
+export interface PerMessageDeflateOptions {
+  /** Messages shorter than this many bytes go out uncompressed. Default 1024. */
+  threshold?: number;
+  /** zlib compression level, 1 (fastest) to 9 (smallest). Default 6, zlib's own default. */
+  level?: number;
 }
 
 /** Options after validation, with defaults applied. */
@@ -83,6 +103,8 @@ export interface ResolvedServerOptions<T> {
   sendPings: boolean;
   closeTimeout: number;
   handshakeTimeout: number;
+  /** Resolved deflate settings; undefined when compression is off. */
+  perMessageDeflate: Required<PerMessageDeflateOptions> | undefined;
   /** Raw `tls` option; checked and loaded by createServer (it may read files). */
   tls: unknown;
   handlers: ServerHandlers<T>;
@@ -109,8 +131,26 @@ const KNOWN = new Set<string>([
   "sendPings",
   "closeTimeout",
   "handshakeTimeout",
+  "perMessageDeflate",
   "tls",
 ]);
+
+export const DEFAULT_DEFLATE_THRESHOLD = 1024;
+export const DEFAULT_DEFLATE_LEVEL = 6;
+
+function deflateOptions(value: unknown): Required<PerMessageDeflateOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { threshold: DEFAULT_DEFLATE_THRESHOLD, level: DEFAULT_DEFLATE_LEVEL };
+  if (value === null || typeof value !== "object") throw invalidType("perMessageDeflate", "a boolean or an object", value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== "threshold" && key !== "level") throw invalidType(`perMessageDeflate.${key}`, "one of threshold, level", key);
+  }
+  return {
+    threshold: integer("perMessageDeflate.threshold", o.threshold, DEFAULT_DEFLATE_THRESHOLD, 0, 2 ** 32 - 1),
+    level: integer("perMessageDeflate.level", o.level, DEFAULT_DEFLATE_LEVEL, 1, 9),
+  };
+}
 
 function boolean(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
@@ -157,6 +197,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
     handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3600),
+    perMessageDeflate: deflateOptions(options.perMessageDeflate),
     tls: options.tls,
     handlers,
   };

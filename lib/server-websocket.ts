@@ -2,7 +2,7 @@
 import type { Reactor, SocketEvents } from "./reactor.js";
 import type { Server } from "./server.js";
 import { checkClose } from "./close-codes.js";
-import { NOTIFY_DRAIN } from "./native.js";
+import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 
 /** Topic names are non-empty strings of at most this many UTF-16 code units. */
@@ -71,10 +71,12 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * Queues one message. Strings go as text frames, binary data as binary frames, unless
    * `isBinary` says otherwise. The bytes are copied once; you may reuse `data` at once.
    *
+   * @param compress - with `perMessageDeflate` negotiated on this socket, compress the message
+   *   (on the I/O thread) if it is at least the `threshold` long. Default true; ignored otherwise.
    * @returns `SendStatus.SUCCESS`, `BACKPRESSURE` (accepted; wait for the `drain` handler),
    *   `DROPPED` (over `maxBackpressure`; not sent) or `CLOSED`.
    */
-  send(data: SendData, isBinary: boolean = typeof data !== "string"): SendStatus {
+  send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
     const buffered = this.#sent + this.#reactor.counter(this.#slot);
     if (buffered >= this.#server.maxBackpressure) {
@@ -88,10 +90,10 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       return SendStatus.DROPPED;
     }
     const pressured = buffered > BACKPRESSURE_HIGH_WATER_MARK;
-    let flags = 0;
+    let flags = compress ? COMPRESS : 0;
     if (pressured && !this.#drainWanted) {
       this.#drainWanted = true;
-      flags = NOTIFY_DRAIN;
+      flags |= NOTIFY_DRAIN;
     }
     if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
       if (!(data instanceof ArrayBuffer)) {
@@ -166,10 +168,10 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * Publishes to every subscriber of `topic` except this socket (see `server.publish`).
    * @returns false if the socket is not open (nothing is published).
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string"): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
     if (this.#state !== ReadyState.OPEN) return false;
-    return this.#server._publish(topic, data, isBinary, this.#slot);
+    return this.#server._publish(topic, data, isBinary, this.#slot, compress);
   }
 
   /** Drops the connection at once, without a closing handshake; `close` reports 1006. */

@@ -118,17 +118,20 @@ export class Server<T = unknown> implements Endpoint {
    * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
    * `closeOnBackpressureLimit`, is closed with 1008.
    *
+   * @param compress - with `perMessageDeflate`, subscribers that negotiated it get the message
+   *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
+   *   `threshold` long. Default true.
    * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string"): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
-    return this._publish(topic, data, isBinary, -1);
+    return this._publish(topic, data, isBinary, -1, compress);
   }
 
   /** Sends one message to every open socket of this server (one shared frame, like `publish`). */
-  broadcast(data: SendData, isBinary: boolean = typeof data !== "string"): void {
+  broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): void {
     if (this.#state !== "listening") return;
-    this.#reactor.native.broadcast(this.#id, toView(data), isBinary);
+    this.#reactor.native.broadcast(this.#id, toView(data), isBinary, compress);
   }
 
   /** Sockets subscribed to `topic`. */
@@ -156,11 +159,11 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal */
-  _publish(topic: string, data: SendData, isBinary: boolean, senderSlot: number): boolean {
+  _publish(topic: string, data: SendData, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
     if (this.#state !== "listening") return false;
     const count = this.#subscribers.get(topic);
     if (count === undefined) return false;
-    this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot);
+    this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot, compress);
     return true;
   }
 
@@ -228,6 +231,7 @@ export class Server<T = unknown> implements Endpoint {
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
       handshakeTimeout: o.handshakeTimeout,
+      ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key } : {}),
     });
     this.#tls = undefined; // the native side has its own copy

@@ -25,6 +25,9 @@ struct ServerOptions {
   bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;
   uint32_t handshakeTimeoutSecs = 10;         // a client must complete its upgrade request within this
+  bool perMessageDeflate = false;             // negotiate RFC 7692 with clients that offer it
+  uint32_t deflateThreshold = 1024;           // smaller messages go out uncompressed
+  int deflateLevel = 6;                       // zlib level for outgoing messages
   std::string tlsCert;                        // PEM; empty: plain ws://
   std::string tlsKey;                         // PEM, unencrypted (JS decrypts it)
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
@@ -50,6 +53,7 @@ enum class CommandType : uint8_t {
 constexpr uint32_t kNotifyDrain = 1;     // JS reported backpressure: tell it when the queue empties
 constexpr uint32_t kExcludeSender = 2;   // publish: skip the sending socket
 constexpr uint32_t kDiscardQueue = 4;    // close: drop what is queued (slow-consumer policy)
+constexpr uint32_t kCompress = 8;        // send: JS allows permessage-deflate for this message
 
 struct Command {
   explicit Command(CommandType t) : type(t) {}

@@ -16,6 +16,14 @@ namespace {
 void addTo(std::atomic<double>& counter, double delta) {
   counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
+
+// The share of a frame's account length covered by its first `offset` payload bytes: a
+// compressed message leaves bufferedAmount in proportion as its fragments are written.
+size_t accounted(const Frame& f, size_t offset) {
+  if (offset >= f.payloadLength()) return f.accountLength();
+  return static_cast<size_t>(static_cast<double>(f.accountLength()) * static_cast<double>(offset) /
+                             static_cast<double>(f.payloadLength()));
+}
 }  // namespace
 
 Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
@@ -199,7 +207,10 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
     if (wasIdle) requestWritable();
     return;
   }
-  const size_t len = frame->payloadLength();
+  if (deflate_ && frame->compressible() && frame->payloadLength() >= server_.options().deflateThreshold) {
+    if (FrameRef twin = server_.deflater()->deflated(*frame)) frame = std::move(twin);
+  }
+  const size_t len = frame->accountLength();
   if (!countedByJs) addTo(counter_, static_cast<double>(len));
   queuedBytes_ += len;
   server_.stats().add(ServerStats::QueuedBytes, static_cast<double>(len));
@@ -279,10 +290,12 @@ int Connection::onWritable() {
       const bool first = frontOffset_ == 0;
       const bool last = frontOffset_ + chunk == front.payloadLength();
       uint8_t* payload = base + kMaxFrameHeader;
-      const uint8_t header = writeFrameHeader(payload, last, first ? front.opcode() : Opcode::Continuation, chunk);
+      // RFC 7692: only a compressed message's first frame carries RSV1.
+      const uint8_t header = writeFrameHeader(payload, last, first ? front.opcode() : Opcode::Continuation, chunk,
+                                              first && front.compressed());
       std::memcpy(payload, front.payload() + frontOffset_, chunk);
       if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return -1;
-      written = chunk;
+      written = accounted(front, frontOffset_ + chunk) - accounted(front, frontOffset_);
       frontOffset_ += chunk;
       if (last) {
         frontOffset_ = 0;
@@ -292,7 +305,7 @@ int Connection::onWritable() {
     } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
       // One frame, written whole from its own buffer.
       if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) return -1;
-      written = front.payloadLength();
+      written = front.accountLength();
       frames = 1;
       popFront();
     } else {
@@ -303,7 +316,7 @@ int Connection::onWritable() {
         if (used + f.wireLength() > Reactor::kCoalesceLimit) break;
         std::memcpy(base + used, f.wire(), f.wireLength());
         used += f.wireLength();
-        written += f.payloadLength();
+        written += f.accountLength();
         ++frames;
         popFront();
       }

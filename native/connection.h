@@ -34,6 +34,8 @@ class Connection {
   uint32_t slot() const { return slot_; }
   lws* wsi() const { return wsi_; }
   Server& server() const { return server_; }
+  // permessage-deflate was negotiated: compressible messages go out compressed.
+  void enableDeflate() { deflate_ = true; }
 
   // lws callbacks; a negative return closes the connection.
   int onReceive(const void* in, size_t len);
@@ -89,6 +91,7 @@ class Connection {
   std::vector<Subscription> subscriptions_;
   uint64_t lastActivityMs_;   // last message or pong received (loop clock)
   bool pingOutstanding_ = false;
+  bool deflate_ = false;
 
   Bytes rx_;  // a message being reassembled across RECEIVE callbacks
   bool rxBinary_ = false;

@@ -2,6 +2,8 @@
 //
 // Server-to-client frames are unmasked, so the bytes on the wire are identical for every
 // receiver: a publish frames its payload once and every subscriber queues the same Frame.
+// With permessage-deflate, the compressed form is also built once per frame (see deflater.h)
+// and shared by every receiver that negotiated it.
 // The payload is copied exactly once, from JS memory into this allocation, which reserves
 // LWS_PRE bytes plus the largest frame header in front of it so the header is written in
 // place and lws may use the headroom it asks for.
@@ -25,9 +27,20 @@ class Frame {
  public:
   // Allocates a frame with room for `payloadLen` payload bytes and writes its header; the
   // caller fills payload(). Returns an empty ref when memory is exhausted.
-  static FrameRef create(Opcode opcode, size_t payloadLen);
+  // `compressed` sets RSV1: the payload is a permessage-deflate message.
+  static FrameRef create(Opcode opcode, size_t payloadLen, bool compressed = false);
 
   Opcode opcode() const { return opcode_; }
+  bool compressed() const { return compressed_; }
+  // What this frame counts for in bufferedAmount and stats: the payload length, or for a
+  // compressed frame the length of the message it carries (what JS handed over).
+  size_t accountLength() const { return accountLen_; }
+
+  // Set on the JS thread before hand-over: JS allows compressing this message.
+  bool compressible() const { return compressible_; }
+  void setCompressible(bool on) { compressible_ = on; }
+  // The deflated twin, made at most once, on the I/O thread (Deflater::deflated).
+  enum class Deflate : uint8_t { NotTried, Done, NotSmaller };
   uint8_t* payload() { return payload_; }
   const uint8_t* payload() const { return payload_; }
   size_t payloadLength() const { return payloadLen_; }
@@ -38,21 +51,31 @@ class Frame {
 
  private:
   friend class FrameRef;
-  Frame(Opcode opcode, size_t payloadLen, uint8_t* payload, uint8_t headerLen)
-      : payloadLen_(payloadLen), payload_(payload), headerLen_(headerLen), opcode_(opcode) {}
+  friend class Deflater;
+  Frame(Opcode opcode, size_t payloadLen, uint8_t* payload, uint8_t headerLen, bool compressed)
+      : payloadLen_(payloadLen), accountLen_(payloadLen), payload_(payload), headerLen_(headerLen),
+        opcode_(opcode), compressed_(compressed) {}
 
   // Not atomic: a frame is built on the JS thread and handed over whole through the command
   // queue's mutex; from then on only the I/O thread shares and releases it.
   uint32_t refs_ = 1;
   size_t payloadLen_;
+  size_t accountLen_;
   uint8_t* payload_;
   uint8_t headerLen_;
   Opcode opcode_;
+  bool compressed_;
+  bool compressible_ = false;
+  Deflate deflate_ = Deflate::NotTried;
+  Frame* deflated_ = nullptr;  // owned reference (released in ~Frame), I/O thread only
+
+ public:
+  ~Frame();
 };
 
-// Writes a server frame header (FIN flag, opcode, unmasked length) so that it ends exactly at
+// Writes a server frame header (FIN, RSV1, opcode, unmasked length) so that it ends exactly at
 // `end`; returns its length (2, 4 or 10).
-uint8_t writeFrameHeader(uint8_t* end, bool fin, Opcode opcode, size_t payloadLen);
+uint8_t writeFrameHeader(uint8_t* end, bool fin, Opcode opcode, size_t payloadLen, bool rsv1 = false);
 
 // Intrusive, move-friendly owner of a Frame (one malloc for header + payload + bookkeeping).
 class FrameRef {
@@ -67,6 +90,16 @@ class FrameRef {
   Frame* operator->() const { return f_; }
   Frame& operator*() const { return *f_; }
   explicit operator bool() const { return f_ != nullptr; }
+  // Another owner for this frame, as a raw pointer a later FrameRef(Frame*) adopts.
+  Frame* share() const {
+    if (f_) ++f_->refs_;
+    return f_;
+  }
+  // A new owner of a frame someone else holds a reference to.
+  static FrameRef retain(Frame* f) {
+    if (f) ++f->refs_;
+    return FrameRef(f);
+  }
 
  private:
   void release() {

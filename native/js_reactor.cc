@@ -207,6 +207,11 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
   opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
+  if (o.Has("deflateThreshold")) {
+    opts->perMessageDeflate = true;
+    opts->deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
+    opts->deflateLevel = o.Get("deflateLevel").As<Napi::Number>().Int32Value();
+  }
   if (o.Has("tlsCert")) {
     opts->tlsCert = o.Get("tlsCert").As<Napi::String>().Utf8Value();
     opts->tlsKey = o.Get("tlsKey").As<Napi::String>().Utf8Value();
@@ -229,6 +234,7 @@ Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
   const double bytes = static_cast<double>(cmd.frame->payloadLength());
   cmd.slot = u32(info, 0);
   cmd.flags = u32(info, 3);
+  cmd.frame->setCompressible((cmd.flags & kCompress) != 0);
   submit(std::move(cmd));
   return Napi::Number::New(info.Env(), bytes);
 }
@@ -247,12 +253,13 @@ Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) { return slotCo
 
 Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Unsubscribe, true); }
 
-// publish(serverId, topic, data, binary, senderSlot | -1)
+// publish(serverId, topic, data, binary, senderSlot | -1, compress)
 Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Publish);
   cmd.slot = u32(info, 0);
   cmd.text = info[1].As<Napi::String>().Utf8Value();
   cmd.frame = frameFrom(info.Env(), info[2], info[3].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.frame->setCompressible(info[5].ToBoolean());
   const int32_t sender = info[4].As<Napi::Number>().Int32Value();
   if (sender >= 0) {
     cmd.flags = kExcludeSender;
@@ -262,11 +269,12 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// broadcast(serverId, data, binary)
+// broadcast(serverId, data, binary, compress)
 Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Broadcast);
   cmd.slot = u32(info, 0);
   cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.frame->setCompressible(info[3].ToBoolean());
   submit(std::move(cmd));
   return info.Env().Undefined();
 }

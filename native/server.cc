@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "connection.h"
@@ -55,6 +56,12 @@ int probeBind(const std::string& host, int port) {
 // list, which made every accept walk all the open connections.
 const lws_retry_bo_t kNoValidityTimers{};
 
+// permessage-deflate: lws negotiates it and inflates what arrives; we deflate (deflater.h).
+const lws_extension kDeflateExtension[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate, "permessage-deflate"},
+    {nullptr, nullptr, nullptr},
+};
+
 const char* errnoCode(int err) {
   switch (err) {
     case EADDRINUSE: return "EADDRINUSE";
@@ -68,7 +75,10 @@ const char* errnoCode(int err) {
 }  // namespace
 
 Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
-    : reactor_(reactor), options_(std::move(options)), vhostName_("lwsnode-" + std::to_string(options_->id)) {}
+    : reactor_(reactor),
+      options_(std::move(options)),
+      deflater_(options_->perMessageDeflate ? std::make_unique<Deflater>(options_->deflateLevel) : nullptr),
+      vhostName_("lwsnode-" + std::to_string(options_->id)) {}
 
 Server::~Server() = default;
 
@@ -88,6 +98,7 @@ bool Server::listen(std::string& error) {
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
   info.retry_and_idle_policy = &kNoValidityTimers;
+  if (deflater_) info.extensions = kDeflateExtension;  // negotiation and inflating: lws's
   info.log_cx = reactor_.logContext();  // this vhost's and its connections' lines go to JS too
   // The whole upgrade request must arrive within this (lws's "ah idle" timeout starts when the
   // connection gets its header buffer and is not reset by trickled bytes: slowloris dies here).
@@ -131,6 +142,21 @@ bool Server::acceptsUpgrade(lws* wsi) {
   stats().add(ServerStats::Rejected, 1);
   lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
   return false;
+}
+
+bool Server::acceptsDeflate(lws* wsi, const char* extension) {
+  if (!deflater_ || std::strcmp(extension, "permessage-deflate") != 0) return false;
+  // We compress with a 15-bit window. lws accepts the client's first offer but ignores a
+  // server_max_window_bits in it, so decline an offer that asks for a smaller window: the
+  // connection then runs uncompressed both ways, which is always valid.
+  char offer[256];
+  const int n = lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_EXTENSIONS);
+  if (n < 0) return false;
+  if (char* comma = std::strchr(offer, ',')) *comma = '\0';  // lws uses the first offer only
+  const char* p = std::strstr(offer, "server_max_window_bits");
+  if (!p) return true;
+  p = std::strchr(p, '=');
+  return p && std::atoi(p + 1 + (p[1] == '"')) >= 15;
 }
 
 int Server::onHttpRequest(lws* wsi) {

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "command.h"
+#include "deflater.h"
 #include "topic.h"
 
 namespace lwsnode {
@@ -32,6 +33,9 @@ class Server {
   ServerStats& stats() { return *options_->stats; }
   uint32_t id() const { return options_->id; }
   int port() const { return port_; }
+  // Compresses outgoing messages for connections that negotiated permessage-deflate; null
+  // when the server does not offer it.
+  Deflater* deflater() { return deflater_.get(); }
 
   // Creates the vhost. On failure fills `error` with "CODE message" and returns false.
   bool listen(std::string& error);
@@ -40,6 +44,8 @@ class Server {
 
   // lws callbacks routed here.
   bool acceptsUpgrade(lws* wsi);
+  // Whether to enable permessage-deflate with the client's first offer (`in` names it).
+  bool acceptsDeflate(lws* wsi, const char* extension);
   int onHttpRequest(lws* wsi);
   void onConnectionOpened(Connection& conn);
   void onConnectionClosed(Connection& conn);
@@ -60,6 +66,7 @@ class Server {
 
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;
+  std::unique_ptr<Deflater> deflater_;
   lws_vhost* vhost_ = nullptr;
   std::string vhostName_;
   std::unordered_set<Connection*> connections_;

@@ -341,6 +341,8 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 export class RawClient {
   readonly socket: Socket;
+  /** The 101 response's headers, names in lower case. */
+  responseHeaders = new Map<string, string>();
   #buf: Buffer;
   #frames: ParsedFrame[] = [];
   #ended = false;
@@ -472,7 +474,12 @@ function describeClose(payload: Buffer): string {
  * Connects over TCP and performs the HTTP upgrade by hand: random Sec-WebSocket-Key, checks
  * the 101 status and the Sec-WebSocket-Accept value.
  */
-export async function rawConnect(port: number, path = "/", timeoutMs = DEFAULT_WAIT_MS): Promise<RawClient> {
+export async function rawConnect(
+  port: number,
+  path = "/",
+  timeoutMs = DEFAULT_WAIT_MS,
+  extraHeaders: Record<string, string> = {},
+): Promise<RawClient> {
   const key = randomBytes(16).toString("base64");
   const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
   const socket = connect({ host: "127.0.0.1", port });
@@ -507,7 +514,9 @@ export async function rawConnect(port: number, path = "/", timeoutMs = DEFAULT_W
         reject(new Error(`bad Sec-WebSocket-Accept: ${headers.get("sec-websocket-accept")} (expected ${expectedAccept})`));
         return;
       }
-      resolve(new RawClient(socket, head.subarray(end + 4)));
+      const raw = new RawClient(socket, head.subarray(end + 4));
+      raw.responseHeaders = headers;
+      resolve(raw);
     };
     socket.on("data", onData);
     socket.on("error", reject);
@@ -519,6 +528,7 @@ export async function rawConnect(port: number, path = "/", timeoutMs = DEFAULT_W
           "Connection: Upgrade\r\n" +
           `Sec-WebSocket-Key: ${key}\r\n` +
           "Sec-WebSocket-Version: 13\r\n" +
+          Object.entries(extraHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
           "\r\n",
       );
     });

@@ -1,0 +1,43 @@
+// permessage-deflate (RFC 7692) for outgoing messages: one compressor per server, used only on
+// the I/O thread.
+//
+// Every message is compressed on its own (the stream is reset after each one), so it never
+// refers to an earlier message: that is "no context takeover" on our side, which any client
+// accepts whatever it negotiated, and it is what lets one compressed frame be shared by every
+// subscriber of a publish (compressed once, not once per socket). Inbound messages are
+// inflated by lws's own permessage-deflate extension, which also negotiates the parameters.
+#pragma once
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "frame.h"
+
+namespace lwsnode {
+
+class Deflater {
+ public:
+  // `level` is zlib's 0-9; memory: about 256 KiB of zlib state, allocated on first use.
+  explicit Deflater(int level) : level_(level) {}
+  ~Deflater();
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+
+  // The compressed twin of `frame` (RSV1 set, accounted as the original), built on first
+  // request and cached on the frame; an empty ref when compression does not make the message
+  // smaller or fails, in which case the frame goes out as it is.
+  FrameRef deflated(Frame& frame);
+
+ private:
+  bool compress(const uint8_t* in, size_t len);  // into out_
+
+  int level_;
+  bool ready_ = false;
+  z_stream zs_{};
+  std::vector<uint8_t> out_;  // reused output; compressed bytes are copied once into their frame
+};
+
+}  // namespace lwsnode
