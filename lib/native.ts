@@ -23,6 +23,9 @@ export interface NativeListenOptions {
   /** PEM certificate and unencrypted PEM key for wss:// (both or neither). */
   tlsCert?: string;
   tlsKey?: string;
+  /** PEM of the intermediates sent after tlsCert, and certificates chosen by SNI name. */
+  tlsChain?: string;
+  tlsSni?: { name: string; cert: string; key: string }[];
 }
 
 /**

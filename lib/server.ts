@@ -5,7 +5,7 @@ import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
-import { resolveTls } from "./tls-options.js";
+import { type ResolvedTls, resolveTls } from "./tls-options.js";
 
 /** A snapshot of a server's counters (`server.stats()`). */
 export interface ServerStats {
@@ -70,10 +70,10 @@ export class Server<T = unknown> implements Endpoint {
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
 
-  #tls?: { cert: string; key: string };
+  #tls?: ResolvedTls;
 
   /** @internal Use {@link createServer}. */
-  constructor(options: ResolvedServerOptions<T>, tls?: { cert: string; key: string }) {
+  constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
     this.#tls = tls;
     this.#options = options;
     this.#handlers = options.handlers;
@@ -232,7 +232,7 @@ export class Server<T = unknown> implements Endpoint {
       closeTimeoutMs: o.closeTimeout,
       handshakeTimeout: o.handshakeTimeout,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
-      ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key } : {}),
+      ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
     });
     this.#tls = undefined; // the native side has its own copy
     return new Promise((resolve, reject) => {

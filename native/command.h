@@ -9,6 +9,7 @@
 
 #include "frame.h"
 #include "server_stats.h"
+#include "tls_certs.h"
 
 namespace lwsnode {
 
@@ -30,6 +31,8 @@ struct ServerOptions {
   int deflateLevel = 6;                       // zlib level for outgoing messages
   std::string tlsCert;                        // PEM; empty: plain ws://
   std::string tlsKey;                         // PEM, unencrypted (JS decrypts it)
+  std::string tlsChain;                       // PEM: intermediates sent after the leaf
+  std::vector<SniIdentity> tlsSni;            // other certificates, by requested name
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
 };
 

@@ -215,6 +215,13 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   if (o.Has("tlsCert")) {
     opts->tlsCert = o.Get("tlsCert").As<Napi::String>().Utf8Value();
     opts->tlsKey = o.Get("tlsKey").As<Napi::String>().Utf8Value();
+    opts->tlsChain = o.Get("tlsChain").As<Napi::String>().Utf8Value();
+    Napi::Array sni = o.Get("tlsSni").As<Napi::Array>();
+    for (uint32_t i = 0; i < sni.Length(); ++i) {
+      Napi::Object e = sni.Get(i).As<Napi::Object>();
+      opts->tlsSni.push_back({e.Get("name").As<Napi::String>().Utf8Value(), e.Get("cert").As<Napi::String>().Utf8Value(),
+                              e.Get("key").As<Napi::String>().Utf8Value()});
+    }
   }
   auto stats = std::make_shared<ServerStats>();
   opts->stats = stats;

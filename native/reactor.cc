@@ -336,6 +336,13 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       return server && server->acceptsUpgrade(wsi) ? 0 : 1;
     }
 
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: {  // inside lws_create_vhost
+      // `wsi` is a stand-in here; `in` is the vhost being created.
+      void* owner = lws_vhost_user(static_cast<lws_vhost*>(in));
+      if (owner == self) return 0;  // the context's default vhost
+      return static_cast<Server*>(owner)->configureTls(static_cast<SSL_CTX*>(user)) ? 0 : 1;
+    }
+
     case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY: {  // during the handshake, before ESTABLISHED
       Server* server = serverOf(wsi);
       const bool ok = server && session && server->acceptsDeflate(wsi, static_cast<const char*>(in));

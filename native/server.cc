@@ -115,6 +115,7 @@ bool Server::listen(std::string& error) {
   vhost_ = lws_create_vhost(reactor_.context(), &info);
   if (!vhost_) {
     error = options_->tlsCert.empty() ? "ELISTEN listen ELISTEN: could not listen on " + where
+            : !tlsError_.empty()      ? "ETLS listen ETLS: " + tlsError_ + " on " + where
                                       : "ETLS listen ETLS: the TLS certificate or key was refused on " + where;
     return false;
   }
@@ -142,6 +143,10 @@ bool Server::acceptsUpgrade(lws* wsi) {
   stats().add(ServerStats::Rejected, 1);
   lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
   return false;
+}
+
+bool Server::configureTls(SSL_CTX* ctx) {
+  return tlsCerts_.configure(ctx, options_->tlsChain, options_->tlsSni, tlsError_);
 }
 
 bool Server::acceptsDeflate(lws* wsi, const char* extension) {

@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "deflater.h"
+#include "tls_certs.h"
 #include "topic.h"
 
 namespace lwsnode {
@@ -44,6 +45,8 @@ class Server {
 
   // lws callbacks routed here.
   bool acceptsUpgrade(lws* wsi);
+  // lws made the vhost's TLS context (leaf and key loaded): add the chain and SNI names.
+  bool configureTls(SSL_CTX* ctx);
   // Whether to enable permessage-deflate with the client's first offer (`in` names it).
   bool acceptsDeflate(lws* wsi, const char* extension);
   int onHttpRequest(lws* wsi);
@@ -67,6 +70,8 @@ class Server {
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;
   std::unique_ptr<Deflater> deflater_;
+  TlsCerts tlsCerts_;
+  std::string tlsError_;  // why configureTls failed, for listen's error
   lws_vhost* vhost_ = nullptr;
   std::string vhostName_;
   std::unordered_set<Connection*> connections_;
