@@ -100,3 +100,4 @@ export const EV_SERVER_CLOSED = 7;
 export const EV_STOPPED = 8;
 export const EV_PONG = 9;
 export const EV_LOG = 10;
+export const EV_PING = 11;

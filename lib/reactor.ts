@@ -13,6 +13,7 @@ import {
   EV_LOG,
   EV_MESSAGE,
   EV_OPEN,
+  EV_PING,
   EV_PONG,
   EV_SERVER_CLOSED,
   EV_STOPPED,
@@ -35,6 +36,7 @@ export interface SocketEvents {
   _message(data: Buffer, isBinary: boolean): void;
   _drain(): void;
   _pong(data: Buffer): void;
+  _ping(data: Buffer): void;
   /** The connection is gone; `counter` is its final shared bufferedAmount counter. */
   _closed(code: number, reason: string, counter: number): void;
 }
@@ -129,10 +131,13 @@ export class Reactor {
           case EV_DRAIN:
             this.sockets[slot]?._drain();
             break;
-          case EV_PONG: {
+          case EV_PONG:
+          case EV_PING: {
             const len = records[i + 5]!;
             const off = base + records[i + 4]!;
-            this.sockets[slot]?._pong(len === 0 ? EMPTY : slab!.subarray(off, off + len));
+            const data = len === 0 ? EMPTY : slab!.subarray(off, off + len);
+            if (type === EV_PONG) this.sockets[slot]?._pong(data);
+            else this.sockets[slot]?._ping(data);
             break;
           }
           case EV_CLOSE: {

@@ -29,11 +29,12 @@ export interface ServerHandlers<T> {
   /** A socket that reported backpressure (or dropped a message) has written everything. */
   drain?(ws: ServerWebSocket<T>): void;
   /**
-   * The peer answered a ping with this payload: one of yours (`ws.ping(data)`) or an automatic
-   * one (`sendPings`, payload `"ping"`). Empty pongs are not reported: libwebsockets 4.3 drops
-   * them before any callback, which is why the automatic pings carry a payload.
+   * The peer sent a pong: usually the answer to one of your pings (`ws.ping(data)`) or to an
+   * automatic one (`sendPings`, payload `"ping"`); unsolicited pongs are reported too.
    */
   pong?(ws: ServerWebSocket<T>, data: Buffer): void;
+  /** The peer sent a ping. The pong that answers it is already on its way (sent natively). */
+  ping?(ws: ServerWebSocket<T>, data: Buffer): void;
 }
 
 /** Options of {@link createServer}. Every field is optional. */
@@ -117,7 +118,7 @@ export const DEFAULT_IDLE_TIMEOUT = 120;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
-const HANDLERS = ["open", "message", "close", "drain", "pong"] as const;
+const HANDLERS = ["open", "message", "close", "drain", "ping", "pong"] as const;
 const KNOWN = new Set<string>([
   ...HANDLERS,
   "port",

@@ -120,8 +120,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
 
   /**
    * Sends a ping (payload at most 125 bytes), in order with the messages sent before it; the
-   * `pong` handler sees the answer if it carries a payload (libwebsockets 4.3 does not report
-   * empty pongs).
+   * `pong` handler sees the answer.
    * @returns false if the socket is not open.
    */
   ping(data: SendData = ""): boolean {
@@ -201,6 +200,11 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   /** @internal */
   _pong(data: Buffer): void {
     this.#server._pong(this, data);
+  }
+
+  /** @internal */
+  _ping(data: Buffer): void {
+    this.#server._ping(this, data);
   }
 
   /** @internal */

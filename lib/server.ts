@@ -291,6 +291,11 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal */
+  _ping(ws: ServerWebSocket<T>, data: Buffer): void {
+    this.#handlers.ping?.(ws, data);
+  }
+
+  /** @internal */
   _closedSocket(ws: ServerWebSocket<T>, code: number, reason: string): void {
     this.#connections--;
     this.#handlers.close?.(ws, code, reason);

@@ -127,6 +127,11 @@ void Connection::onPong(const void* in, size_t len) {
   reactor_.events().pushCopy(EventType::Pong, slot_, 0, in, len);
 }
 
+void Connection::onPing(const void* in, size_t len) {
+  lastActivityMs_ = reactor_.nowMs();
+  reactor_.events().pushCopy(EventType::Ping, slot_, 0, in, len);
+}
+
 bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping) {
   const uint64_t silent = nowMs - lastActivityMs_;
   if (sendPings && !pingOutstanding_) {

@@ -53,6 +53,7 @@ class Connection {
   void terminate();
   void resumeReads();
   void onPong(const void* in, size_t len);
+  void onPing(const void* in, size_t len);
   // Idle policy, once a second: ping a socket silent for half of `idleMs`, drop one silent for
   // all of it. Returns true if it asked lws to kill the connection.
   bool checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping);

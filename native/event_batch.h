@@ -22,6 +22,7 @@ enum class EventType : uint32_t {
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
   Pong = 9,          // slot, bytes = pong payload
   Log = 10,          // a = lws log level bit (LLL_*), bytes = the line
+  Ping = 11,         // slot, bytes = ping payload (lws has queued the pong)
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

@@ -371,6 +371,10 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return pss && *pss ? (*pss)->onWritable() : 0;
 
+    case LWS_CALLBACK_RECEIVE_PING:  // our lws patch: lws answers, we report
+      if (pss && *pss) (*pss)->onPing(in, len);
+      return 0;
+
     case LWS_CALLBACK_RECEIVE_PONG:
       if (pss && *pss) (*pss)->onPong(in, len);
       return 0;

@@ -205,16 +205,17 @@ describe("ws.ping()", () => {
     expect(rec.pongs.map((p) => [...p.data])).toEqual([[0, 1, 2, 0xff], [...Buffer.from(max)], [9, 9]]);
   });
 
-  it("ping() with no payload: the client gets an empty ping; its empty pong is not reported", async () => {
+  it("ping() with no payload: the client gets an empty ping, and its empty pong reaches the pong handler", async () => {
     const { rec, client, ws } = await openPair();
     const seen = countPings(client);
     expect(ws.ping()).toBe(true);
     await waitFor(() => seen.count === 1, 5000, "the client's ping event");
     expect(seen.payloads).toEqual([""]);
-    // A ping with a payload right after it is reported, so the empty one was really answered first.
-    expect(ws.ping("after")).toBe(true);
     await waitFor(() => rec.pongs.length === 1, 3000, "the pong handler");
-    expect(rec.pongs[0]!.data.toString()).toBe("after");
+    expect(rec.pongs[0]!.data.length).toBe(0);
+    expect(ws.ping("after")).toBe(true);
+    await waitFor(() => rec.pongs.length === 2, 3000, "the second pong");
+    expect(rec.pongs[1]!.data.toString()).toBe("after");
   });
 
   it("a ping goes out in order with the messages sent before and after it", async () => {
@@ -282,5 +283,31 @@ describe("option validation", () => {
       const server = await startServer(defer, options);
       expect(server.listening).toBe(true);
     }
+  });
+});
+
+describe("the ping handler", () => {
+  it("sees each ping a client sends, after the pong that answers it is queued", async () => {
+    const pings: { ws: ServerWebSocket; data: string }[] = [];
+    const rec = await recordingServer({ ping: (ws, data) => void pings.push({ ws, data: data.toString() }) });
+    const raw = await rawTracked(defer, rec.server.port);
+    raw.send({ opcode: OP.PING, payload: "hello" });
+    raw.send({ opcode: OP.PING });
+    const pong1 = await raw.readFrame();
+    expect([pong1.opcode, pong1.payload.toString()]).toEqual([OP.PONG, "hello"]);
+    await waitFor(() => pings.length === 2, 5000, "two ping handler calls");
+    expect(pings.map((p) => p.data)).toEqual(["hello", ""]);
+    expect(pings[0]!.ws).toBe(rec.sockets[0]);
+  });
+
+  it("a client that only pings counts as alive for idleTimeout", { timeout: 15_000 }, async () => {
+    const rec = await recordingServer({ idleTimeout: 2, sendPings: false });
+    const raw = await rawTracked(defer, rec.server.port);
+    for (let i = 0; i < 6; i++) {
+      raw.send({ opcode: OP.PING, payload: `${i}` });
+      await sleep(500);
+    }
+    expect(rec.closes).toEqual([]);
+    expect(raw.ended).toBe(false);
   });
 });
