@@ -1,8 +1,10 @@
 // A short, complete session for memory checkers (ASan/valgrind): a server, a few clients
 // exchanging text, binary, fragmented and large (natively fragmented) messages, pub/sub with a
 // shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
-// a terminate, and the ordered shutdown. Exits 0 when everything arrived as sent.
+// a terminate, and the ordered shutdown. Exits 0 when everything arrived as sent. Two clients
+// negotiate permessage-deflate (compressed echoes, a shared compressed publish), one does not.
 import { createServer } from "../../dist/index.js";
+import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 
 const pongs = [];
@@ -12,6 +14,7 @@ const server = await createServer({
   maxBackpressure: 256 * 1024,
   closeOnBackpressureLimit: true,
   closeTimeout: 500,
+  perMessageDeflate: { threshold: 64 },
   open(ws) {
     ws.subscribe("all");
   },
@@ -30,9 +33,9 @@ const server = await createServer({
 });
 const url = `ws://127.0.0.1:${server.port}/`;
 
-function client() {
+function client(deflate = true) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { perMessageDeflate: deflate });
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
   });
@@ -47,13 +50,15 @@ async function echo(ws, payload, binary) {
   }
 }
 
-const clients = await Promise.all([client(), client(), client()]);
+const clients = await Promise.all([client(), client(), client(false)]);
 for (const [i, ws] of clients.entries()) {
   for (let n = 0; n < 50; n++) await echo(ws, `hello ${i} ${n}`, false);
   await echo(ws, Buffer.alloc(100_000, i), true); // a large message, own allocation
   await echo(ws, Buffer.alloc(600_000, i + 1), true); // leaves the server in fragments
   await echo(ws, Buffer.alloc(0), true);
 }
+// Compressed to more than one 256 KiB fragment (random base64 shrinks to about 3/4).
+await echo(clients[0], Buffer.from(Buffer.alloc(900_000).map(() => Math.random() * 256).toString("base64")), false);
 // Pub/sub: one frame shared by the two other subscribers.
 {
   const got = Promise.all([1, 2].map((i) => new Promise((resolve) => clients[i].once("message", (d) => resolve(d.toString())))));
@@ -74,7 +79,7 @@ if (pongs[0] !== "hello") throw new Error(`expected the pong "hello", got ${pong
     slow.send("ready");
   });
   slow._socket.pause();
-  const big = Buffer.alloc(64 * 1024, 9);
+  const big = randomBytes(64 * 1024); // incompressible: fills the socket buffers even compressed
   for (let i = 0; i < 64 && server.stats().dropped === 0; i++) {
     server.publish("slow", big);
     await new Promise((r) => setTimeout(r, 5));
