@@ -287,7 +287,7 @@ describe("option validation", () => {
 });
 
 describe("the ping handler", () => {
-  it("sees each ping a client sends, after the pong that answers it is queued", async () => {
+  it("sees each ping a client sends, also one sent before the previous pong went out", async () => {
     const pings: { ws: ServerWebSocket; data: string }[] = [];
     const rec = await recordingServer({ ping: (ws, data) => void pings.push({ ws, data: data.toString() }) });
     const raw = await rawTracked(defer, rec.server.port);
