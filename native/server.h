@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "topic.h"
+#include "upgrade.h"
 
 namespace lwsnode {
 
@@ -39,6 +40,8 @@ class Server {
   void destroyVhost();  // outside any lws callback of this vhost
 
   // lws callbacks routed here.
+  // HTTP_CONFIRM_UPGRADE: limits and path; with a JS hook, parks the handshake for JS.
+  int onConfirmUpgrade(lws* wsi);
   bool acceptsUpgrade(lws* wsi);
   int onHttpRequest(lws* wsi);
   void onConnectionOpened(Connection& conn);
@@ -51,12 +54,25 @@ class Server {
   void publish(const std::string& topic, const FrameRef& frame, Connection* exclude);
   void broadcast(const FrameRef& frame);
 
+  // Upgrade hook (see upgrade.h). `id` names the parked handshake in events and commands.
+  void acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers);
+  void rejectUpgrade(uint32_t id, std::string response);
+  void onUpgradeTimeout(PendingUpgrade& pending);
+  void onUpgradeGone(PendingUpgrade& pending);  // its wsi is being destroyed
+
   // The idle policy for every connection; true if any connection was killed.
   bool checkIdle(uint64_t nowMs, const FrameRef& ping);
 
  private:
   static void onDeadline(lws_sorted_usec_list_t* sul);
   void leave(Connection& conn, Topic& topic);
+  bool pathAllowed(lws* wsi);
+  int refuse(lws* wsi, unsigned status);  // CONFIRM_UPGRADE's "answered" return
+  void upgradeEnded(uint32_t id, bool opened);
+  void maybeFinishStop();
+
+  std::unordered_map<uint32_t, std::unique_ptr<PendingUpgrade>> pending_;
+  uint32_t nextUpgradeId_ = 1;
 
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;
