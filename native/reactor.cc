@@ -37,6 +37,11 @@ Server* serverOf(lws* wsi) {
   return user == lws_context_user(lws_get_context(wsi)) ? nullptr : static_cast<Server*>(user);
 }
 
+PendingUpgrade* pendingOf(lws* wsi) {
+  Server* server = serverOf(wsi);
+  return server ? server->pendingOf(wsi) : nullptr;
+}
+
 }  // namespace
 
 const lws_protocols* Reactor::protocols() { return kProtocols; }
@@ -349,17 +354,17 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     }
 
     case LWS_CALLBACK_ADD_HEADERS:  // building a resumed handshake's 101
-      if (PendingUpgrade* pending = PendingUpgrade::of(wsi))
+      if (PendingUpgrade* pending = pendingOf(wsi))
         return pending->addHeaders(*static_cast<lws_process_html_args*>(in)) ? 0 : 1;
       return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:  // a refused handshake's response
-      if (PendingUpgrade* pending = PendingUpgrade::of(wsi))
+      if (PendingUpgrade* pending = pendingOf(wsi))
         if (pending->rejecting()) return pending->writeResponse();
       return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:
-      if (PendingUpgrade* pending = PendingUpgrade::of(wsi)) pending->server().onUpgradeGone(*pending);
+      if (PendingUpgrade* pending = pendingOf(wsi)) pending->server().onUpgradeGone(*pending);
       return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -377,7 +382,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       lws_get_peer_simple(wsi, addr, sizeof addr);
       self->pending_.pushCopy(EventType::Open, slot, server->id(), addr, std::strlen(addr));
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
-      if (PendingUpgrade* pending = PendingUpgrade::of(wsi)) self->pending_.records.back().b = pending->id();
+      if (PendingUpgrade* pending = server->pendingOf(wsi)) self->pending_.records.back().b = pending->id();
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED
       return 0;

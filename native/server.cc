@@ -151,6 +151,7 @@ int Server::onConfirmUpgrade(lws* wsi) {
   if (nextUpgradeId_ == 0) nextUpgradeId_ = 1;  // 0 means "no hook" in Open events
   auto pending = std::make_unique<PendingUpgrade>(*this, wsi, id);
   pending->armTimeout(reactor_.context(), options_->upgradeTimeoutMs);
+  byWsi_[wsi] = pending.get();
   pending_[id] = std::move(pending);
   reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
   return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
@@ -181,9 +182,7 @@ void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string
   pending.setHeaders(std::move(headers));
   // ESTABLISHED (and ADD_HEADERS) run inside; they still find the entry through the wsi.
   const int failed = peerGone(wsi) || lws_ws_upgrade_resume(wsi, protocol.c_str());
-  lws_set_opaque_user_data(wsi, nullptr);
-  auto again = pending_.find(id);
-  if (again != pending_.end()) pending_.erase(again);
+  forget(id);
   if (failed) {
     stats().add(ServerStats::Rejected, 1);
     upgradeEnded(id, false);
@@ -209,10 +208,15 @@ void Server::onUpgradeTimeout(PendingUpgrade& pending) {
 }
 
 void Server::onUpgradeGone(PendingUpgrade& pending) {
-  const uint32_t id = pending.id();
-  lws_set_opaque_user_data(pending.wsi(), nullptr);
-  pending_.erase(id);
+  forget(pending.id());
   maybeFinishStop();
+}
+
+void Server::forget(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  byWsi_.erase(it->second->wsi());
+  pending_.erase(it);
 }
 
 void Server::upgradeEnded(uint32_t id, bool /*opened*/) {
@@ -277,7 +281,8 @@ void Server::destroyVhost() {
 
 void Server::onVhostDestroyed() {
   lws_sul_cancel(&deadline_.sul);  // the context, and its timer lists, may go away next
-  pending_.clear();                // (their wsis are gone with the vhost; this cancels their timers)
+  byWsi_.clear();                  // (their wsis are gone with the vhost; this cancels their timers)
+  pending_.clear();
   vhost_ = nullptr;
   reactor_.onServerGone(*this);
 }

@@ -59,6 +59,13 @@ class Server {
   void rejectUpgrade(uint32_t id, std::string response);
   void onUpgradeTimeout(PendingUpgrade& pending);
   void onUpgradeGone(PendingUpgrade& pending);  // its wsi is being destroyed
+  // The parked handshake on `wsi`, if any (a map, not the wsi's opaque pointer: that is free
+  // for other code, and most wsis are not parked).
+  PendingUpgrade* pendingOf(lws* wsi) const {
+    if (byWsi_.empty()) return nullptr;
+    auto it = byWsi_.find(wsi);
+    return it == byWsi_.end() ? nullptr : it->second;
+  }
 
   // The idle policy for every connection; true if any connection was killed.
   bool checkIdle(uint64_t nowMs, const FrameRef& ping);
@@ -72,6 +79,8 @@ class Server {
   void maybeFinishStop();
 
   std::unordered_map<uint32_t, std::unique_ptr<PendingUpgrade>> pending_;
+  std::unordered_map<lws*, PendingUpgrade*> byWsi_;  // the same entries, by wsi
+  void forget(uint32_t id);
   uint32_t nextUpgradeId_ = 1;
 
   Reactor& reactor_;

@@ -11,9 +11,7 @@
 
 namespace lwsnode {
 
-PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id) : server_(server), wsi_(wsi), id_(id) {
-  lws_set_opaque_user_data(wsi, this);  // cleared by whoever ends the entry
-}
+PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id) : server_(server), wsi_(wsi), id_(id) {}
 
 PendingUpgrade::~PendingUpgrade() { lws_sul_cancel(&timer_.sul); }
 

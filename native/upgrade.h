@@ -29,8 +29,6 @@ class PendingUpgrade {
   PendingUpgrade(const PendingUpgrade&) = delete;
   PendingUpgrade& operator=(const PendingUpgrade&) = delete;
 
-  static PendingUpgrade* of(lws* wsi) { return static_cast<PendingUpgrade*>(lws_get_opaque_user_data(wsi)); }
-
   uint32_t id() const { return id_; }
   Server& server() const { return server_; }
   lws* wsi() const { return wsi_; }

@@ -328,7 +328,7 @@ describe("upgrade hook: failures and timeouts", () => {
     expect(server.connections).toBe(0);
     const quick = await openTracked(defer, urlOf(server, "/quick"));
     expect(quick.readyState).toBe(WebSocket.OPEN);
-    expect(opens).toBe(1);
+    await waitFor(() => opens === 1, 2000, "the open handler"); // the client may see its 101 first
   });
 
   it("a client that leaves while the hook decides does not open a socket", async () => {
@@ -440,7 +440,7 @@ describe("handshake limits", () => {
     gate.resolve(undefined);
     const clients = await Promise.all([first, second]);
     for (const c of clients) defer(() => c.terminate());
-    expect(server.connections).toBe(2);
+    await waitFor(() => server.connections === 2, 2000, "two open handlers");
     expect(asked).toBe(2);
   });
 
