@@ -10,7 +10,7 @@ export interface UpgradeRequest {
   readonly url: string;
   /** `url` without the query string. */
   readonly path: string;
-  /** Request headers by lower-case name; repeated headers are joined with `", "`-style commas. */
+  /** Request headers by lower-case name; a repeated header's values are joined with commas. */
   readonly headers: Readonly<Record<string, string>>;
   /** The client's IP address. */
   readonly remoteAddress: string;

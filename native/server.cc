@@ -174,7 +174,7 @@ bool Server::acceptsUpgrade(lws* wsi) {
 void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers) {
   auto it = pending_.find(id);
   if (it == pending_.end() || it->second->rejecting()) {
-    upgradeEnded(id, false);  // timed out or client gone: JS drops what it kept for it
+    acceptedButGone(id);  // timed out or client gone meanwhile
     return;
   }
   PendingUpgrade& pending = *it->second;
@@ -185,7 +185,7 @@ void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string
   forget(id);
   if (failed) {
     stats().add(ServerStats::Rejected, 1);
-    upgradeEnded(id, false);
+    acceptedButGone(id);
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // not our callback: close on lws's next turn
   }
   reactor_.needLwsTurn();  // bytes that followed the request wait in the wsi's buflist
@@ -219,7 +219,7 @@ void Server::forget(uint32_t id) {
   pending_.erase(it);
 }
 
-void Server::upgradeEnded(uint32_t id, bool /*opened*/) {
+void Server::acceptedButGone(uint32_t id) {
   reactor_.events().push(EventType::UpgradeGone, id, options_->id);
 }
 

@@ -75,7 +75,7 @@ class Server {
   void leave(Connection& conn, Topic& topic);
   bool pathAllowed(lws* wsi);
   int refuse(lws* wsi, unsigned status);  // CONFIRM_UPGRADE's "answered" return
-  void upgradeEnded(uint32_t id, bool opened);
+  void acceptedButGone(uint32_t id);  // tells JS to drop what it kept for the socket
   void maybeFinishStop();
 
   std::unordered_map<uint32_t, std::unique_ptr<PendingUpgrade>> pending_;
