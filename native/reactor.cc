@@ -153,6 +153,8 @@ void Reactor::run() {
 
 void Reactor::onPrepare() {
   // vhost-level work runs here, outside every lws callback.
+  if (!destroying_)
+    for (auto& entry : servers_) entry.second->resumeParked();
   const bool touchedLws = !deferred_.empty() || !toDestroy_.empty() || lwsNeedsTurn_;
   lwsNeedsTurn_ = false;
   if (!deferred_.empty()) {

@@ -135,8 +135,17 @@ int Server::onConfirmUpgrade(lws* wsi) {
     return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
   if (!options_->upgradeHook) {
-    // No JS round trip without a hook: only the header limit, then lws goes on as before.
-    return requestHeaderBytes(wsi) > options_->maxHeaderSize ? refuse(wsi, 431) : 0;
+    // No JS round trip without a hook: only the header limit, then lws goes on as before...
+    if (requestHeaderBytes(wsi) > options_->maxHeaderSize) return refuse(wsi, 431);
+    if (!lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL)) return 0;
+    // ...except that lws would refuse every subprotocol offered (it knows none): park the
+    // handshake and resume it on this loop turn (resumeParked) with the first one offered,
+    // as the hook's default does.
+    if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+    const uint32_t id = park(wsi);
+    resumeSoon_.push_back(id);
+    reactor_.needLwsTurn();
+    return LWS_HTTP_CONFIRM_UPGRADE_DEFER;
   }
   if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   // Garbage lws would refuse on resume anyway is not worth a trip to JS.
@@ -147,14 +156,37 @@ int Server::onConfirmUpgrade(lws* wsi) {
   size_t headerBytes = 0;
   std::string request = encodeUpgradeRequest(wsi, headerBytes);
   if (headerBytes > options_->maxHeaderSize) return refuse(wsi, 431);
+  const uint32_t id = park(wsi);
+  reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
+  return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
+}
+
+uint32_t Server::park(lws* wsi) {
   const uint32_t id = nextUpgradeId_++;
   if (nextUpgradeId_ == 0) nextUpgradeId_ = 1;  // 0 means "no hook" in Open events
   auto pending = std::make_unique<PendingUpgrade>(*this, wsi, id);
   pending->armTimeout(reactor_.context(), options_->upgradeTimeoutMs);
   byWsi_[wsi] = pending.get();
   pending_[id] = std::move(pending);
-  reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
-  return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
+  return id;
+}
+
+void Server::resumeParked() {
+  if (resumeSoon_.empty()) return;
+  std::vector<uint32_t> ids;
+  ids.swap(resumeSoon_);
+  for (uint32_t id : ids) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    char offered[256];
+    const int n = lws_hdr_copy(it->second->wsi(), offered, sizeof offered, WSI_TOKEN_PROTOCOL);
+    std::string first(offered, n > 0 ? static_cast<size_t>(n) : 0);
+    first = first.substr(0, first.find(','));
+    const size_t begin = first.find_first_not_of(" \t");
+    const size_t end = first.find_last_not_of(" \t");
+    first = begin == std::string::npos ? std::string() : first.substr(begin, end - begin + 1);
+    acceptUpgrade(id, first, std::string());
+  }
 }
 
 bool Server::acceptsUpgrade(lws* wsi) {
@@ -174,6 +206,7 @@ bool Server::acceptsUpgrade(lws* wsi) {
 void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers) {
   auto it = pending_.find(id);
   if (it == pending_.end() || it->second->rejecting()) {
+    if (!options_->upgradeHook) return;  // parked natively: JS kept nothing
     acceptedButGone(id);  // timed out or client gone meanwhile
     return;
   }
@@ -185,7 +218,7 @@ void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string
   forget(id);
   if (failed) {
     stats().add(ServerStats::Rejected, 1);
-    acceptedButGone(id);
+    if (options_->upgradeHook) acceptedButGone(id);
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // not our callback: close on lws's next turn
   }
   reactor_.needLwsTurn();  // bytes that followed the request wait in the wsi's buflist

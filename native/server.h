@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "command.h"
 #include "topic.h"
@@ -57,6 +58,9 @@ class Server {
   // Upgrade hook (see upgrade.h). `id` names the parked handshake in events and commands.
   void acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers);
   void rejectUpgrade(uint32_t id, std::string response);
+  // Without a hook, handshakes offering subprotocols are parked and resumed here, outside the
+  // lws callback that parked them (Reactor::onPrepare, same loop turn).
+  void resumeParked();
   void onUpgradeTimeout(PendingUpgrade& pending);
   void onUpgradeGone(PendingUpgrade& pending);  // its wsi is being destroyed
   // The parked handshake on `wsi`, if any (a map, not the wsi's opaque pointer: that is free
@@ -81,6 +85,8 @@ class Server {
   std::unordered_map<uint32_t, std::unique_ptr<PendingUpgrade>> pending_;
   std::unordered_map<lws*, PendingUpgrade*> byWsi_;  // the same entries, by wsi
   void forget(uint32_t id);
+  uint32_t park(lws* wsi);
+  std::vector<uint32_t> resumeSoon_;
   uint32_t nextUpgradeId_ = 1;
 
   Reactor& reactor_;

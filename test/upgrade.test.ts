@@ -269,6 +269,23 @@ describe("upgrade hook: subprotocols and response headers", () => {
     expect(head.toLowerCase()).not.toContain("sec-websocket-protocol");
   });
 
+  it("without a hook, a client offering subprotocols gets the first one (libwebsockets alone refuses them)", async () => {
+    const server = await startEchoServer(defer);
+    const { client, headers } = await openWithHeaders(urlOf(server), ["graphql-ws", "chat"]);
+    expect(client.protocol).toBe("graphql-ws");
+    expect(headers["sec-websocket-protocol"]).toBe("graphql-ws");
+    // A frame sent right behind the request is kept while the handshake is parked.
+    const hello = frame({ opcode: OP.TEXT, payload: Buffer.from("right behind") });
+    const answer = await rawExchange(
+      server.port,
+      Buffer.concat([Buffer.from(upgradeHead(server.port, "/", "Sec-WebSocket-Protocol: a, b\r\n")), hello]),
+      14,
+    );
+    expect(answer.status).toBe(101);
+    expect(answer.headers["sec-websocket-protocol"]).toBe("a");
+    expect(parseFrame(answer.rest)?.frame.payload.toString()).toBe("right behind");
+  });
+
   it("adds its headers to the 101 response", async () => {
     const server = await startEchoServer(defer, {
       upgrade: () => ({ headers: { "X-Session": "abc123", "Set-Cookie": "sid=1; HttpOnly" } }),
