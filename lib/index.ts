@@ -7,3 +7,12 @@ export { ListenError, ClosedError } from "./errors.js";
 export { TlsConfigError, type TlsIdentity, type TlsOptions } from "./tls-options.js";
 export { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";
 export { setLogger, type Logger, type LogLevel } from "./logger.js";
+export {
+  UpgradeResponseError,
+  type UpgradeRequest,
+  type UpgradeAccept,
+  type UpgradeReject,
+  type UpgradeResponse,
+  type UpgradeHandler,
+  type PathOption,
+} from "./upgrade.js";

@@ -8,7 +8,13 @@ export interface NativeListenOptions {
   id: number;
   port: number;
   host: string;
-  path: string;
+  /** Paths accepted natively; empty: any. */
+  paths: string[];
+  /** Every upgrade waits for JS (an Upgrade event, then upgradeAccept/upgradeReject). */
+  upgradeHook: boolean;
+  upgradeTimeout: number;
+  maxPendingUpgrades: number;
+  maxHeaderSize: number;
   maxPayloadLength: number;
   maxBackpressure: number;
   closeOnBackpressureLimit: boolean;
@@ -59,6 +65,10 @@ export interface NativeReactor {
   unref(): void;
   /** Which lws log levels (LLL_* bits) reach the dispatch function as log events. */
   setLogLevels(mask: number): void;
+  /** Finishes parked handshake `upgradeId` of server `id` with a 101 naming `protocol` ("" for none) plus `headerLines` ("Name: value\r\n"...). */
+  upgradeAccept(id: number, upgradeId: number, protocol: string, headerLines: string): void;
+  /** Answers parked handshake `upgradeId` with `response` (a whole HTTP response) and closes it. */
+  upgradeReject(id: number, upgradeId: number, response: Uint8Array): void;
 }
 
 /**
@@ -100,4 +110,6 @@ export const EV_SERVER_CLOSED = 7;
 export const EV_STOPPED = 8;
 export const EV_PONG = 9;
 export const EV_LOG = 10;
-export const EV_PING = 11;
+export const EV_UPGRADE = 11;
+export const EV_UPGRADE_GONE = 12;
+export const EV_PING = 13;

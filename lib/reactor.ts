@@ -17,6 +17,8 @@ import {
   EV_PONG,
   EV_SERVER_CLOSED,
   EV_STOPPED,
+  EV_UPGRADE,
+  EV_UPGRADE_GONE,
   RECORD_WORDS,
   type NativeReactor,
 } from "./native.js";
@@ -27,8 +29,12 @@ export interface Endpoint {
   _listening(port: number): void;
   _listenFailed(code: string, message: string): void;
   _closed(): void;
-  /** A connection was accepted: returns the object that receives its events. */
-  _open(slot: number, remoteAddress: string): SocketEvents;
+  /** A connection was accepted (`upgradeId`: its handshake's, 0 without a hook): returns the object that receives its events. */
+  _open(slot: number, remoteAddress: string, upgradeId: number): SocketEvents;
+  /** An upgrade request waits for the hook's decision. */
+  _upgrade?(upgradeId: number, request: Buffer): void;
+  /** A handshake the hook accepted never opened (timed out, client gone, or refused late). */
+  _upgradeGone?(upgradeId: number): void;
 }
 
 /** What a connection's events are delivered to. */
@@ -125,9 +131,19 @@ export class Reactor {
             if (this.counters[slot >>> CHUNK_SHIFT] === undefined) {
               this.counters[slot >>> CHUNK_SHIFT] = this.native.counters(slot >>> CHUNK_SHIFT)!;
             }
-            if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab, base));
+            if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab, base), records[i + 3]!);
             break;
           }
+          case EV_UPGRADE: {
+            const len = records[i + 5]!;
+            const off = base + records[i + 4]!;
+            const bytes = records[i + 6] ? large![records[i + 4]!]! : len === 0 ? EMPTY : slab!.subarray(off, off + len);
+            this.endpoints.get(a)?._upgrade?.(slot, bytes);
+            break;
+          }
+          case EV_UPGRADE_GONE:
+            this.endpoints.get(a)?._upgradeGone?.(slot);
+            break;
           case EV_DRAIN:
             this.sockets[slot]?._drain();
             break;

@@ -2,6 +2,7 @@
 import type { ServerWebSocket } from "./server-websocket.js";
 import { invalidType, outOfRange } from "./errors.js";
 import type { TlsOptions } from "./tls-options.js";
+import { resolvePath, type PathOption, type UpgradeHandler } from "./upgrade.js";
 
 /**
  * Handlers shared by every socket of a server (one set per server, as in uWebSockets.js and
@@ -35,6 +36,23 @@ export interface ServerHandlers<T> {
   pong?(ws: ServerWebSocket<T>, data: Buffer): void;
   /** The peer sent a ping. The pong that answers it is already on its way (sent natively). */
   ping?(ws: ServerWebSocket<T>, data: Buffer): void;
+  /**
+   * Decides each upgrade request before the handshake completes (sync or async): check the
+   * `origin` header, authenticate, pick a subprotocol, set `ws.data`. The handshake waits on
+   * the I/O thread meanwhile, at most `upgradeTimeout` ms (then 503). Return nothing to
+   * accept, `false` for 403, `{ status, body?, headers? }` to refuse with that response, or
+   * `{ protocol?, headers?, data? }` to accept with those. A throw or rejection answers 500
+   * (reported as a process warning). Without it, handshakes complete natively, with no call
+   * into JS.
+   *
+   * ```ts
+   * upgrade(req) {
+   *   if (req.headers.origin !== "https://example.com") return { status: 403, body: "bad origin" };
+   *   return { protocol: req.protocols.includes("chat.v2") ? "chat.v2" : "", data: { user: "ann" } };
+   * }
+   * ```
+   */
+  upgrade?: UpgradeHandler<T>;
 }
 
 /** Options of {@link createServer}. Every field is optional. */
@@ -43,8 +61,12 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   port?: number;
   /** Address or host name to listen on; default: every interface (IPv4 and IPv6). */
   host?: string;
-  /** Only upgrade requests for this path are accepted (the query string is ignored); others get 404. Default: any path. */
-  path?: string;
+  /**
+   * Which paths accept upgrades (the query string is ignored); others get 404. A string or a
+   * list is matched natively; a function (called with the path, returning true to go on to
+   * `upgrade`) costs a trip to JS per handshake, like an `upgrade` handler. Default: any path.
+   */
+  path?: PathOption;
   /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
   maxPayloadLength?: number;
   /**
@@ -75,6 +97,12 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
   tls?: TlsOptions;
+  /** Milliseconds the `upgrade` handler (or a `path` function) has to decide; later, the client gets 503. Default 10000. */
+  upgradeTimeout?: number;
+  /** Handshakes waiting for the `upgrade` handler at once; more are answered 503 straight away. Default 64. */
+  maxPendingUpgrades?: number;
+  /** Largest upgrade request header section (names + values, in bytes) answered; bigger ones get 431. Default 8192, at most 16384. */
+  maxHeaderSize?: number;
 }
 
 /**
@@ -95,7 +123,12 @@ export interface PerMessageDeflateOptions {
 export interface ResolvedServerOptions<T> {
   port: number;
   host: string;
-  path: string;
+  /** Paths matched natively; empty: any (or decided by `pathFilter`). */
+  paths: string[];
+  pathFilter?: (path: string) => boolean;
+  upgradeTimeout: number;
+  maxPendingUpgrades: number;
+  maxHeaderSize: number;
   maxPayloadLength: number;
   maxBackpressure: number;
   closeOnBackpressureLimit: boolean;
@@ -118,7 +151,13 @@ export const DEFAULT_IDLE_TIMEOUT = 120;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
-const HANDLERS = ["open", "message", "close", "drain", "ping", "pong"] as const;
+export const DEFAULT_UPGRADE_TIMEOUT = 10000;
+export const DEFAULT_MAX_PENDING_UPGRADES = 64;
+export const DEFAULT_MAX_HEADER_SIZE = 8192;
+const MAX_PENDING_UPGRADES_LIMIT = 128; // half the I/O thread's 256 header buffers (native/reactor.cc)
+const MAX_HEADER_SIZE_LIMIT = 16384; // the I/O thread's header buffer
+
+const HANDLERS = ["open", "message", "close", "drain", "ping", "pong", "upgrade"] as const;
 const KNOWN = new Set<string>([
   ...HANDLERS,
   "port",
@@ -134,6 +173,9 @@ const KNOWN = new Set<string>([
   "handshakeTimeout",
   "perMessageDeflate",
   "tls",
+  "upgradeTimeout",
+  "maxPendingUpgrades",
+  "maxHeaderSize",
 ]);
 
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;
@@ -181,14 +223,15 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
   }
   const host = options.host ?? "";
   if (typeof host !== "string") throw invalidType("host", "a string", host);
-  const path = options.path ?? "";
-  if (typeof path !== "string") throw invalidType("path", "a string", path);
-  if (path !== "" && !path.startsWith("/")) throw outOfRange("path", 'a path starting with "/"', path);
-  if (Buffer.byteLength(path) > 1000) throw outOfRange("path", "at most 1000 bytes", path);
+  const { paths, predicate } = resolvePath(options.path);
   return {
     port: integer("port", options.port, 0, 0, 65535),
     host,
-    path,
+    paths,
+    ...(predicate ? { pathFilter: predicate } : {}),
+    upgradeTimeout: integer("upgradeTimeout", options.upgradeTimeout, DEFAULT_UPGRADE_TIMEOUT, 1, 300_000),
+    maxPendingUpgrades: integer("maxPendingUpgrades", options.maxPendingUpgrades, DEFAULT_MAX_PENDING_UPGRADES, 1, MAX_PENDING_UPGRADES_LIMIT),
+    maxHeaderSize: integer("maxHeaderSize", options.maxHeaderSize, DEFAULT_MAX_HEADER_SIZE, 256, MAX_HEADER_SIZE_LIMIT),
     maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, MAX_PAYLOAD_LIMIT),
     maxBackpressure: integer("maxBackpressure", options.maxBackpressure, DEFAULT_MAX_BACKPRESSURE, 1, Number.MAX_SAFE_INTEGER),
     closeOnBackpressureLimit: boolean("closeOnBackpressureLimit", options.closeOnBackpressureLimit, false),

@@ -6,6 +6,7 @@ import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./r
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
+import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
 
 /** A snapshot of a server's counters (`server.stats()`). */
 export interface ServerStats {
@@ -13,7 +14,7 @@ export interface ServerStats {
   connections: number;
   /** Connections accepted since listening. */
   connectionsTotal: number;
-  /** Upgrades refused: wrong path, `maxConnections`, or closing. */
+  /** Upgrades refused: wrong path, limits, the `upgrade` handler, or closing. */
   rejected: number;
   messagesIn: number;
   bytesIn: number;
@@ -71,6 +72,8 @@ export class Server<T = unknown> implements Endpoint {
   #resolveClosed?: () => void;
 
   #tls?: ResolvedTls;
+  // ws.data the upgrade handler chose, by handshake, until its socket opens (or never will).
+  #upgradeData = new Map<number, T>();
 
   /** @internal Use {@link createServer}. */
   constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
@@ -222,7 +225,11 @@ export class Server<T = unknown> implements Endpoint {
       id: this.#id,
       port: o.port,
       host: o.host,
-      path: o.path,
+      paths: o.paths,
+      upgradeHook: this.#handlers.upgrade !== undefined || o.pathFilter !== undefined,
+      upgradeTimeout: o.upgradeTimeout,
+      maxPendingUpgrades: o.maxPendingUpgrades,
+      maxHeaderSize: o.maxHeaderSize,
       maxPayloadLength: o.maxPayloadLength,
       maxBackpressure: o.maxBackpressure,
       closeOnBackpressureLimit: o.closeOnBackpressureLimit,
@@ -264,8 +271,12 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal */
-  _open(slot: number, remoteAddress: string): ServerWebSocket<T> {
+  _open(slot: number, remoteAddress: string, upgradeId: number): ServerWebSocket<T> {
     const ws = new ServerWebSocket<T>(this.#reactor, this, slot, remoteAddress);
+    if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
+      ws.data = this.#upgradeData.get(upgradeId)!;
+      this.#upgradeData.delete(upgradeId);
+    }
     this.#connections++;
     try {
       this.#handlers.open?.(ws);
@@ -273,6 +284,60 @@ export class Server<T = unknown> implements Endpoint {
       reportUncaught(err);
     }
     return ws;
+  }
+
+  /** @internal An upgrade request parked natively until we decide. */
+  _upgrade(upgradeId: number, bytes: Buffer): void {
+    const request = decodeUpgradeRequest(bytes);
+    const filter = this.#options.pathFilter;
+    const hook = this.#handlers.upgrade;
+    let result: unknown;
+    try {
+      if (filter && filter(request.path) !== true) {
+        this.#decide(upgradeId, { status: 404 }, request);
+        return;
+      }
+      result = hook ? hook(request) : undefined;
+    } catch (err) {
+      this.#hookFailed(upgradeId, err);
+      return;
+    }
+    if (result instanceof Promise || (typeof result === "object" && result !== null && typeof (result as { then?: unknown }).then === "function")) {
+      (result as Promise<unknown>).then(
+        (value) => this.#decide(upgradeId, value, request),
+        (err: unknown) => this.#hookFailed(upgradeId, err),
+      );
+    } else {
+      this.#decide(upgradeId, result, request);
+    }
+  }
+
+  /** @internal */
+  _upgradeGone(upgradeId: number): void {
+    this.#upgradeData.delete(upgradeId);
+  }
+
+  #decide(upgradeId: number, result: unknown, request: ReturnType<typeof decodeUpgradeRequest>): void {
+    let decision;
+    try {
+      decision = resolveDecision<T>(result, request);
+    } catch (err) {
+      this.#hookFailed(upgradeId, err);
+      return;
+    }
+    if (this.#state === "closed") return;
+    if (decision.accept) {
+      if (decision.data !== undefined) this.#upgradeData.set(upgradeId, decision.data);
+      this.#reactor.native.upgradeAccept(this.#id, upgradeId, decision.protocol, decision.headerLines);
+    } else {
+      this.#reactor.native.upgradeReject(this.#id, upgradeId, decision.response);
+    }
+  }
+
+  // A throwing hook must not take the process down: the client gets 500, the error a warning.
+  #hookFailed(upgradeId: number, err: unknown): void {
+    if (this.#state !== "closed") this.#reactor.native.upgradeReject(this.#id, upgradeId, rejectResponse(500));
+    process.emitWarning(err instanceof Error ? err : String(err), { type: "LwsnodeUpgradeWarning", code: "ERR_UPGRADE_HANDLER" });
   }
 
   /** @internal */

@@ -17,7 +17,11 @@ struct ServerOptions {
   uint32_t id = 0;
   int port = 0;
   std::string host;  // empty: every interface
-  std::string path;  // empty: any path
+  std::vector<std::string> paths;  // empty: any path
+  bool upgradeHook = false;         // JS decides every upgrade (an upgrade handler or a path function)
+  uint32_t upgradeTimeoutMs = 10000;  // a hook decision not made by then is answered 503
+  uint32_t maxPendingUpgrades = 64;   // handshakes waiting for the hook; more are answered 503
+  uint32_t maxHeaderSize = 8192;      // request header bytes (names + values); more get 431
   size_t maxPayloadLength = 16 * 1024 * 1024;
   size_t maxBackpressure = 16 * 1024 * 1024;  // publish deliveries beyond this are dropped
   bool closeOnBackpressureLimit = false;      // ... or the slow socket is closed with 1008
@@ -49,6 +53,8 @@ enum class CommandType : uint8_t {
   Broadcast,    // slot = server id, frame
   ResumeReads,  // JS caught up with inbound events
   SetLogLevels, // code = LLL_* mask routed to JS
+  UpgradeAccept, // slot = server id, code = upgrade id, text = protocol '\n' extra header lines
+  UpgradeReject, // slot = server id, code = upgrade id, text = the whole HTTP response
   Shutdown,     // destroy the reactor
 };
 

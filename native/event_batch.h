@@ -12,7 +12,7 @@
 namespace lwsnode {
 
 enum class EventType : uint32_t {
-  Open = 1,          // slot, a = server id, bytes = remote address
+  Open = 1,          // slot, a = server id, b = upgrade id (0: no hook), bytes = remote address
   Message = 2,       // slot, a = 1 if binary, bytes = payload
   Close = 3,         // slot, a = close code, bytes = reason
   Drain = 4,         // slot
@@ -22,7 +22,9 @@ enum class EventType : uint32_t {
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
   Pong = 9,          // slot, bytes = pong payload
   Log = 10,          // a = lws log level bit (LLL_*), bytes = the line
-  Ping = 11,         // slot, bytes = ping payload (lws has queued the pong)
+  Upgrade = 11,      // slot = upgrade id, a = server id, bytes = the request (upgrade.h)
+  UpgradeGone = 12,  // slot = upgrade id, a = server id: accepted by JS but never opened
+  Ping = 13,         // slot, bytes = ping payload (lws has queued the pong)
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

@@ -88,6 +88,8 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::ref>("ref"),
                          InstanceMethod<&JsReactor::unref>("unref"),
                          InstanceMethod<&JsReactor::setLogLevels>("setLogLevels"),
+                         InstanceMethod<&JsReactor::upgradeAccept>("upgradeAccept"),
+                         InstanceMethod<&JsReactor::upgradeReject>("upgradeReject"),
                      });
 }
 
@@ -198,7 +200,12 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
   opts->port = o.Get("port").As<Napi::Number>().Int32Value();
   opts->host = o.Get("host").As<Napi::String>().Utf8Value();
-  opts->path = o.Get("path").As<Napi::String>().Utf8Value();
+  Napi::Array paths = o.Get("paths").As<Napi::Array>();
+  for (uint32_t i = 0; i < paths.Length(); ++i) opts->paths.push_back(paths.Get(i).As<Napi::String>().Utf8Value());
+  opts->upgradeHook = o.Get("upgradeHook").ToBoolean();
+  opts->upgradeTimeoutMs = o.Get("upgradeTimeout").As<Napi::Number>().Uint32Value();
+  opts->maxPendingUpgrades = o.Get("maxPendingUpgrades").As<Napi::Number>().Uint32Value();
+  opts->maxHeaderSize = o.Get("maxHeaderSize").As<Napi::Number>().Uint32Value();
   opts->maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
   opts->closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
   opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
@@ -338,6 +345,29 @@ Napi::Value JsReactor::ref(const Napi::CallbackInfo& info) {
 Napi::Value JsReactor::setLogLevels(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::SetLogLevels);
   cmd.code = static_cast<int32_t>(u32(info, 0));
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// upgradeAccept(serverId, upgradeId, protocol, headerLines): finish a parked handshake.
+Napi::Value JsReactor::upgradeAccept(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::UpgradeAccept);
+  cmd.slot = u32(info, 0);
+  cmd.code = static_cast<int32_t>(u32(info, 1));
+  cmd.text = info[2].As<Napi::String>().Utf8Value() + "\n" + info[3].As<Napi::String>().Utf8Value();
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// upgradeReject(serverId, upgradeId, response: Uint8Array): answer a parked handshake and close.
+Napi::Value JsReactor::upgradeReject(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::UpgradeReject);
+  cmd.slot = u32(info, 0);
+  cmd.code = static_cast<int32_t>(u32(info, 1));
+  const uint8_t* bytes = nullptr;
+  size_t len = 0;
+  if (!viewBytes(info.Env(), info[2], &bytes, &len)) throw Napi::TypeError::New(info.Env(), "response must be an ArrayBufferView");
+  cmd.text.assign(reinterpret_cast<const char*>(bytes), len);
   submit(std::move(cmd));
   return info.Env().Undefined();
 }

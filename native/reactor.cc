@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <strings.h>
 
 #include "connection.h"
 #include "server.h"
@@ -40,6 +41,11 @@ Server* serverOf(lws* wsi) {
   void* user = lws_vhost_user(vh);
   // The default vhost inherits the context's user pointer (the Reactor): it is no server.
   return user == lws_context_user(lws_get_context(wsi)) ? nullptr : static_cast<Server*>(user);
+}
+
+PendingUpgrade* pendingOf(lws* wsi) {
+  Server* server = serverOf(wsi);
+  return server ? server->pendingOf(wsi) : nullptr;
 }
 
 }  // namespace
@@ -119,8 +125,12 @@ void Reactor::run() {
   info.user = this;
   info.pcontext = &context_;  // lws clears it when the second destroy frees the context
   info.pt_serv_buf_size = 256 * 1024;  // one recv() per readable socket takes up to this
-  info.max_http_header_data = 8192;
-  info.max_http_header_pool = 64;
+  // Header buffers ("ah"): each upgrade request holds one until it is answered, also while a
+  // server's upgrade hook decides. Servers check maxHeaderSize (at most this) themselves and
+  // bound their parked handshakes (maxPendingUpgrades); a request that overflows this buffer
+  // is dropped by lws without an answer.
+  info.max_http_header_data = 16 * 1024;
+  info.max_http_header_pool = 256;
   info.timeout_secs = 10;
   info.log_cx = &logCx_;
 
@@ -149,6 +159,8 @@ void Reactor::run() {
 
 void Reactor::onPrepare() {
   // vhost-level work runs here, outside every lws callback.
+  if (!destroying_)
+    for (auto& entry : servers_) entry.second->resumeParked();
   const bool touchedLws = !deferred_.empty() || !toDestroy_.empty() || lwsNeedsTurn_;
   lwsNeedsTurn_ = false;
   if (!deferred_.empty()) {
@@ -251,6 +263,19 @@ void Reactor::apply(Command& cmd) {
       paused_.clear();
       pausedCount_.store(0, std::memory_order_release);
       break;
+    case CommandType::UpgradeAccept:
+    case CommandType::UpgradeReject: {
+      auto it = servers_.find(cmd.slot);
+      if (it == servers_.end()) break;
+      const auto id = static_cast<uint32_t>(cmd.code);
+      if (cmd.type == CommandType::UpgradeReject) {
+        it->second->rejectUpgrade(id, std::move(cmd.text));
+      } else {
+        const size_t nl = cmd.text.find('\n');
+        it->second->acceptUpgrade(id, cmd.text.substr(0, nl), nl == std::string::npos ? std::string() : cmd.text.substr(nl + 1));
+      }
+      break;
+    }
     case CommandType::Listen:
     case CommandType::StopServer:
     case CommandType::Shutdown:
@@ -331,6 +356,26 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       self->applyCommands();
       return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+      Server* server = serverOf(wsi);
+      if (!server || !in || strcasecmp(static_cast<const char*>(in), "websocket") != 0) return -1;
+      return server->onConfirmUpgrade(wsi);
+    }
+
+    case LWS_CALLBACK_ADD_HEADERS:  // building a resumed handshake's 101
+      if (PendingUpgrade* pending = pendingOf(wsi))
+        return pending->addHeaders(*static_cast<lws_process_html_args*>(in)) ? 0 : 1;
+      return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:  // a refused handshake's response
+      if (PendingUpgrade* pending = pendingOf(wsi))
+        if (pending->rejecting()) return pending->writeResponse();
+      return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+      if (PendingUpgrade* pending = pendingOf(wsi)) pending->server().onUpgradeGone(*pending);
+      return 0;
+
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
       Server* server = serverOf(wsi);
       return server && server->acceptsUpgrade(wsi) ? 0 : 1;
@@ -360,6 +405,8 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       char addr[64] = "";
       lws_get_peer_simple(wsi, addr, sizeof addr);
       self->pending_.pushCopy(EventType::Open, slot, server->id(), addr, std::strlen(addr));
+      // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
+      if (PendingUpgrade* pending = server->pendingOf(wsi)) self->pending_.records.back().b = pending->id();
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED
       return 0;

@@ -72,6 +72,8 @@ class Reactor {
   void forgetPaused(Connection& conn);
   // vhost creation and destruction must not run inside an lws callback of that vhost.
   void deferDestroy(Server& server);
+  // lws state changed outside its callbacks: give it a turn (see onPrepare).
+  void needLwsTurn() { lwsNeedsTurn_ = true; }
   void onServerGone(Server& server);
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write

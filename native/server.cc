@@ -123,7 +123,86 @@ bool Server::listen(std::string& error) {
   return true;
 }
 
+bool Server::pathAllowed(lws* wsi) {
+  if (options_->paths.empty()) return true;
+  char uri[1024];
+  const int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+  if (n < 0) return false;
+  const char* query = std::strchr(uri, '?');
+  const size_t pathLen = query ? static_cast<size_t>(query - uri) : static_cast<size_t>(n);
+  for (const std::string& path : options_->paths)
+    if (pathLen == path.size() && std::memcmp(uri, path.data(), pathLen) == 0) return true;
+  return false;
+}
+
+int Server::refuse(lws* wsi, unsigned status) {
+  stats().add(ServerStats::Rejected, 1);
+  // Answered: lws completes the transaction, which for an upgrade request means closing.
+  return lws_return_http_status(wsi, status, nullptr) ? -1 : 1;
+}
+
+int Server::onConfirmUpgrade(lws* wsi) {
+  if (stopping_) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  if (options_->maxConnections && connections_.size() >= options_->maxConnections)
+    return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
+  if (!options_->upgradeHook) {
+    // No JS round trip without a hook: only the header limit, then lws goes on as before...
+    if (requestHeaderBytes(wsi) > options_->maxHeaderSize) return refuse(wsi, 431);
+    if (!lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL)) return 0;
+    // ...except that lws would refuse every subprotocol offered (it knows none): park the
+    // handshake and resume it on this loop turn (resumeParked) with the first one offered,
+    // as the hook's default does.
+    if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+    const uint32_t id = park(wsi);
+    resumeSoon_.push_back(id);
+    reactor_.needLwsTurn();
+    return LWS_HTTP_CONFIRM_UPGRADE_DEFER;
+  }
+  if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  // Garbage lws would refuse on resume anyway is not worth a trip to JS.
+  char conn[128];
+  if (lws_hdr_copy(wsi, conn, sizeof conn, WSI_TOKEN_CONNECTION) <= 0 ||
+      !lws_hdr_total_length(wsi, WSI_TOKEN_KEY) || !lws_hdr_total_length(wsi, WSI_TOKEN_HOST))
+    return refuse(wsi, HTTP_STATUS_BAD_REQUEST);
+  size_t headerBytes = 0;
+  std::string request = encodeUpgradeRequest(wsi, headerBytes);
+  if (headerBytes > options_->maxHeaderSize) return refuse(wsi, 431);
+  const uint32_t id = park(wsi);
+  reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
+  return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
+}
+
+uint32_t Server::park(lws* wsi) {
+  const uint32_t id = nextUpgradeId_++;
+  if (nextUpgradeId_ == 0) nextUpgradeId_ = 1;  // 0 means "no hook" in Open events
+  auto pending = std::make_unique<PendingUpgrade>(*this, wsi, id);
+  pending->armTimeout(reactor_.context(), options_->upgradeTimeoutMs);
+  byWsi_[wsi] = pending.get();
+  pending_[id] = std::move(pending);
+  return id;
+}
+
+void Server::resumeParked() {
+  if (resumeSoon_.empty()) return;
+  std::vector<uint32_t> ids;
+  ids.swap(resumeSoon_);
+  for (uint32_t id : ids) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    char offered[256];
+    const int n = lws_hdr_copy(it->second->wsi(), offered, sizeof offered, WSI_TOKEN_PROTOCOL);
+    std::string first(offered, n > 0 ? static_cast<size_t>(n) : 0);
+    first = first.substr(0, first.find(','));
+    const size_t begin = first.find_first_not_of(" \t");
+    const size_t end = first.find_last_not_of(" \t");
+    first = begin == std::string::npos ? std::string() : first.substr(begin, end - begin + 1);
+    acceptUpgrade(id, first, std::string());
+  }
+}
+
 bool Server::acceptsUpgrade(lws* wsi) {
+  // Checked again here: a hook's decision may come after the server began closing or filled up.
   if (stopping_) {
     stats().add(ServerStats::Rejected, 1);
     return false;
@@ -133,16 +212,64 @@ bool Server::acceptsUpgrade(lws* wsi) {
     lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, nullptr);
     return false;
   }
-  if (options_->path.empty()) return true;
-  char uri[1024];
-  const int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-  if (n < 0) return false;
-  const char* query = std::strchr(uri, '?');
-  const size_t pathLen = query ? static_cast<size_t>(query - uri) : static_cast<size_t>(n);
-  if (pathLen == options_->path.size() && std::memcmp(uri, options_->path.data(), pathLen) == 0) return true;
+  return true;
+}
+
+void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || it->second->rejecting()) {
+    if (!options_->upgradeHook) return;  // parked natively: JS kept nothing
+    acceptedButGone(id);  // timed out or client gone meanwhile
+    return;
+  }
+  PendingUpgrade& pending = *it->second;
+  lws* wsi = pending.wsi();
+  pending.setHeaders(std::move(headers));
+  // ESTABLISHED (and ADD_HEADERS) run inside; they still find the entry through the wsi.
+  const int failed = peerGone(wsi) || lws_ws_upgrade_resume(wsi, protocol.c_str());
+  forget(id);
+  if (failed) {
+    stats().add(ServerStats::Rejected, 1);
+    if (options_->upgradeHook) acceptedButGone(id);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // not our callback: close on lws's next turn
+  }
+  reactor_.needLwsTurn();  // bytes that followed the request wait in the wsi's buflist
+  maybeFinishStop();
+}
+
+void Server::rejectUpgrade(uint32_t id, std::string response) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || it->second->rejecting()) return;
   stats().add(ServerStats::Rejected, 1);
-  lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
-  return false;
+  it->second->reject(std::move(response));
+  reactor_.needLwsTurn();
+}
+
+void Server::onUpgradeTimeout(PendingUpgrade& pending) {
+  // 503, not 504: the hook is this server's own code, not an upstream behind a gateway; like
+  // the other limits (maxPendingUpgrades, maxConnections) it says "busy, try again later".
+  stats().add(ServerStats::Rejected, 1);
+  pending.reject(plainResponse(HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable"));
+}
+
+void Server::onUpgradeGone(PendingUpgrade& pending) {
+  forget(pending.id());
+  maybeFinishStop();
+}
+
+void Server::forget(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  byWsi_.erase(it->second->wsi());
+  pending_.erase(it);
+}
+
+void Server::acceptedButGone(uint32_t id) {
+  reactor_.events().push(EventType::UpgradeGone, id, options_->id);
+}
+
+void Server::maybeFinishStop() {
+  if (stopping_ && connections_.empty() && pending_.empty()) reactor_.deferDestroy(*this);
 }
 
 bool Server::configureTls(SSL_CTX* ctx) {
@@ -181,13 +308,20 @@ void Server::onConnectionClosed(Connection& conn) {
   for (Topic* topic : conn.topics()) leave(conn, *topic);
   connections_.erase(&conn);
   stats().add(ServerStats::Connections, -1);
-  if (stopping_ && connections_.empty()) reactor_.deferDestroy(*this);
+  maybeFinishStop();
 }
 
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
-  if (connections_.empty()) {
+  // Handshakes still waiting for the hook are refused; their closes end the stop like connections'.
+  for (auto& entry : pending_) {
+    if (entry.second->rejecting()) continue;
+    stats().add(ServerStats::Rejected, 1);
+    entry.second->reject(plainResponse(HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable"));
+  }
+  if (!pending_.empty()) reactor_.needLwsTurn();
+  if (connections_.empty() && pending_.empty()) {
     reactor_.deferDestroy(*this);
     return;
   }
@@ -211,6 +345,8 @@ void Server::destroyVhost() {
 
 void Server::onVhostDestroyed() {
   lws_sul_cancel(&deadline_.sul);  // the context, and its timer lists, may go away next
+  byWsi_.clear();                  // (their wsis are gone with the vhost; this cancels their timers)
+  pending_.clear();
   vhost_ = nullptr;
   reactor_.onServerGone(*this);
 }

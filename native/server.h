@@ -12,11 +12,13 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "command.h"
 #include "deflater.h"
 #include "tls_certs.h"
 #include "topic.h"
+#include "upgrade.h"
 
 namespace lwsnode {
 
@@ -44,6 +46,8 @@ class Server {
   void destroyVhost();  // outside any lws callback of this vhost
 
   // lws callbacks routed here.
+  // HTTP_CONFIRM_UPGRADE: limits and path; with a JS hook, parks the handshake for JS.
+  int onConfirmUpgrade(lws* wsi);
   bool acceptsUpgrade(lws* wsi);
   // lws made the vhost's TLS context (leaf and key loaded): add the chain and SNI names.
   bool configureTls(SSL_CTX* ctx);
@@ -60,12 +64,39 @@ class Server {
   void publish(const std::string& topic, const FrameRef& frame, Connection* exclude);
   void broadcast(const FrameRef& frame);
 
+  // Upgrade hook (see upgrade.h). `id` names the parked handshake in events and commands.
+  void acceptUpgrade(uint32_t id, const std::string& protocol, std::string headers);
+  void rejectUpgrade(uint32_t id, std::string response);
+  // Without a hook, handshakes offering subprotocols are parked and resumed here, outside the
+  // lws callback that parked them (Reactor::onPrepare, same loop turn).
+  void resumeParked();
+  void onUpgradeTimeout(PendingUpgrade& pending);
+  void onUpgradeGone(PendingUpgrade& pending);  // its wsi is being destroyed
+  // The parked handshake on `wsi`, if any (a map, not the wsi's opaque pointer: that is free
+  // for other code, and most wsis are not parked).
+  PendingUpgrade* pendingOf(lws* wsi) const {
+    if (byWsi_.empty()) return nullptr;
+    auto it = byWsi_.find(wsi);
+    return it == byWsi_.end() ? nullptr : it->second;
+  }
+
   // The idle policy for every connection; true if any connection was killed.
   bool checkIdle(uint64_t nowMs, const FrameRef& ping);
 
  private:
   static void onDeadline(lws_sorted_usec_list_t* sul);
   void leave(Connection& conn, Topic& topic);
+  bool pathAllowed(lws* wsi);
+  int refuse(lws* wsi, unsigned status);  // CONFIRM_UPGRADE's "answered" return
+  void acceptedButGone(uint32_t id);  // tells JS to drop what it kept for the socket
+  void maybeFinishStop();
+
+  std::unordered_map<uint32_t, std::unique_ptr<PendingUpgrade>> pending_;
+  std::unordered_map<lws*, PendingUpgrade*> byWsi_;  // the same entries, by wsi
+  void forget(uint32_t id);
+  uint32_t park(lws* wsi);
+  std::vector<uint32_t> resumeSoon_;
+  uint32_t nextUpgradeId_ = 1;
 
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;

@@ -1,0 +1,156 @@
+#include "upgrade.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+#include "server.h"
+
+namespace lwsnode {
+
+PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id) : server_(server), wsi_(wsi), id_(id) {}
+
+PendingUpgrade::~PendingUpgrade() { lws_sul_cancel(&timer_.sul); }
+
+void PendingUpgrade::armTimeout(lws_context* cx, uint32_t ms) {
+  lws_sul_schedule(cx, 0, &timer_.sul, &PendingUpgrade::onTimeout, static_cast<lws_usec_t>(ms) * LWS_US_PER_MS);
+  // lws cleared the wsi's own timeout before CONFIRM_UPGRADE; a backstop in case ours never runs.
+  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, static_cast<int>(ms / 1000 + kBackstopSecs));
+}
+
+void PendingUpgrade::onTimeout(lws_sorted_usec_list_t* sul) {
+  PendingUpgrade* self = reinterpret_cast<Timer*>(sul)->owner;
+  self->server_.onUpgradeTimeout(*self);
+}
+
+void PendingUpgrade::reject(std::string response) {
+  lws_sul_cancel(&timer_.sul);
+  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, kBackstopSecs);  // a peer that never lets us write
+  response_.assign(LWS_PRE, 0);
+  response_.insert(response_.end(), response.begin(), response.end());
+  // lws ignores POLLOUT on a wsi whose reads are stopped, so they resume; what arrives until
+  // the response is written stays unread (the connection closes after it).
+  lws_rx_flow_control(wsi_, 1);
+  lws_callback_on_writable(wsi_);
+}
+
+int PendingUpgrade::writeResponse() {
+  const size_t len = response_.size() - LWS_PRE;
+  // A whole small response: lws keeps what the socket does not take and flushes it before
+  // the close our -1 asks for.
+  lws_write(wsi_, response_.data() + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
+  return -1;
+}
+
+bool PendingUpgrade::addHeaders(lws_process_html_args& args) const {
+  if (headers_.empty()) return true;
+  if (static_cast<size_t>(args.max_len) <= headers_.size()) return false;
+  std::memcpy(args.p, headers_.data(), headers_.size());
+  args.p += headers_.size();
+  args.max_len -= static_cast<int>(headers_.size());
+  return true;
+}
+
+namespace {
+
+void appendString(std::string& out, const char* s, size_t len) {
+  const uint32_t n = static_cast<uint32_t>(len);
+  const char le[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
+                      static_cast<char>((n >> 24) & 0xff)};
+  out.append(le, 4);
+  out.append(s, len);
+}
+
+// Calls fn(name, nameLen, value, valueLen) for every request header lws stored: the ones it
+// knows by token, then the others ("custom"). Names are lws's (lower case, no colon).
+void forEachHeader(lws* wsi, const std::function<void(const char*, size_t, const char*, size_t)>& fn) {
+  std::string value;
+  for (int t = 0; t < WSI_TOKEN_COUNT; ++t) {
+    const auto token = static_cast<lws_token_indexes>(t);
+    const auto* name = reinterpret_cast<const char*>(lws_token_to_string(token));
+    if (!name) continue;
+    size_t nameLen = std::strlen(name);
+    // Request-line tokens ("get ", ...) and HTTP/2 pseudo headers are not headers.
+    if (nameLen < 2 || name[nameLen - 1] != ':' || name[0] == ':') continue;
+    const int len = lws_hdr_total_length(wsi, token);
+    if (len <= 0) continue;
+    value.resize(static_cast<size_t>(len) + 1);
+    const int got = lws_hdr_copy(wsi, &value[0], len + 1, token);
+    if (got < 0) continue;
+    fn(name, nameLen - 1, value.data(), static_cast<size_t>(got));
+  }
+  struct Ctx {
+    lws* wsi;
+    const std::function<void(const char*, size_t, const char*, size_t)>* fn;
+    std::string* value;
+  } ctx{wsi, &fn, &value};
+  lws_hdr_custom_name_foreach(
+      wsi,
+      [](const char* name, int nlen, void* opaque) {
+        auto* c = static_cast<Ctx*>(opaque);
+        const int len = lws_hdr_custom_length(c->wsi, name, nlen);
+        if (len < 0) return;
+        c->value->resize(static_cast<size_t>(len) + 1);
+        const int got = lws_hdr_custom_copy(c->wsi, &(*c->value)[0], len + 1, name, nlen);
+        if (got < 0) return;
+        size_t n = static_cast<size_t>(nlen);
+        if (n && name[n - 1] == ':') --n;  // lws keeps the colon
+        (*c->fn)(name, n, c->value->data(), static_cast<size_t>(got));
+      },
+      &ctx);
+}
+
+}  // namespace
+
+size_t requestHeaderBytes(lws* wsi) {
+  size_t total = 0;
+  forEachHeader(wsi, [&](const char*, size_t nameLen, const char*, size_t valueLen) { total += nameLen + valueLen; });
+  return total;
+}
+
+std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes) {
+  std::string out;
+  char* uri = nullptr;
+  int uriLen = 0;
+  const int method = lws_http_get_uri_and_method(wsi, &uri, &uriLen);
+  static const char* const kMethods[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+  const char* m = method >= 0 && method < 8 ? kMethods[method] : "GET";
+  appendString(out, m, std::strlen(m));
+  // lws stores the query apart from the path, one fragment per argument.
+  std::string url(uri ? uri : "", uri ? static_cast<size_t>(uriLen) : 0);
+  const int argsLen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  if (argsLen > 0) {
+    std::string args(static_cast<size_t>(argsLen) + 1, '\0');
+    const int got = lws_hdr_copy(wsi, &args[0], argsLen + 1, WSI_TOKEN_HTTP_URI_ARGS);
+    if (got > 0) url += "?" + args.substr(0, static_cast<size_t>(got));
+  }
+  appendString(out, url.data(), url.size());
+  char addr[64] = "";
+  lws_get_peer_simple(wsi, addr, sizeof addr);
+  appendString(out, addr, std::strlen(addr));
+  headerBytes = 0;
+  forEachHeader(wsi, [&](const char* name, size_t nameLen, const char* value, size_t valueLen) {
+    headerBytes += nameLen + valueLen;
+    appendString(out, name, nameLen);
+    appendString(out, value, valueLen);
+  });
+  return out;
+}
+
+bool peerGone(lws* wsi) {
+  const lws_sockfd_type fd = lws_get_socket_fd(wsi);
+  if (fd < 0) return true;
+  char byte;
+  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+std::string plainResponse(unsigned status, const char* reason) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+}
+
+}  // namespace lwsnode
