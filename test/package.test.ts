@@ -11,7 +11,9 @@ import { FIXTURES, ROOT } from "./helpers.js";
 const PREBUILD = join(ROOT, "prebuilds", `${process.platform}-${process.arch}`, "lwsnode.node");
 const NPM_CLI = join(dirname(process.execPath), "..", "lib", "node_modules", "npm", "bin", "npm-cli.js");
 const npmEnv: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" };
+// A user's environment: no addon override, no sanitizer runtime (npm run test:asan sets both).
 delete npmEnv.LWSNODE_ADDON;
+delete npmEnv.LD_PRELOAD;
 
 function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = npmEnv, timeout = 120_000): string {
   const r = spawnSync(process.execPath, [NPM_CLI, ...args], { cwd, env, encoding: "utf8", timeout });
@@ -19,21 +21,21 @@ function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = npmEnv, timeo
   return r.stdout;
 }
 
-/** What `npm pack` puts in the tarball, as paths relative to the package root. */
-function packedFiles(): string[] {
-  const out = npm(["pack", "--dry-run", "--json", "--ignore-scripts"], ROOT);
-  return (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
-}
-
 let work = "";
 let app = "";
+/** What `npm pack` put in the tarball, as paths relative to the package root. */
+let packed: string[] = [];
 
 beforeAll(() => {
   // The prebuild comes from the same script users and CI run; build it once if it is missing.
   if (!existsSync(PREBUILD)) npm(["run", "prebuildify"], ROOT, npmEnv, 600_000);
   if (!existsSync(join(ROOT, "dist", "cjs", "package.json"))) throw new Error("dist/ is incomplete: run `npm run build:ts`");
   work = mkdtempSync(join(tmpdir(), "lwsnode-pack-"));
-  const tarball = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", work], ROOT)) as { filename: string }[];
+  const [tarball] = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", work], ROOT)) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
+  packed = tarball!.files.map((f) => f.path).sort();
 
   // A PATH with node, npm and sh (npm runs scripts with it) only: no cc, c++, g++, make or cmake.
   const bin = join(work, "bin");
@@ -46,7 +48,7 @@ beforeAll(() => {
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
   for (const f of readdirSync(FIXTURES + "consumer")) copyFileSync(join(FIXTURES, "consumer", f), join(app, f));
   const noCompiler = { ...npmEnv, PATH: bin, CC: "false", CXX: "false", npm_config_prefer_offline: "true" };
-  npm(["install", "--no-package-lock", join(work, tarball[0]!.filename)], app, noCompiler, 180_000);
+  npm(["install", "--no-package-lock", join(work, tarball!.filename)], app, noCompiler, 180_000);
 }, 600_000);
 
 afterAll(() => {
@@ -78,7 +80,7 @@ describe("the prebuild (npm run prebuildify)", () => {
 
 describe("npm pack", () => {
   it("ships the prebuild, both builds with their types, and the sources of the fallback build, nothing else", () => {
-    const files = packedFiles();
+    const files = packed;
     const allowed =
       /^(package\.json|README\.md|CMakeLists\.txt|binding\.gyp|prebuilds\/linux-x64\/lwsnode\.node|native\/[a-z0-9_]+\.(cc|h)|scripts\/(build-native\.mjs|fetch-lws\.sh|check-addon-symbols\.sh|lws-patches\/.+)|dist\/(cjs\/)?[a-z-]+\.(js|d\.ts|cjs|d\.cts)|dist\/cjs\/package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
