@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // lib/package-root.cts is TypeScript too (CommonJS on purpose, see its header).
+  esbuild: { include: /\.[cm]?tsx?$/ },
   test: {
     include: ["test/**/*.test.ts"],
     // The native addon and its I/O thread live in the test process: run each file in its own

@@ -2,8 +2,11 @@
 
 /** A server could not listen: `code` is the errno name (`EADDRINUSE`, `EACCES`, …). */
 export class ListenError extends Error {
+  /** The errno name, e.g. `EADDRINUSE`. */
   readonly code: string;
+  /** The port that was asked for. */
   readonly port: number;
+  /** The host that was asked for. */
   readonly host: string;
   constructor(code: string, message: string, host: string, port: number) {
     super(message);
@@ -16,6 +19,7 @@ export class ListenError extends Error {
 
 /** An operation on a server, socket or reactor that is closed. */
 export class ClosedError extends Error {
+  /** Always `ERR_CLOSED`. */
   readonly code = "ERR_CLOSED";
   constructor(message: string) {
     super(message);

@@ -1,7 +1,7 @@
 // Loads the compiled addon and describes its surface. Internal: users never see these types.
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "./package-root.cjs";
 
 /** Options the I/O thread needs to open one listening vhost. */
 export interface NativeListenOptions {
@@ -83,12 +83,12 @@ interface Addon {
 }
 
 function load(): Addon {
-  const require = createRequire(import.meta.url);
+  const require = createRequire(join(packageRoot, "package.json"));
   // LWSNODE_ADDON points at another build of the same addon (e.g. the sanitizer build).
   const override = process.env.LWSNODE_ADDON;
   if (override) return require(override) as Addon;
   const nodeGypBuild = require("node-gyp-build") as (dir: string) => Addon;
-  return nodeGypBuild(join(dirname(fileURLToPath(import.meta.url)), ".."));
+  return nodeGypBuild(packageRoot);
 }
 
 export const addon: Addon = load();

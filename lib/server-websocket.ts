@@ -19,7 +19,16 @@ export function checkTopic(topic: unknown): asserts topic is string {
 export type SendData = string | ArrayBuffer | ArrayBufferView;
 
 /** `readyState` values, as in the browser's WebSocket. */
-export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
+export const ReadyState = {
+  /** Not open yet (a `ServerWebSocket` is already open when handlers first see it). */
+  CONNECTING: 0,
+  /** Messages can be sent and received. */
+  OPEN: 1,
+  /** `close()` was called or a close frame arrived; the closing handshake is under way. */
+  CLOSING: 2,
+  /** Closed: the `close` handler has run or is running. */
+  CLOSED: 3,
+} as const;
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 
 /**
@@ -154,6 +163,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     return true;
   }
 
+  /** Whether this socket is subscribed to `topic`. */
   isSubscribed(topic: string): boolean {
     return this.#topics?.has(topic) ?? false;
   }

@@ -16,7 +16,9 @@ export interface ServerStats {
   connectionsTotal: number;
   /** Upgrades refused: wrong path, limits, the `upgrade` handler, or closing. */
   rejected: number;
+  /** Whole messages received (after reassembly). */
   messagesIn: number;
+  /** Payload bytes of the messages received. */
   bytesIn: number;
   /** Frames written: a publish to 1,000 subscribers counts 1,000. */
   messagesOut: number;

@@ -43,6 +43,7 @@ export interface ResolvedTls {
 
 /** A `tls` option that cannot be used: `code` says which part and why. */
 export class TlsConfigError extends Error {
+  /** `ERR_TLS_FILE`: a path could not be read; `ERR_TLS_CERT` / `ERR_TLS_KEY`: not a usable PEM certificate / key (or wrong passphrase); `ERR_TLS_KEY_MISMATCH`: the key does not belong to the certificate. */
   readonly code: "ERR_TLS_CERT" | "ERR_TLS_KEY" | "ERR_TLS_KEY_MISMATCH" | "ERR_TLS_FILE";
   constructor(code: TlsConfigError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
