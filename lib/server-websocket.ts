@@ -43,6 +43,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   data: T = undefined as T;
   /** The peer's IP address. */
   readonly remoteAddress: string;
+  /** The subprotocol the handshake agreed on (`Sec-WebSocket-Protocol`), or `""` for none. */
+  readonly protocol: string;
 
   #reactor: Reactor;
   #server: Server<T>;
@@ -54,11 +56,12 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   #topics: Set<string> | undefined; // mirror of the native subscriptions, for synchronous queries
 
   /** @internal */
-  constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string) {
+  constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string, protocol = "") {
     this.#reactor = reactor;
     this.#server = server;
     this.#slot = slot;
     this.remoteAddress = remoteAddress;
+    this.protocol = protocol;
   }
 
   /** `ReadyState.OPEN` (1), `CLOSING` (2) after `close()`/`terminate()`, `CLOSED` (3) after the `close` handler. */

@@ -273,8 +273,12 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal */
-  _open(slot: number, remoteAddress: string, upgradeId: number): ServerWebSocket<T> {
-    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, remoteAddress);
+  _open(slot: number, opened: string, upgradeId: number): ServerWebSocket<T> {
+    const newline = opened.indexOf("\n"); // "address" or "address\nsubprotocol"
+    const ws =
+      newline < 0
+        ? new ServerWebSocket<T>(this.#reactor, this, slot, opened)
+        : new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, newline), opened.slice(newline + 1));
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);

@@ -404,9 +404,13 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       self->slots_.attach(slot, conn.get());
       char addr[64] = "";
       lws_get_peer_simple(wsi, addr, sizeof addr);
-      self->pending_.pushCopy(EventType::Open, slot, server->id(), addr, std::strlen(addr));
+      // "address", or "address\nsubprotocol" for a resumed handshake.
+      std::string opened(addr);
+      PendingUpgrade* pending = server->pendingOf(wsi);
+      if (pending && !pending->protocol().empty()) opened += "\n" + pending->protocol();
+      self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size());
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
-      if (PendingUpgrade* pending = server->pendingOf(wsi)) self->pending_.records.back().b = pending->id();
+      if (pending) self->pending_.records.back().b = pending->id();
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED
       return 0;

@@ -225,6 +225,7 @@ void Server::acceptUpgrade(uint32_t id, const std::string& protocol, std::string
   PendingUpgrade& pending = *it->second;
   lws* wsi = pending.wsi();
   pending.setHeaders(std::move(headers));
+  pending.setProtocol(protocol);
   // ESTABLISHED (and ADD_HEADERS) run inside; they still find the entry through the wsi.
   const int failed = peerGone(wsi) || lws_ws_upgrade_resume(wsi, protocol.c_str());
   forget(id);

@@ -42,6 +42,9 @@ class PendingUpgrade {
   // Accept: the 101 names `protocol` (empty: none) and carries `headers` ("Name: value\r\n"...).
   const std::string& headers() const { return headers_; }
   void setHeaders(std::string headers) { headers_ = std::move(headers); }
+  // The subprotocol the 101 names (empty: none), reported with the Open event.
+  const std::string& protocol() const { return protocol_; }
+  void setProtocol(std::string protocol) { protocol_ = std::move(protocol); }
   // ADD_HEADERS: appends our extra response headers; false if they do not fit.
   bool addHeaders(lws_process_html_args& args) const;
 
@@ -53,6 +56,7 @@ class PendingUpgrade {
   lws* wsi_;
   uint32_t id_;
   std::string headers_;
+  std::string protocol_;
   std::vector<uint8_t> response_;  // LWS_PRE headroom, then the response bytes
   // Standard layout so the lws timer callback can find its entry.
   struct Timer {

@@ -76,6 +76,14 @@ describe("permessage-deflate negotiation", () => {
     expect(Buffer.compare(c.data, binary)).toBe(0);
   });
 
+  it("is negotiated on handshakes that went through the upgrade hook", async () => {
+    const server = await startEchoServer(defer, { perMessageDeflate: true, upgrade: async () => ({ data: 1 }) });
+    const client = await openTracked(defer, urlOf(server), { perMessageDeflate: { threshold: 0 } });
+    expect(client.extensions).toBe("permessage-deflate");
+    client.send(text(20_000));
+    expect((await nextMessage(client)).data.toString()).toBe(text(20_000));
+  });
+
   it("declines an offer that limits the server's window below 15 bits; the socket works uncompressed", async () => {
     const server = await startEchoServer(defer, { perMessageDeflate: true });
     const raw = await rawConnect(server.port, "/", undefined, {

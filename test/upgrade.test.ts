@@ -248,13 +248,16 @@ describe("upgrade hook: deciding", () => {
 });
 
 describe("upgrade hook: subprotocols and response headers", () => {
-  it("answers with the subprotocol it picks, one libwebsockets knows nothing about", async () => {
+  it("answers with the subprotocol it picks, one libwebsockets knows nothing about; ws.protocol says which", async () => {
+    const chosen: string[] = [];
     const server = await startEchoServer(defer, {
       upgrade: (req) => ({ protocol: req.protocols.includes("chat.v2") ? "chat.v2" : "" }),
+      open: (ws) => void chosen.push(ws.protocol),
     });
     const { client, headers } = await openWithHeaders(urlOf(server), ["chat.v1", "chat.v2"]);
     expect(client.protocol).toBe("chat.v2");
     expect(headers["sec-websocket-protocol"]).toBe("chat.v2");
+    expect(chosen).toEqual(["chat.v2"]);
     client.send("x");
     expect((await nextMessage(client)).data.toString()).toBe("x");
   });
@@ -270,10 +273,15 @@ describe("upgrade hook: subprotocols and response headers", () => {
   });
 
   it("without a hook, a client offering subprotocols gets the first one (libwebsockets alone refuses them)", async () => {
-    const server = await startEchoServer(defer);
+    const chosen: string[] = [];
+    const server = await startEchoServer(defer, { open: (ws) => void chosen.push(ws.protocol) });
     const { client, headers } = await openWithHeaders(urlOf(server), ["graphql-ws", "chat"]);
     expect(client.protocol).toBe("graphql-ws");
     expect(headers["sec-websocket-protocol"]).toBe("graphql-ws");
+    const plain = await openWithHeaders(urlOf(server));
+    expect(plain.client.protocol).toBe("");
+    await waitFor(() => chosen.length === 2, 5000, "two opens");
+    expect(chosen).toEqual(["graphql-ws", ""]);
     // A frame sent right behind the request is kept while the handshake is parked.
     const hello = frame({ opcode: OP.TEXT, payload: Buffer.from("right behind") });
     const answer = await rawExchange(
