@@ -88,6 +88,7 @@ const RESERVED_REJECT = /^(content-length|connection|transfer-encoding)$/i;
 
 /** An `upgrade` handler result that cannot be used. */
 export class UpgradeResponseError extends TypeError {
+  /** Always `"ERR_UPGRADE_RESPONSE"`. */
   readonly code = "ERR_UPGRADE_RESPONSE";
   constructor(message: string) {
     super(message);
