@@ -22,6 +22,30 @@ export interface NativeListenOptions {
   tlsKey?: string;
 }
 
+/** Options the I/O thread needs to open one client connection. */
+export interface NativeConnectOptions {
+  id: number;
+  /** Numeric IPv4/IPv6 address (JS resolved the name). */
+  address: string;
+  /** Host header value, also used (without a port) for TLS SNI and certificate verification. */
+  host: string;
+  port: number;
+  /** Path and query. */
+  path: string;
+  origin: string;
+  /** Comma-separated subprotocols offered, or "". */
+  protocols: string;
+  /** Extra handshake headers as [name, value, name, value, ...]. */
+  headers: string[];
+  tls: boolean;
+  /** PEM trust anchor for wss://, or "" for the system's. */
+  ca: string;
+  rejectUnauthorized: boolean;
+  handshakeTimeoutMs: number;
+  maxPayloadLength: number;
+  closeTimeoutMs: number;
+}
+
 /**
  * One I/O thread with its own uv loop and lws context. Every method only queues a command;
  * results come back as event records through the dispatch callback.
@@ -45,6 +69,10 @@ export interface NativeReactor {
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;
   stopServer(id: number): void;
+  /** Starts a client connection; an Open event (a = id) or a ConnectError event follows. */
+  connect(options: NativeConnectOptions): void;
+  /** Gives up connect `id` in progress (ConnectError EABORTED), or terminates it if established. */
+  abortConnect(id: number): void;
   /** The shared bufferedAmount counters of slots [chunk * 1024, chunk * 1024 + 1024). */
   counters(chunk: number): Float64Array | undefined;
   shutdown(): void;
@@ -92,3 +120,4 @@ export const EV_SERVER_CLOSED = 7;
 export const EV_STOPPED = 8;
 export const EV_PONG = 9;
 export const EV_LOG = 10;
+export const EV_CONNECT_ERROR = 11;

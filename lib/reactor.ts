@@ -7,6 +7,7 @@
 import {
   addon,
   EV_CLOSE,
+  EV_CONNECT_ERROR,
   EV_DRAIN,
   EV_LISTEN_ERROR,
   EV_LISTENING,
@@ -21,13 +22,18 @@ import {
 } from "./native.js";
 import { forgetLogListener, logLevelMask, logLine } from "./logger.js";
 
-/** A listening server (or, later, client) registered with a reactor. */
+/** A listening server or a client connection registered with a reactor. */
 export interface Endpoint {
   _listening(port: number): void;
   _listenFailed(code: string, message: string): void;
   _closed(): void;
-  /** A connection was accepted: returns the object that receives its events. */
-  _open(slot: number, remoteAddress: string): SocketEvents;
+  /**
+   * A connection was accepted (a server; `text` is the remote address) or established (a
+   * client; `text` is "protocol\nextensions"): returns the object that receives its events.
+   */
+  _open(slot: number, text: string): SocketEvents;
+  /** A client's connect failed: `code` names why, `status` is the HTTP status or 0. */
+  _connectFailed?(code: string, message: string, status: number): void;
 }
 
 /** What a connection's events are delivered to. */
@@ -149,6 +155,12 @@ export class Reactor {
             const text = this.text(records, i, slab, base);
             const space = text.indexOf(" ");
             this.endpoints.get(a)?._listenFailed(text.slice(0, space), text.slice(space + 1));
+            break;
+          }
+          case EV_CONNECT_ERROR: {
+            const text = this.text(records, i, slab, base);
+            const space = text.indexOf(" ");
+            this.endpoints.get(a)?._connectFailed?.(text.slice(0, space), text.slice(space + 1), records[i + 3]!);
             break;
           }
           case EV_SERVER_CLOSED:

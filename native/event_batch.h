@@ -13,6 +13,7 @@ namespace lwsnode {
 
 enum class EventType : uint32_t {
   Open = 1,          // slot, a = server id, bytes = remote address
+                     // (a client's: a = client id, bytes = "protocol\nextensions")
   Message = 2,       // slot, a = 1 if binary, bytes = payload
   Close = 3,         // slot, a = close code, bytes = reason
   Drain = 4,         // slot
@@ -22,6 +23,7 @@ enum class EventType : uint32_t {
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
   Pong = 9,          // slot, bytes = pong payload
   Log = 10,          // a = lws log level bit (LLL_*), bytes = the line
+  ConnectError = 11, // a = client id, b = HTTP status (or 0), bytes = "CODE message"
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

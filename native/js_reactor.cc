@@ -82,6 +82,8 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::terminate>("terminate"),
                          InstanceMethod<&JsReactor::release>("release"),
                          InstanceMethod<&JsReactor::stopServer>("stopServer"),
+                         InstanceMethod<&JsReactor::connect>("connect"),
+                         InstanceMethod<&JsReactor::abortConnect>("abortConnect"),
                          InstanceMethod<&JsReactor::counters>("counters"),
                          InstanceMethod<&JsReactor::shutdown>("shutdown"),
                          InstanceMethod<&JsReactor::join>("join"),
@@ -294,6 +296,39 @@ Napi::Value JsReactor::terminate(const Napi::CallbackInfo& info) { return slotCo
 Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Release, false); }
 
 Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
+
+// connect({ id, address, host, port, path, origin, protocols, headers: [name, value, ...],
+//   tls, ca, rejectUnauthorized, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
+Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto opts = std::make_unique<ClientOptions>();
+  opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
+  opts->address = o.Get("address").As<Napi::String>().Utf8Value();
+  opts->host = o.Get("host").As<Napi::String>().Utf8Value();
+  opts->port = o.Get("port").As<Napi::Number>().Int32Value();
+  opts->path = o.Get("path").As<Napi::String>().Utf8Value();
+  opts->origin = o.Get("origin").As<Napi::String>().Utf8Value();
+  opts->protocols = o.Get("protocols").As<Napi::String>().Utf8Value();
+  Napi::Array headers = o.Get("headers").As<Napi::Array>();
+  for (uint32_t i = 0; i + 1 < headers.Length(); i += 2)
+    opts->headers.emplace_back(headers.Get(i).As<Napi::String>().Utf8Value(),
+                               headers.Get(i + 1).As<Napi::String>().Utf8Value());
+  opts->tls = o.Get("tls").ToBoolean();
+  opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
+  opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
+  opts->handshakeTimeoutMs = o.Get("handshakeTimeoutMs").As<Napi::Number>().Uint32Value();
+  opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
+  opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  Command cmd(CommandType::Connect);
+  cmd.client = std::move(opts);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// abortConnect(id): give up a connect in progress; an established one is terminated.
+Napi::Value JsReactor::abortConnect(const Napi::CallbackInfo& info) {
+  return slotCommand(info, CommandType::AbortConnect, false);
+}
 
 // counters(chunk) -> Float64Array over the shared per-slot counters, or undefined.
 Napi::Value JsReactor::counters(const Napi::CallbackInfo& info) {

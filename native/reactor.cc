@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "client.h"
 #include "connection.h"
 #include "server.h"
 
@@ -133,6 +134,8 @@ void Reactor::run() {
   if (context_) lws_context_destroy(context_);  // second call: frees the context
   servers_.clear();
   graveyard_.clear();
+  clients_.clear();
+  clientGraveyard_.clear();
   keepalivePing_ = FrameRef();
   uv_loop_close(&loop_);
 
@@ -159,6 +162,7 @@ void Reactor::onPrepare() {
     }
   }
   graveyard_.clear();
+  clientGraveyard_.clear();
   publishEvents();
   if (shutdownRequested_ && !destroying_) {
     beginDestroy();
@@ -172,6 +176,7 @@ void Reactor::onPrepare() {
 void Reactor::beginDestroy() {
   destroying_ = true;
   commands_.detach();  // from here on nobody may call lws_cancel_service()
+  for (auto& entry : clients_) entry.second->cancelDeadline();
   lws_context_destroy(context_);  // first call: closes listeners and connections
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
@@ -219,10 +224,10 @@ void Reactor::apply(Command& cmd) {
       slots_.release(cmd.slot);
       break;
     case CommandType::Subscribe:
-      if (Connection* c = slots_.get(cmd.slot)) c->server().subscribe(*c, cmd.text);
+      if (Connection* c = slots_.get(cmd.slot); c && c->server()) c->server()->subscribe(*c, cmd.text);
       break;
     case CommandType::Unsubscribe:
-      if (Connection* c = slots_.get(cmd.slot)) c->server().unsubscribe(*c, cmd.text);
+      if (Connection* c = slots_.get(cmd.slot); c && c->server()) c->server()->unsubscribe(*c, cmd.text);
       break;
     case CommandType::Publish:
     case CommandType::Broadcast: {
@@ -248,6 +253,8 @@ void Reactor::apply(Command& cmd) {
     case CommandType::Listen:
     case CommandType::StopServer:
     case CommandType::Shutdown:
+    case CommandType::Connect:       // may create a client vhost
+    case CommandType::AbortConnect:  // stays ordered after its Connect
       deferred_.push_back(std::move(cmd));
       break;
   }
@@ -278,9 +285,55 @@ void Reactor::applyDeferred(Command& cmd) {
     case CommandType::Shutdown:
       shutdownRequested_ = true;
       break;
+    case CommandType::Connect: {
+      const uint32_t id = cmd.client->id;
+      auto client = std::make_unique<Client>(*this, std::move(cmd.client));
+      Client& c = *client;
+      clients_[id] = std::move(client);
+      c.connect(clientVhost(c));
+      break;
+    }
+    case CommandType::AbortConnect: {
+      auto it = clients_.find(cmd.slot);
+      if (it != clients_.end()) it->second->abort();
+      break;
+    }
     default:
       break;
   }
+}
+
+lws_vhost* Reactor::clientVhost(const Client& client) {
+  const std::string key = client.vhostKey();
+  auto it = clientVhosts_.find(key);
+  if (it != clientVhosts_.end()) return it->second;
+  const ClientOptions& o = client.options();
+  const std::string name = "lwsnode-client-" + std::to_string(clientVhosts_.size());
+  lws_context_creation_info info{};
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.vhost_name = name.c_str();
+  info.user = this;  // like the default vhost: serverOf() sees no Server here
+  info.log_cx = &logCx_;
+  if (o.tls) {
+    // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
+    // first certificate of `ca` when given.
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (!o.ca.empty()) {
+      info.client_ssl_ca_mem = o.ca.data();
+      info.client_ssl_ca_mem_len = static_cast<unsigned int>(o.ca.size());
+    }
+  }
+  lws_vhost* vhost = lws_create_vhost(context_, &info);
+  if (vhost) clientVhosts_[key] = vhost;
+  return vhost;
+}
+
+void Reactor::onClientGone(Client& client) {
+  auto it = clients_.find(client.id());
+  if (it == clients_.end()) return;
+  clientGraveyard_.push_back(std::move(it->second));
+  clients_.erase(it);
 }
 
 bool Reactor::inboundCongested() const {
@@ -344,12 +397,15 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     }
 
     case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_CLIENT_RECEIVE:
       return pss && *pss ? (*pss)->onReceive(in, len) : -1;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
       return pss && *pss ? (*pss)->onWritable() : 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
       if (pss && *pss) (*pss)->onPong(in, len);
       return 0;
 
@@ -358,13 +414,37 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       return 0;
 
     case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLIENT_CLOSED:
       if (pss && *pss) {
         std::unique_ptr<Connection> conn(*pss);  // adopt the wsi's reference
         *pss = nullptr;
         conn->onClosed();
-        conn->server().onConnectionClosed(*conn);
+        if (Server* server = conn->server()) server->onConnectionClosed(*conn);
         self->slots_.vacate(conn->slot());
+        conn.reset();  // before its Client (which owns its limits) is let go
+        if (reason == LWS_CALLBACK_CLIENT_CLOSED)
+          if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->onConnectionClosed();
       }
+      return 0;
+
+    // ---- client connections (the opaque user data is the Client until its outcome) ----
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+      auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
+      return client ? client->appendHeaders(wsi, static_cast<unsigned char**>(in), len) : 0;
+    }
+
+    case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->beforeEstablished(wsi);
+      return 0;
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+      auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
+      return client ? client->onEstablished(wsi, user) : -1;
+    }
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi)))
+        client->onConnectError(wsi, static_cast<const char*>(in), len);
       return 0;
 
     case LWS_CALLBACK_HTTP: {
