@@ -10,3 +10,4 @@ export { setLogger, type Logger, type LogLevel } from "./logger.js";
 export { connect, ClientWebSocket, type ClientWebSocketEvents } from "./client.js";
 export type { ConnectOptions, ClientTlsOptions } from "./client-options.js";
 export { ConnectError, type ConnectFailure } from "./errors.js";
+export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";

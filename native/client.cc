@@ -140,12 +140,21 @@ int Client::onEstablished(lws* wsi, void* pss) {
   return 0;
 }
 
-void Client::onConnectError(lws* wsi, const char* why, size_t len) {
+void Client::onConnectError(lws* wsi, const char* why, size_t len) { reportError(wsi, why, len, true); }
+
+void Client::onWsiDestroyed(lws* wsi) {
+  if (wsi_ == wsi) wsi_ = nullptr;
+  if (done_) return;
+  static const char kWhy[] = "the connection closed during the handshake";
+  reportError(wsi, kWhy, sizeof kWhy - 1, false);  // the socket is closed by now
+}
+
+void Client::reportError(lws* wsi, const char* why, size_t len, bool probeSocket) {
   if (done_) return;
   std::string reason = why ? std::string(why, strnlen(why, len)) : std::string();
   // With libuv, a refused connect surfaces as a hangup on the socket and lws reports only
   // "closed before established": the socket's pending error says what happened.
-  if (!startsWith(reason, "conn fail: ")) {
+  if (probeSocket && !startsWith(reason, "conn fail: ")) {
     const lws_sockfd_type fd = wsi ? lws_get_socket_fd(wsi) : LWS_SOCK_INVALID;
     int err = 0;
     socklen_t errLen = sizeof err;
@@ -169,7 +178,7 @@ void Client::onConnectError(lws* wsi, const char* why, size_t len) {
   } else if (startsWith(reason, "HS:") || startsWith(reason, "ws protocol")) {
     fail("EHANDSHAKE", "the server's handshake response was refused: " + reason, 0);
   } else {
-    fail("ECONNECT", reason.empty() ? std::string("connection failed") : reason, 0);
+    fail("ECONNRESET", reason.empty() ? std::string("connection failed") : reason, 0);
   }
 }
 

@@ -45,9 +45,11 @@ class Client {
   int onEstablished(lws* wsi, void* pss);
   void onConnectError(lws* wsi, const char* why, size_t len);
   void onConnectionClosed();  // the established connection is gone
+  void onWsiDestroyed(lws* wsi);  // the last callback of our wsi
 
  private:
   void fail(const char* code, const std::string& message, uint32_t status);
+  void reportError(lws* wsi, const char* why, size_t len, bool probeSocket);
   static void onDeadline(lws_sorted_usec_list_t* sul);
 
   Reactor& reactor_;

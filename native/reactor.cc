@@ -306,13 +306,14 @@ void Reactor::applyDeferred(Command& cmd) {
 lws_vhost* Reactor::clientVhost(const Client& client) {
   const std::string key = client.vhostKey();
   auto it = clientVhosts_.find(key);
-  if (it != clientVhosts_.end()) return it->second;
+  if (it != clientVhosts_.end() && it->second.vhost) return it->second.vhost;
+  ClientVhost& entry = clientVhosts_[key];  // a map node never moves: lws keeps the name's pointer
+  entry.name = "lwsnode-client-" + std::to_string(clientVhosts_.size());
   const ClientOptions& o = client.options();
-  const std::string name = "lwsnode-client-" + std::to_string(clientVhosts_.size());
   lws_context_creation_info info{};
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = kProtocols;
-  info.vhost_name = name.c_str();
+  info.vhost_name = entry.name.c_str();
   info.user = this;  // like the default vhost: serverOf() sees no Server here
   info.log_cx = &logCx_;
   if (o.tls) {
@@ -324,9 +325,8 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
       info.client_ssl_ca_mem_len = static_cast<unsigned int>(o.ca.size());
     }
   }
-  lws_vhost* vhost = lws_create_vhost(context_, &info);
-  if (vhost) clientVhosts_[key] = vhost;
-  return vhost;
+  entry.vhost = lws_create_vhost(context_, &info);
+  return entry.vhost;
 }
 
 void Reactor::onClientGone(Client& client) {
@@ -422,8 +422,10 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
         if (Server* server = conn->server()) server->onConnectionClosed(*conn);
         self->slots_.vacate(conn->slot());
         conn.reset();  // before its Client (which owns its limits) is let go
-        if (reason == LWS_CALLBACK_CLIENT_CLOSED)
+        if (reason == LWS_CALLBACK_CLIENT_CLOSED) {
           if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->onConnectionClosed();
+          lws_set_opaque_user_data(wsi, nullptr);
+        }
       }
       return 0;
 
@@ -445,6 +447,16 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
       if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi)))
         client->onConnectError(wsi, static_cast<const char*>(in), len);
+      return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+      // lws does not always report a connect that dies mid-handshake (a peer that hangs up
+      // while we wait for its 101 gets CLOSED_CLIENT_HTTP, not CONNECTION_ERROR): whatever is
+      // still unreported when the wsi goes is a failure, and the Client must forget the wsi.
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) {
+        lws_set_opaque_user_data(wsi, nullptr);
+        client->onWsiDestroyed(wsi);
+      }
       return 0;
 
     case LWS_CALLBACK_HTTP: {

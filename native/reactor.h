@@ -124,7 +124,11 @@ class Reactor {
   std::vector<std::unique_ptr<Client>> clientGraveyard_;  // freed outside lws callbacks
   // One client vhost per distinct TLS configuration (Client::vhostKey()); they go with the
   // context.
-  std::unordered_map<std::string, lws_vhost*> clientVhosts_;
+  struct ClientVhost {
+    lws_vhost* vhost = nullptr;
+    std::string name;  // lws keeps a pointer to it
+  };
+  std::unordered_map<std::string, ClientVhost> clientVhosts_;
   MaskKeys maskKeys_;
   std::vector<Connection*> paused_;
   bool shutdownRequested_ = false;
