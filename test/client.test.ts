@@ -217,8 +217,8 @@ describe("handshake", () => {
     expect(ws.protocol).toBe("v2");
   });
 
-  it("negotiates a subprotocol with Python websockets; none offered gives none", async () => {
-    const ws = await open(`ws://127.0.0.1:${pythonPort}/protocol`, { protocols: ["superchat", "chat"] });
+  it("negotiates a subprotocol with Python websockets (the one both know); none offered gives none", async () => {
+    const ws = await open(`ws://127.0.0.1:${pythonPort}/protocol`, { protocols: ["unknown", "superchat"] });
     expect(ws.protocol).toBe("superchat");
     expect((await track(ws).next()).data.toString()).toBe("superchat");
     const plain = await open(`ws://127.0.0.1:${pythonPort}/protocol`);
