@@ -28,8 +28,9 @@ export interface ConnectOptions {
   /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
   maxPayloadLength?: number;
   /**
-   * Offer permessage-deflate. Only `false` (the default) is supported for now: the client
-   * sends and accepts uncompressed messages.
+   * Offer permessage-deflate (RFC 7692). Messages the server compresses are inflated on the
+   * I/O thread; what the client sends goes uncompressed (the extension allows that). Default
+   * false.
    */
   perMessageDeflate?: boolean;
   /** Milliseconds from connecting to a completed opening handshake (TCP, TLS, HTTP upgrade). Default 10000. */
@@ -44,6 +45,7 @@ export interface ResolvedConnectOptions {
   origin: string;
   ca: string;
   rejectUnauthorized: boolean;
+  perMessageDeflate: boolean;
   maxPayloadLength: number;
   handshakeTimeout: number;
   closeTimeout: number;
@@ -124,13 +126,13 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (options.perMessageDeflate !== undefined && typeof options.perMessageDeflate !== "boolean") {
     throw invalidType("perMessageDeflate", "a boolean", options.perMessageDeflate);
   }
-  if (options.perMessageDeflate) throw outOfRange("perMessageDeflate", "false (the client does not compress yet)", true);
   return {
     protocols,
     headers,
     origin,
     ca,
     rejectUnauthorized,
+    perMessageDeflate: options.perMessageDeflate ?? false,
     maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, 2 ** 32 - 1),
     handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_CONNECT_HANDSHAKE_TIMEOUT, 1, 2 ** 31 - 1),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),

@@ -219,6 +219,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       tls: t.tls,
       ca: o.ca,
       rejectUnauthorized: o.rejectUnauthorized,
+      perMessageDeflate: o.perMessageDeflate,
       handshakeTimeoutMs: o.handshakeTimeout,
       maxPayloadLength: o.maxPayloadLength,
       closeTimeoutMs: o.closeTimeout,
@@ -250,6 +251,24 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
 
   /** @internal */
   _open(slot: number, text: string): SocketEvents {
+    if (this.#abortRequested) {
+      // close() while connecting crossed the handshake: the I/O thread terminates this
+      // connection (abortConnect); it never opens for JS.
+      this.#slot = slot;
+      this.#phase = "closing";
+      this.#syncHold();
+      const ignore = (): void => {};
+      return {
+        _message: ignore,
+        _drain: ignore,
+        _pong: ignore,
+        _closed: () => {
+          this.#slot = -1;
+          this.#reactor!.remove(this.#id);
+          this.#fail(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
+        },
+      };
+    }
     const newline = text.indexOf("\n");
     this.#slot = slot;
     this.#protocol = text.slice(0, newline);

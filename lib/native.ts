@@ -41,6 +41,8 @@ export interface NativeConnectOptions {
   /** PEM trust anchor for wss://, or "" for the system's. */
   ca: string;
   rejectUnauthorized: boolean;
+  /** Offer permessage-deflate (inbound is inflated natively; outbound stays uncompressed). */
+  perMessageDeflate: boolean;
   handshakeTimeoutMs: number;
   maxPayloadLength: number;
   closeTimeoutMs: number;

@@ -39,8 +39,10 @@ Client::Client(Reactor& reactor, std::unique_ptr<ClientOptions> options)
 Client::~Client() { cancelDeadline(); }
 
 std::string Client::vhostKey() const {
-  if (!options_->tls) return "ws";
-  return std::string(options_->rejectUnauthorized ? "wss+verify:" : "wss:") + options_->ca;
+  // lws offers every extension of a vhost on each of its client connections.
+  const std::string pmd = options_->perMessageDeflate ? "+pmd" : "";
+  if (!options_->tls) return "ws" + pmd;
+  return std::string(options_->rejectUnauthorized ? "wss+verify" : "wss") + pmd + ":" + options_->ca;
 }
 
 void Client::cancelDeadline() {
@@ -125,6 +127,9 @@ void Client::beforeEstablished(lws* wsi) {
 }
 
 int Client::onEstablished(lws* wsi, void* pss) {
+  // A kill we scheduled (abort, deadline) may not have run yet, and a successful handshake
+  // clears pending lws timeouts: refuse here, and CONNECTION_ERROR reports why.
+  if (aborted_ || timedOut_) return -1;
   if (done_ || !pss) return -1;
   done_ = true;
   cancelDeadline();

@@ -46,6 +46,9 @@ struct ClientOptions {
   bool tls = false;
   std::string ca;         // PEM trust anchor; empty: the system's
   bool rejectUnauthorized = true;
+  // Offer permessage-deflate: lws inflates what the server compresses; what we send goes
+  // uncompressed (RSV1 clear), which the extension allows.
+  bool perMessageDeflate = false;
   uint32_t handshakeTimeoutMs = 10000;
   // The per-connection limits Connection applies to servers' sockets, for this one
   // (maxPayloadLength, closeTimeoutMs; the other fields are unused).

@@ -298,7 +298,7 @@ Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotComm
 Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
 
 // connect({ id, address, host, port, path, origin, protocols, headers: [name, value, ...],
-//   tls, ca, rejectUnauthorized, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
+//   tls, ca, rejectUnauthorized, perMessageDeflate, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
 Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   auto opts = std::make_unique<ClientOptions>();
@@ -316,6 +316,7 @@ Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
   opts->tls = o.Get("tls").ToBoolean();
   opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
   opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
+  opts->perMessageDeflate = o.Get("perMessageDeflate").ToBoolean();
   opts->handshakeTimeoutMs = o.Get("handshakeTimeoutMs").As<Napi::Number>().Uint32Value();
   opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
   opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();

@@ -29,6 +29,13 @@ const lws_protocols kProtocols[] = {
     LWS_PROTOCOL_LIST_TERM,
 };
 
+// What a client vhost with perMessageDeflate offers. No context takeover for the client's
+// direction costs nothing (we never compress); the server's window stays its choice.
+const lws_extension kClientExtensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate, "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {nullptr, nullptr, nullptr},
+};
+
 Server* serverOf(lws* wsi) {
   lws_vhost* vh = lws_get_vhost(wsi);
   if (!vh) return nullptr;
@@ -316,6 +323,7 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
   info.vhost_name = entry.name.c_str();
   info.user = this;  // like the default vhost: serverOf() sees no Server here
   info.log_cx = &logCx_;
+  if (o.perMessageDeflate) info.extensions = kClientExtensions;
   if (o.tls) {
     // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
     // first certificate of `ca` when given.

@@ -574,6 +574,41 @@ describe("wss://", () => {
   });
 });
 
+// ---- permessage-deflate -----------------------------------------------------------------------
+
+describe("permessage-deflate", () => {
+  it("is offered when asked; what the ws server compresses arrives inflated, what we send stays plain", { timeout: 30_000 }, async () => {
+    const { wss, port } = await startWsServer({ perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
+    const offered = deferred<string>();
+    wss.on("connection", (s: WsSocket, req: IncomingMessage) => {
+      offered.resolve(String(req.headers["sec-websocket-extensions"]));
+      s.on("message", (data, isBinary) => s.send(data, { binary: isBinary, compress: true }));
+    });
+    const ws = await open(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
+    expect(await withTimeout(offered.promise, 5000, "connection")).toContain("permessage-deflate");
+    expect(ws.extensions).toContain("permessage-deflate");
+    const t = track(ws);
+    const text = "compressible text ".repeat(60_000);
+    const binary = randomBytes(700_000);
+    ws.send(text);
+    ws.send(binary);
+    ws.send("small");
+    await t.count(3);
+    expect(t.messages[0]!.data.toString()).toBe(text);
+    expect(sha256(t.messages[1]!.data)).toBe(sha256(binary));
+    expect(t.messages[2]!.data.toString()).toBe("small");
+  });
+
+  it("is not offered by default", async () => {
+    const { wss, port } = await startWsServer({ perMessageDeflate: true });
+    const offered = deferred<string | undefined>();
+    wss.on("connection", (_s, req: IncomingMessage) => offered.resolve(req.headers["sec-websocket-extensions"]));
+    const ws = await open(`ws://127.0.0.1:${port}/`);
+    expect(await withTimeout(offered.promise, 5000, "connection")).toBeUndefined();
+    expect(ws.extensions).toBe("");
+  });
+});
+
 // ---- lifetime -----------------------------------------------------------------------------------
 
 describe("process lifetime with clients", () => {
