@@ -1,4 +1,4 @@
-// lwsnode: WebSocket server (and soon client) for Node.js, networking on a native I/O thread.
+// lwsnode: WebSocket server and client for Node.js, networking on a native I/O thread.
 export { createServer, Server, type ServerStats } from "./server.js";
 export type { ServerOptions, ServerHandlers } from "./server-options.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";

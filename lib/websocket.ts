@@ -54,6 +54,7 @@ export class WebSocket extends EventTarget {
 
   /** The URL, normalised. */
   readonly url: string;
+  #origin: string; // MessageEvent.origin: the URL's origin
   #ws: ClientWebSocket;
   #state = 0;
   #binaryType: BinaryType = "nodebuffer";
@@ -69,6 +70,7 @@ export class WebSocket extends EventTarget {
     const problem = protocolProblem(list);
     if (problem) throw new DOMException(problem, "SyntaxError");
     this.url = target.url;
+    this.#origin = new URL(target.url).origin;
     this.#ws = new ClientWebSocket(target, resolveConnectOptions({ ...options, protocols: list }));
     this.#ws._opened.then(
       (ws) => this.#opened(ws),
@@ -179,7 +181,7 @@ export class WebSocket extends EventTarget {
       else if (this.#binaryType === "arraybuffer") value = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
       else if (this.#binaryType === "blob") value = new Blob([data]);
       else value = data;
-      this.dispatchEvent(new MessageEvent("message", { data: value, origin: new URL(this.url).origin }));
+      this.dispatchEvent(new MessageEvent("message", { data: value, origin: this.#origin }));
     });
     ws.on("close", (code, reason) => this.#closed(code, reason));
     if (this.#state === WebSocket.CLOSING) {
