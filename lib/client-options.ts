@@ -15,6 +15,20 @@ export interface ClientTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
+/**
+ * Retry policy of {@link ConnectOptions.reconnect}. Delays grow from `minDelay` by doubling up to
+ * `maxDelay`, each drawn at random between half and all of that ("equal jitter"), so many
+ * clients dropped at once do not come back in step.
+ */
+export interface ReconnectOptions {
+  /** Attempts after a failed connect or a dropped connection; the count restarts once open. */
+  retries: number;
+  /** ms before the first retry (upper bound; jittered). Default 250. */
+  minDelay?: number;
+  /** Largest delay between attempts, in ms. Default 10000. */
+  maxDelay?: number;
+}
+
 /** Options of {@link connect}. Every field is optional. */
 export interface ConnectOptions {
   /** Subprotocols to offer (`Sec-WebSocket-Protocol`), most preferred first. Default: none. */
@@ -37,6 +51,12 @@ export interface ConnectOptions {
   handshakeTimeout?: number;
   /** Milliseconds `close()` waits for the server's close frame before dropping the connection. Default 5000. */
   closeTimeout?: number;
+  /**
+   * Retry failed connects (refused, network, timeout, HTTP 5xx, DNS `EAI_AGAIN`; never TLS,
+   * handshake or 4xx failures) and reopen dropped connections (closed with 1001, 1006,
+   * 1011-1014, and not by `close()`/`terminate()`). Default: none.
+   */
+  reconnect?: ReconnectOptions;
 }
 
 export interface ResolvedConnectOptions {
@@ -49,11 +69,12 @@ export interface ResolvedConnectOptions {
   maxPayloadLength: number;
   handshakeTimeout: number;
   closeTimeout: number;
+  reconnect: Required<ReconnectOptions> | undefined;
 }
 
 export const DEFAULT_CONNECT_HANDSHAKE_TIMEOUT = 10_000;
 
-const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout"]);
+const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\r\n\0]/;
 // Set by the client itself; a user value would contradict the handshake.
@@ -126,7 +147,20 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (options.perMessageDeflate !== undefined && typeof options.perMessageDeflate !== "boolean") {
     throw invalidType("perMessageDeflate", "a boolean", options.perMessageDeflate);
   }
+  let reconnect: Required<ReconnectOptions> | undefined;
+  if (options.reconnect !== undefined) {
+    const r = options.reconnect;
+    if (r === null || typeof r !== "object") throw invalidType("reconnect", "an object with retries", r);
+    const minDelay = integer("reconnect.minDelay", r.minDelay, 250, 1, 2 ** 31 - 1);
+    reconnect = {
+      retries: integer("reconnect.retries", r.retries, Number.NaN, 0, 1_000_000),
+      minDelay,
+      maxDelay: integer("reconnect.maxDelay", r.maxDelay, Math.max(10_000, minDelay), minDelay, 2 ** 31 - 1),
+    };
+    if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
+  }
   return {
+    reconnect,
     protocols,
     headers,
     origin,

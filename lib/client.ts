@@ -20,9 +20,35 @@ export interface ClientWebSocketEvents {
   drain: [];
   /** The server answered a ping with this (non-empty) payload. */
   pong: [data: Buffer];
+  /** With `reconnect`: attempt `attempt` (1, 2, …) starts in `delayMs` ms. */
+  reconnecting: [attempt: number, delayMs: number];
+  /** With `reconnect`: the connection is open again (same object, fresh `bufferedAmount`). */
+  reconnect: [];
+  /** With `reconnect`: reopening a dropped connection failed for good; it stays closed. */
+  reconnectFailed: [error: ConnectError];
 }
 
-type Phase = "resolving" | "connecting" | "open" | "closing" | "closed";
+// Close codes after which a `reconnect` client reopens: the server went away or is
+// temporarily unable (1001, 1011-1014) or the connection dropped (1006).
+const TRANSIENT_CLOSE = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+
+function retryable(err: ConnectError): boolean {
+  switch (err.reason) {
+    case "refused":
+    case "network":
+    case "timeout":
+      return true;
+    case "status":
+      return err.status >= 500;
+    case "dns":
+      return err.code === "EAI_AGAIN";
+    default:
+      return false;
+  }
+}
+
+// "waiting": a reconnect is scheduled.
+type Phase = "resolving" | "connecting" | "open" | "closing" | "waiting" | "closed";
 
 /**
  * One client connection, resolved by {@link connect} once the handshake is complete. Messages
@@ -48,6 +74,10 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #refed = true;
   #holding = false;
   #abortRequested = false;
+  #closeRequested = false; // close()/terminate() was called: never reconnect
+  #everOpened = false;
+  #failures = 0; // consecutive failed attempts (or the drop) since the last open
+  #retryTimer?: NodeJS.Timeout;
   #held?: (() => void)[]; // events waiting for the first listeners (see _open)
   #settle?: { resolve(ws: ClientWebSocket): void; reject(err: Error): void };
   readonly #opened: Promise<ClientWebSocket>;
@@ -73,6 +103,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     switch (this.#phase) {
       case "resolving":
       case "connecting":
+      case "waiting":
         return ReadyState.CONNECTING;
       case "open":
         return ReadyState.OPEN;
@@ -148,6 +179,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    */
   close(code: number = 1000, reason: string = ""): void {
     checkClose(code, reason);
+    this.#closeRequested = true;
+    if (this.#phase === "waiting") {
+      this.#stopRetrying();
+      return;
+    }
     if (this.#phase === "resolving" || this.#phase === "connecting") {
       this.#abort();
       return;
@@ -160,6 +196,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
 
   /** Drops the connection at once, without a closing handshake (`close` reports 1006). */
   terminate(): void {
+    this.#closeRequested = true;
+    if (this.#phase === "waiting") {
+      this.#stopRetrying();
+      return;
+    }
     if (this.#phase === "resolving" || this.#phase === "connecting") {
       this.#abort();
       return;
@@ -173,6 +214,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** Lets the process exit while this connection is open. */
   unref(): this {
     this.#refed = false;
+    this.#retryTimer?.unref();
     this.#syncHold();
     return this;
   }
@@ -180,12 +222,14 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** Undoes `unref()`: an open connection keeps the process alive (the default). */
   ref(): this {
     this.#refed = true;
+    this.#retryTimer?.ref();
     this.#syncHold();
     return this;
   }
 
   /** @internal Resolves the name and asks the I/O thread to connect. */
   async _start(): Promise<void> {
+    this.#phase = "resolving";
     const t = this.#target;
     let address = t.hostname;
     if (isIP(address) === 0) {
@@ -193,12 +237,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         address = (await lookup(t.hostname)).address;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
-        this.#fail(new ConnectError("dns", code, `cannot resolve ${t.hostname} (${code})`, this.url, 0, { cause: err }));
+        this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${t.hostname} (${code})`, this.url, 0, { cause: err }));
         return;
       }
     }
     if (this.#abortRequested) {
-      this.#fail(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
+      this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
       return;
     }
     const reactor = currentReactor();
@@ -232,11 +276,45 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (this.#phase === "connecting") this.#reactor!.native.abortConnect(this.#id);
   }
 
-  #fail(err: ConnectError): void {
+  // One connect attempt failed: retry it (reconnect), or report the failure: connect()
+  // rejects, or after an open, `reconnectFailed`.
+  #attemptFailed(err: ConnectError): void {
+    const policy = this.#options.reconnect;
+    if (policy && !this.#abortRequested && !this.#closeRequested && retryable(err) && this.#failures < policy.retries) {
+      this.#failures++;
+      this.#scheduleRetry();
+      return;
+    }
     this.#phase = "closed";
     this.#syncHold();
-    this.#settle?.reject(err);
-    this.#settle = undefined;
+    if (this.#settle) {
+      this.#settle.reject(err);
+      this.#settle = undefined;
+    } else {
+      this.emit("reconnectFailed", err);
+    }
+  }
+
+  #scheduleRetry(): void {
+    const policy = this.#options.reconnect!;
+    const ceiling = Math.min(policy.maxDelay, policy.minDelay * 2 ** (this.#failures - 1));
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.#phase = "waiting";
+    this.#syncHold();
+    // The timer keeps the process alive while waiting, unless unref()'d.
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this._start();
+    }, delay);
+    if (!this.#refed) this.#retryTimer.unref();
+    this.emit("reconnecting", this.#failures, delay);
+  }
+
+  // close()/terminate() while a retry waits: nothing is open, so it is closed at once.
+  #stopRetrying(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#attemptFailed(new ConnectError("aborted", "EABORTED", "close() while waiting to reconnect", this.url));
   }
 
   // Endpoint: a client never listens.
@@ -265,7 +343,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         _closed: () => {
           this.#slot = -1;
           this.#reactor!.remove(this.#id);
-          this.#fail(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
+          this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
         },
       };
     }
@@ -275,6 +353,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#extensions = text.slice(newline + 1);
     this.#phase = "open";
     this.#syncHold();
+    this.#sent = 0;
+    this.#drainWanted = false;
+    this.#failures = 0;
+    const reopened = this.#everOpened;
+    this.#everOpened = true;
     this.#settle?.resolve(this);
     this.#settle = undefined;
     // Events that arrive with the open (the same batch) wait until whoever awaited connect()
@@ -291,6 +374,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         }
       }
     });
+    if (reopened) this.#deliver(() => this.emit("reconnect"));
     // The connection's events (a separate object: Endpoint and SocketEvents both have _closed).
     return {
       _message: (data, isBinary) => this.#deliver(() => this.emit("message", data, isBinary)),
@@ -317,14 +401,21 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** @internal */
   _connectFailed(code: string, message: string, status: number): void {
     this.#reactor!.remove(this.#id);
-    this.#fail(new ConnectError(connectFailure(code), code, message, this.url, status));
+    this.#attemptFailed(new ConnectError(connectFailure(code), code, message, this.url, status));
   }
 
   #onClose(code: number, reason: string): void {
     this.#phase = "closed";
     this.#syncHold();
     this.#reactor!.remove(this.#id);
+    const policy = this.#options.reconnect;
+    const reopen = policy !== undefined && policy.retries > 0 && !this.#closeRequested && TRANSIENT_CLOSE.has(code);
     this.emit("close", code, reason);
+    if (reopen && !this.#closeRequested) {
+      // The drop counts as the first failure.
+      this.#failures = 1;
+      this.#scheduleRetry();
+    }
   }
 
   // The reactor's event loop reference: held while connecting and closing, and while open

@@ -8,6 +8,6 @@ export { TlsConfigError, type TlsOptions } from "./tls-options.js";
 export { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";
 export { setLogger, type Logger, type LogLevel } from "./logger.js";
 export { connect, ClientWebSocket, type ClientWebSocketEvents } from "./client.js";
-export type { ConnectOptions, ClientTlsOptions } from "./client-options.js";
+export type { ConnectOptions, ClientTlsOptions, ReconnectOptions } from "./client-options.js";
 export { ConnectError, type ConnectFailure } from "./errors.js";
 export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";

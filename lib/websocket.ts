@@ -62,8 +62,11 @@ export class WebSocket extends EventTarget {
   #pendingBlobBytes = 0;
   #afterClose = 0; // bytes "sent" once closing: counted, never sent (as the standard says)
 
-  constructor(url: string | URL, protocols: string | string[] = [], options: Omit<ConnectOptions, "protocols"> = {}) {
+  constructor(url: string | URL, protocols: string | string[] = [], options: Omit<ConnectOptions, "protocols" | "reconnect"> = {}) {
     super();
+    if (options !== null && typeof options === "object" && "reconnect" in options) {
+      throw new TypeError("WebSocket does not reconnect (the standard object closes for good); use connect() with reconnect");
+    }
     const target = parseTarget(url);
     if (typeof target === "string") throw new DOMException(target, "SyntaxError");
     const list = typeof protocols === "string" ? [protocols] : [...protocols];

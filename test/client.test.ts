@@ -631,6 +631,18 @@ describe("process lifetime with clients", () => {
     expect(r.exitedAt - line(r, "UNREFD").at).toBeLessThan(2000);
   });
 
+  it("a reconnecting client closed while waiting to reconnect exits by itself within 2 s", { timeout: 20_000 }, async () => {
+    const { wss, port } = await startWsServer();
+    wss.on("connection", (s: WsSocket) => setTimeout(() => s.terminate(), 50));
+    const r = await runChild("client-reconnect-exit.mjs", [String(port)], 15_000);
+    expect(r.timedOut, describeChild(r)).toBe(false);
+    expect(r.code, describeChild(r)).toBe(0);
+    line(r, "REOPENED");
+    const closed = line(r, "CLOSED");
+    expect(closed.value).toBe(3);
+    expect(r.exitedAt - closed.at, "lingered after close").toBeLessThan(2000);
+  });
+
   it("a server and a client share one reactor; closing both frees it and a new client starts a fresh one", async () => {
     const server = await startEchoServer(defer);
     const a = await open(urlOf(server));
