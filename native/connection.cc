@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "mask.h"
 #include "reactor.h"
 #include "server.h"
-#include "mask.h"
 #include "topic.h"
 
 namespace lwsnode {
