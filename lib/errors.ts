@@ -47,3 +47,57 @@ function describe(v: unknown): string {
   if (v === null || typeof v !== "object") return String(v);
   return Array.isArray(v) ? "an array" : "an object";
 }
+
+/** Why {@link ConnectError} was raised; one value per failure mode. */
+export type ConnectFailure = "dns" | "refused" | "network" | "tls" | "status" | "handshake" | "timeout" | "aborted";
+
+/**
+ * `connect()` (or a `WebSocket`) could not open the connection.
+ *
+ * | `reason`    | `code`                                   | when |
+ * |-------------|------------------------------------------|------|
+ * | `dns`       | `ENOTFOUND`, `EAI_AGAIN`, …              | the host name did not resolve |
+ * | `refused`   | `ECONNREFUSED`                           | nothing listens on that port |
+ * | `network`   | `ECONNRESET`, `EHOSTUNREACH`, `ECONNECT` | the connection failed or was dropped before the handshake completed |
+ * | `tls`       | `ETLS`                                   | the TLS handshake failed (e.g. an untrusted or mismatched certificate) |
+ * | `status`    | `EHTTPSTATUS`                            | the server answered with an HTTP status other than 101 (see `status`) |
+ * | `handshake` | `EHANDSHAKE`                             | the 101 response was unacceptable (bad accept key, a subprotocol not offered, …) |
+ * | `timeout`   | `ETIMEDOUT`                              | no completed handshake within `handshakeTimeout` |
+ * | `aborted`   | `EABORTED`                               | `close()`/`terminate()` was called while connecting |
+ */
+export class ConnectError extends Error {
+  readonly code: string;
+  readonly reason: ConnectFailure;
+  /** The HTTP status of a non-101 answer (`reason === "status"`), else 0. */
+  readonly status: number;
+  /** The URL that was being connected to. */
+  readonly url: string;
+  constructor(reason: ConnectFailure, code: string, message: string, url: string, status = 0, options?: { cause?: unknown }) {
+    super(`connect ${url}: ${message}`, options);
+    this.name = "ConnectError";
+    this.reason = reason;
+    this.code = code;
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** The {@link ConnectFailure} a native connect error code belongs to. */
+export function connectFailure(code: string): ConnectFailure {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "refused";
+    case "ETLS":
+      return "tls";
+    case "EHTTPSTATUS":
+      return "status";
+    case "EHANDSHAKE":
+      return "handshake";
+    case "ETIMEDOUT":
+      return "timeout";
+    case "EABORTED":
+      return "aborted";
+    default:
+      return "network";
+  }
+}

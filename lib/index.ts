@@ -1,4 +1,4 @@
-// lwsnode: WebSocket server (and soon client) for Node.js, networking on a native I/O thread.
+// lwsnode: WebSocket server and client for Node.js, networking on a native I/O thread.
 export { createServer, Server, type ServerStats } from "./server.js";
 export type { ServerOptions, ServerHandlers, PerMessageDeflateOptions } from "./server-options.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
@@ -16,3 +16,7 @@ export {
   type UpgradeHandler,
   type PathOption,
 } from "./upgrade.js";
+export { connect, ClientWebSocket, type ClientWebSocketEvents } from "./client.js";
+export type { ConnectOptions, ClientTlsOptions, ReconnectOptions } from "./client-options.js";
+export { ConnectError, type ConnectFailure } from "./errors.js";
+export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";

@@ -34,6 +34,32 @@ export interface NativeListenOptions {
   tlsSni?: { name: string; cert: string; key: string }[];
 }
 
+/** Options the I/O thread needs to open one client connection. */
+export interface NativeConnectOptions {
+  id: number;
+  /** Numeric IPv4/IPv6 address (JS resolved the name). */
+  address: string;
+  /** Host header value, also used (without a port) for TLS SNI and certificate verification. */
+  host: string;
+  port: number;
+  /** Path and query. */
+  path: string;
+  origin: string;
+  /** Comma-separated subprotocols offered, or "". */
+  protocols: string;
+  /** Extra handshake headers as [name, value, name, value, ...]. */
+  headers: string[];
+  tls: boolean;
+  /** PEM trust anchor for wss://, or "" for the system's. */
+  ca: string;
+  rejectUnauthorized: boolean;
+  /** Offer permessage-deflate (inbound is inflated natively; outbound stays uncompressed). */
+  perMessageDeflate: boolean;
+  handshakeTimeoutMs: number;
+  maxPayloadLength: number;
+  closeTimeoutMs: number;
+}
+
 /**
  * One I/O thread with its own uv loop and lws context. Every method only queues a command;
  * results come back as event records through the dispatch callback.
@@ -57,6 +83,10 @@ export interface NativeReactor {
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;
   stopServer(id: number): void;
+  /** Starts a client connection; an Open event (a = id) or a ConnectError event follows. */
+  connect(options: NativeConnectOptions): void;
+  /** Gives up connect `id` in progress (ConnectError EABORTED), or terminates it if established. */
+  abortConnect(id: number): void;
   /** The shared bufferedAmount counters of slots [chunk * 1024, chunk * 1024 + 1024). */
   counters(chunk: number): Float64Array | undefined;
   shutdown(): void;
@@ -113,3 +143,4 @@ export const EV_LOG = 10;
 export const EV_UPGRADE = 11;
 export const EV_UPGRADE_GONE = 12;
 export const EV_PING = 13;
+export const EV_CONNECT_ERROR = 14;

@@ -7,6 +7,7 @@
 import {
   addon,
   EV_CLOSE,
+  EV_CONNECT_ERROR,
   EV_DRAIN,
   EV_LISTEN_ERROR,
   EV_LISTENING,
@@ -24,17 +25,23 @@ import {
 } from "./native.js";
 import { forgetLogListener, logLevelMask, logLine } from "./logger.js";
 
-/** A listening server (or, later, client) registered with a reactor. */
+/** A listening server or a client connection registered with a reactor. */
 export interface Endpoint {
   _listening(port: number): void;
   _listenFailed(code: string, message: string): void;
   _closed(): void;
-  /** A connection was accepted (`upgradeId`: its handshake's, 0 without a hook): returns the object that receives its events. */
-  _open(slot: number, remoteAddress: string, upgradeId: number): SocketEvents;
+  /**
+   * A connection was accepted (a server: `text` is "address" or "address\nsubprotocol",
+   * `upgradeId` its handshake's, 0 without a hook) or established (a client: `text` is
+   * "protocol\nextensions"): returns the object that receives its events.
+   */
+  _open(slot: number, text: string, upgradeId: number): SocketEvents;
   /** An upgrade request waits for the hook's decision. */
   _upgrade?(upgradeId: number, request: Buffer): void;
   /** A handshake the hook accepted never opened (timed out, client gone, or refused late). */
   _upgradeGone?(upgradeId: number): void;
+  /** A client's connect failed: `code` names why, `status` is the HTTP status or 0. */
+  _connectFailed?(code: string, message: string, status: number): void;
 }
 
 /** What a connection's events are delivered to. */
@@ -170,6 +177,12 @@ export class Reactor {
             const text = this.text(records, i, slab, base);
             const space = text.indexOf(" ");
             this.endpoints.get(a)?._listenFailed(text.slice(0, space), text.slice(space + 1));
+            break;
+          }
+          case EV_CONNECT_ERROR: {
+            const text = this.text(records, i, slab, base);
+            const space = text.indexOf(" ");
+            this.endpoints.get(a)?._connectFailed?.(text.slice(0, space), text.slice(space + 1), records[i + 3]!);
             break;
           }
           case EV_SERVER_CLOSED:

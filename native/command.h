@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frame.h"
@@ -40,6 +41,30 @@ struct ServerOptions {
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
 };
 
+// One outgoing connection (connect()). The address is numeric: JS resolved the name already
+// (lws's resolver would block the I/O thread); `host` is what the Host header, SNI and
+// certificate verification use.
+struct ClientOptions {
+  uint32_t id = 0;
+  std::string address;
+  std::string host;
+  int port = 0;
+  std::string path;       // path and query
+  std::string origin;     // empty: no Origin header
+  std::string protocols;  // comma-separated offer; empty: none
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool tls = false;
+  std::string ca;         // PEM trust anchor; empty: the system's
+  bool rejectUnauthorized = true;
+  // Offer permessage-deflate: lws inflates what the server compresses; what we send goes
+  // uncompressed (RSV1 clear), which the extension allows.
+  bool perMessageDeflate = false;
+  uint32_t handshakeTimeoutMs = 10000;
+  // The per-connection limits Connection applies to servers' sockets, for this one
+  // (maxPayloadLength, closeTimeoutMs; the other fields are unused).
+  ServerOptions limits;
+};
+
 enum class CommandType : uint8_t {
   Send,         // slot, frame, flags
   Close,        // slot, code, text = reason
@@ -56,6 +81,8 @@ enum class CommandType : uint8_t {
   UpgradeAccept, // slot = server id, code = upgrade id, text = protocol '\n' extra header lines
   UpgradeReject, // slot = server id, code = upgrade id, text = the whole HTTP response
   Shutdown,     // destroy the reactor
+  Connect,      // client
+  AbortConnect, // slot = client id: give up a connect in progress (or drop the connection)
 };
 
 // Send flags.
@@ -73,6 +100,7 @@ struct Command {
   FrameRef frame;
   std::string text;
   std::unique_ptr<ServerOptions> server;
+  std::unique_ptr<ClientOptions> client;
 };
 
 }  // namespace lwsnode

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "mask.h"
 #include "reactor.h"
 #include "server.h"
 #include "topic.h"
@@ -28,7 +29,21 @@ size_t accounted(const Frame& f, size_t offset) {
 
 Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
     : reactor_(reactor),
-      server_(server),
+      server_(&server),
+      options_(server.options()),
+      stats_(server.stats()),
+      masked_(false),
+      wsi_(wsi),
+      slot_(slot),
+      counter_(reactor.slots().counter(slot)),
+      lastActivityMs_(reactor.nowMs()) {}
+
+Connection::Connection(Reactor& reactor, const ServerOptions& limits, ServerStats& stats, lws* wsi, uint32_t slot)
+    : reactor_(reactor),
+      server_(nullptr),
+      options_(limits),
+      stats_(stats),
+      masked_(true),
       wsi_(wsi),
       slot_(slot),
       counter_(reactor.slots().counter(slot)),
@@ -45,7 +60,7 @@ int Connection::onReceive(const void* in, size_t len) {
   const bool first = lws_is_first_fragment(wsi_);
   const bool final = lws_is_final_fragment(wsi_);  // FIN frame and none of it left to read
   const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
-  const size_t max = server_.options().maxPayloadLength;
+  const size_t max = options_.maxPayloadLength;
   EventBatch& events = reactor_.events();
   lastActivityMs_ = reactor_.nowMs();
   pingOutstanding_ = false;
@@ -71,8 +86,8 @@ int Connection::onReceive(const void* in, size_t len) {
     if (!events.pushCopy(EventType::Message, slot_, rxBinary_, in, len))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rxActive_ = false;
-    server_.stats().add(ServerStats::MessagesIn, 1);
-    server_.stats().add(ServerStats::BytesIn, static_cast<double>(len));
+    stats_.add(ServerStats::MessagesIn, 1);
+    stats_.add(ServerStats::BytesIn, static_cast<double>(len));
   } else {
     if (rx_.size() + len + frameRemaining > max)
       return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
@@ -86,8 +101,8 @@ int Connection::onReceive(const void* in, size_t len) {
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rx_ = Bytes();
     rxActive_ = false;
-    server_.stats().add(ServerStats::MessagesIn, 1);
-    server_.stats().add(ServerStats::BytesIn, size);
+    stats_.add(ServerStats::MessagesIn, 1);
+    stats_.add(ServerStats::BytesIn, size);
   }
   if (!readsPaused_ && reactor_.inboundCongested()) {
     readsPaused_ = true;
@@ -178,7 +193,7 @@ std::vector<Topic*> Connection::topics() const {
 }
 
 void Connection::onClosed() {
-  server_.stats().add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
+  stats_.add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
   int code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
   const std::string* reason = nullptr;
   if (peerClosed_) {
@@ -212,22 +227,22 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
     if (wasIdle) requestWritable();
     return;
   }
-  if (deflate_ && frame->compressible() && frame->payloadLength() >= server_.options().deflateThreshold) {
-    if (FrameRef twin = server_.deflater()->deflated(*frame)) frame = std::move(twin);
+  if (deflate_ && frame->compressible() && frame->payloadLength() >= options_.deflateThreshold) {
+    if (FrameRef twin = server_->deflater()->deflated(*frame)) frame = std::move(twin);  // deflate_: a server's
   }
   const size_t len = frame->accountLength();
   if (!countedByJs) addTo(counter_, static_cast<double>(len));
   queuedBytes_ += len;
-  server_.stats().add(ServerStats::QueuedBytes, static_cast<double>(len));
+  stats_.add(ServerStats::QueuedBytes, static_cast<double>(len));
   queue_.push_back(std::move(frame));
   if (wasIdle) requestWritable();
 }
 
 void Connection::deliver(const FrameRef& frame) {
   if (closeRequested_ || sentClose_) return;
-  const ServerOptions& options = server_.options();
+  const ServerOptions& options = options_;
   if (queuedBytes_ >= options.maxBackpressure) {
-    server_.stats().add(ServerStats::Dropped, 1);
+    stats_.add(ServerStats::Dropped, 1);
     if (options.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
     return;
   }
@@ -238,7 +253,7 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
   if (sentClose_) return;
   if (discardQueue && head_ < queue_.size()) {
     // Slow-consumer policy: what is queued will never be written (it stays in bufferedAmount).
-    server_.stats().add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
+    stats_.add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
     queuedBytes_ = 0;
     queue_.clear();
     head_ = 0;
@@ -253,7 +268,7 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
 }
 
 void Connection::armCloseDeadline() {
-  const lws_usec_t us = static_cast<lws_usec_t>(server_.options().closeTimeoutMs) * LWS_US_PER_MS;
+  const lws_usec_t us = static_cast<lws_usec_t>(options_.closeTimeoutMs) * LWS_US_PER_MS;
   lws_sul_schedule(lws_get_context(wsi_), 0, &closeDeadline_.sul, &Connection::onCloseDeadline, us);
 }
 
@@ -268,6 +283,19 @@ void Connection::terminate() {
 }
 
 void Connection::requestWritable() { lws_callback_on_writable(wsi_); }
+
+size_t Connection::wireLength(const Frame& frame) const {
+  return frame.wireLength() + (masked_ ? kMaskKeyLength : 0);
+}
+
+size_t Connection::copyFrame(uint8_t* dst, const Frame& frame) {
+  if (!masked_) {
+    std::memcpy(dst, frame.wire(), frame.wireLength());
+    return frame.wireLength();
+  }
+  return putMaskedFrame(dst, frame.wire(), frame.wireLength() - frame.payloadLength(), frame.payload(),
+                        frame.payloadLength(), reactor_.maskKeys());
+}
 
 void Connection::popFront() {
   queue_[head_] = FrameRef();
@@ -294,12 +322,21 @@ int Connection::onWritable() {
       const size_t chunk = std::min(Reactor::kFragmentPayload, front.payloadLength() - frontOffset_);
       const bool first = frontOffset_ == 0;
       const bool last = frontOffset_ + chunk == front.payloadLength();
-      uint8_t* payload = base + kMaxFrameHeader;
+      const Opcode opcode = first ? front.opcode() : Opcode::Continuation;
       // RFC 7692: only a compressed message's first frame carries RSV1.
-      const uint8_t header = writeFrameHeader(payload, last, first ? front.opcode() : Opcode::Continuation, chunk,
-                                              first && front.compressed());
-      std::memcpy(payload, front.payload() + frontOffset_, chunk);
-      if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return -1;
+      const bool rsv1 = first && front.compressed();
+      if (masked_) {
+        uint8_t header[kMaxFrameHeader];
+        const uint8_t n = writeFrameHeader(header + kMaxFrameHeader, last, opcode, chunk, rsv1);
+        const size_t len = putMaskedFrame(base, header + kMaxFrameHeader - n, n, front.payload() + frontOffset_,
+                                          chunk, reactor_.maskKeys());
+        if (lws_write(wsi_, base, len, LWS_WRITE_RAW) < 0) return -1;
+      } else {
+        uint8_t* payload = base + kMaxFrameHeader;
+        const uint8_t header = writeFrameHeader(payload, last, opcode, chunk, rsv1);
+        std::memcpy(payload, front.payload() + frontOffset_, chunk);
+        if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return -1;
+      }
       written = accounted(front, frontOffset_ + chunk) - accounted(front, frontOffset_);
       frontOffset_ += chunk;
       if (last) {
@@ -308,8 +345,12 @@ int Connection::onWritable() {
         popFront();
       }
     } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
-      // One frame, written whole from its own buffer.
-      if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) return -1;
+      // One frame, written whole from its own buffer (a client's masked copy from scratch).
+      if (masked_) {
+        if (lws_write(wsi_, base, copyFrame(base, front), LWS_WRITE_RAW) < 0) return -1;
+      } else if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) {
+        return -1;
+      }
       written = front.accountLength();
       frames = 1;
       popFront();
@@ -318,9 +359,8 @@ int Connection::onWritable() {
       size_t used = 0;
       while (head_ < queue_.size()) {
         const Frame& f = *queue_[head_];
-        if (used + f.wireLength() > Reactor::kCoalesceLimit) break;
-        std::memcpy(base + used, f.wire(), f.wireLength());
-        used += f.wireLength();
+        if (used + wireLength(f) > Reactor::kCoalesceLimit) break;
+        used += copyFrame(base + used, f);
         written += f.accountLength();
         ++frames;
         popFront();
@@ -329,7 +369,7 @@ int Connection::onWritable() {
     }
     addTo(counter_, -static_cast<double>(written));
     queuedBytes_ -= written;
-    ServerStats& stats = server_.stats();
+    ServerStats& stats = stats_;
     stats.add(ServerStats::QueuedBytes, -static_cast<double>(written));
     stats.add(ServerStats::BytesOut, static_cast<double>(written));
     stats.add(ServerStats::MessagesOut, static_cast<double>(frames));

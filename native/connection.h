@@ -5,6 +5,9 @@
 // already framed), or writes one large frame straight from its own buffer. Frames are always
 // written whole, so lws may interleave its own control frames (pong, close) between them.
 // Inbound: fragments are reassembled into whole messages and handed to the event batch.
+//
+// The same class serves a server's accepted sockets and client connections (connect()); a
+// client connection has no Server and masks what it writes (see mask.h).
 #pragma once
 
 #include <atomic>
@@ -16,6 +19,7 @@
 
 #include "bytes.h"
 #include "frame.h"
+#include "server_stats.h"
 #include "utf8_validator.h"
 
 namespace lwsnode {
@@ -23,17 +27,22 @@ namespace lwsnode {
 class Reactor;
 class Server;
 class Topic;
+struct ServerOptions;
 
 class Connection {
  public:
+  // An accepted socket of `server`.
   Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot);
+  // A client connection: `limits` and `stats` belong to its Client and outlive it; its frames
+  // are masked.
+  Connection(Reactor& reactor, const ServerOptions& limits, ServerStats& stats, lws* wsi, uint32_t slot);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   uint32_t slot() const { return slot_; }
   lws* wsi() const { return wsi_; }
-  Server& server() const { return server_; }
+  Server* server() const { return server_; }  // null for a client connection
   // permessage-deflate was negotiated: compressible messages go out compressed.
   void enableDeflate() { deflate_ = true; }
 
@@ -68,6 +77,10 @@ class Connection {
 
  private:
   void requestWritable();
+  // Copies one whole frame (header and payload) to `dst` as it goes on the wire; returns its
+  // length. Client connections mask it with a fresh key.
+  size_t copyFrame(uint8_t* dst, const Frame& frame);
+  size_t wireLength(const Frame& frame) const;
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
 
@@ -80,7 +93,10 @@ class Connection {
   };
 
   Reactor& reactor_;
-  Server& server_;
+  Server* server_;  // null for a client connection
+  const ServerOptions& options_;
+  ServerStats& stats_;
+  const bool masked_;  // client: frames leave masked
   lws* wsi_;
   uint32_t slot_;
   std::atomic<double>& counter_;  // JS-visible: natively queued bytes minus written bytes

@@ -12,7 +12,9 @@
 namespace lwsnode {
 
 enum class EventType : uint32_t {
-  Open = 1,          // slot, a = server id, b = upgrade id (0: no hook), bytes = remote address
+  Open = 1,          // slot, a = server id, b = upgrade id (0: no hook),
+                     // bytes = "address" or "address\nsubprotocol"
+                     // (a client's: a = client id, bytes = "protocol\nextensions")
   Message = 2,       // slot, a = 1 if binary, bytes = payload
   Close = 3,         // slot, a = close code, bytes = reason
   Drain = 4,         // slot
@@ -25,6 +27,7 @@ enum class EventType : uint32_t {
   Upgrade = 11,      // slot = upgrade id, a = server id, bytes = the request (upgrade.h)
   UpgradeGone = 12,  // slot = upgrade id, a = server id: accepted by JS but never opened
   Ping = 13,         // slot, bytes = ping payload (lws has queued the pong)
+  ConnectError = 14, // a = client id, b = HTTP status (or 0), bytes = "CODE message"
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

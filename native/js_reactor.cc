@@ -82,6 +82,8 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::terminate>("terminate"),
                          InstanceMethod<&JsReactor::release>("release"),
                          InstanceMethod<&JsReactor::stopServer>("stopServer"),
+                         InstanceMethod<&JsReactor::connect>("connect"),
+                         InstanceMethod<&JsReactor::abortConnect>("abortConnect"),
                          InstanceMethod<&JsReactor::counters>("counters"),
                          InstanceMethod<&JsReactor::shutdown>("shutdown"),
                          InstanceMethod<&JsReactor::join>("join"),
@@ -125,57 +127,69 @@ void JsReactor::stopNow() {
   }
 }
 
-void JsReactor::deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
-  if (env == nullptr || !self->reactor_) return;  // the environment is being torn down
+namespace {
+void freeBlock(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
+
+// An external Buffer over `block` (malloc'd), which it then owns; on failure frees it.
+bool externalBuffer(napi_env env, uint8_t* block, size_t len, napi_value* out) {
+  if (napi_create_external_buffer(env, len, block, &freeBlock, nullptr, out) == napi_ok) return true;
+  std::free(block);
+  return false;
+}
+}  // namespace
+
+// Raw Node-API calls here, each checked: while a worker is being terminated they fail, and
+// node-addon-api would then build a Napi::Error, which itself fails and aborts the process.
+// A failed call just ends the delivery; the environment is going away.
+void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
+  if (napiEnv == nullptr || !self->reactor_) return;  // the environment is being torn down
+  napi_env env = napiEnv;
   std::vector<EventBatch> batches = self->reactor_->takeEvents();
   self->dispatching_ = true;
-  try {
-    for (EventBatch& batch : batches) {
-      const size_t bytes = batch.payloadBytes;
-      const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
-      const size_t recordWords = recordBytes / 4;
-      const size_t slabBytes = batch.slab.size();
-      Napi::Value records;
-      Napi::Value slab = env.Undefined();
-      size_t slabBase = 0;
-      if (slabBytes <= kCopiedSlabLimit) {
-        // Small batch: records and payloads in one plain JS Buffer. Copying a few KiB is cheaper
-        // than an external buffer, whose finalizer and backing-store bookkeeping cost more.
-        Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, recordBytes + slabBytes);
-        std::memcpy(buf.Data(), batch.records.data(), recordBytes);
-        if (slabBytes) std::memcpy(buf.Data() + recordBytes, batch.slab.data(), slabBytes);
-        records = Napi::Uint32Array::New(env, recordWords, buf.ArrayBuffer(), buf.ByteOffset());
-        slab = buf;
-        slabBase = recordBytes;
-      } else {
-        // Large batch: the slab itself becomes the Buffer (no copy); messages are views of it.
-        Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, recordBytes);
-        std::memcpy(ab.Data(), batch.records.data(), recordBytes);
-        records = Napi::Uint32Array::New(env, recordWords, ab, 0);
-        slab = Napi::Buffer<uint8_t>::New(env, batch.slab.release(), slabBytes, [](Napi::Env, uint8_t* p) { std::free(p); });
-      }
-      Napi::Value large = env.Undefined();
-      if (!batch.large.empty()) {
-        Napi::Array arr = Napi::Array::New(env, batch.large.size());
-        for (uint32_t i = 0; i < batch.large.size(); ++i) {
-          const size_t len = batch.large[i].size();
-          arr.Set(i, Napi::Buffer<uint8_t>::New(env, batch.large[i].release(), len,
-                                                [](Napi::Env, uint8_t* p) { std::free(p); }));
-        }
-        large = arr;
-      }
-      dispatch.Call({records, slab, Napi::Number::New(env, static_cast<double>(slabBase)), large});
-      self->reactor_->eventsConsumed(bytes);
+  napi_value undefined = nullptr;
+  bool ok = napi_get_undefined(env, &undefined) == napi_ok;
+  for (size_t b = 0; ok && b < batches.size(); ++b) {
+    EventBatch& batch = batches[b];
+    const size_t bytes = batch.payloadBytes;
+    const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
+    const size_t recordWords = recordBytes / 4;
+    const size_t slabBytes = batch.slab.size();
+    napi_value argv[4] = {nullptr, undefined, nullptr, undefined};  // records, slab, slabBase, large
+    napi_value arrayBuffer = nullptr;
+    size_t slabBase = 0;
+    if (slabBytes <= kCopiedSlabLimit) {
+      // Small batch: records and payloads in one plain JS Buffer. Copying a few KiB is cheaper
+      // than an external buffer, whose finalizer and backing-store bookkeeping cost more.
+      void* data = nullptr;
+      ok = napi_create_buffer(env, recordBytes + slabBytes, &data, &argv[1]) == napi_ok;
+      if (!ok) break;
+      std::memcpy(data, batch.records.data(), recordBytes);
+      if (slabBytes) std::memcpy(static_cast<uint8_t*>(data) + recordBytes, batch.slab.data(), slabBytes);
+      size_t byteOffset = 0;
+      ok = napi_get_typedarray_info(env, argv[1], nullptr, nullptr, nullptr, &arrayBuffer, &byteOffset) == napi_ok &&
+           napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, byteOffset, &argv[0]) == napi_ok;
+      slabBase = recordBytes;
+    } else {
+      // Large batch: the slab itself becomes the Buffer (no copy); messages are views of it.
+      void* data = nullptr;
+      ok = napi_create_arraybuffer(env, recordBytes, &data, &arrayBuffer) == napi_ok;
+      if (ok) std::memcpy(data, batch.records.data(), recordBytes);
+      ok = ok && napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, 0, &argv[0]) == napi_ok &&
+           externalBuffer(env, batch.slab.release(), slabBytes, &argv[1]);
     }
-  } catch (const Napi::Error& e) {
-    // JS dispatch catches handler errors itself, so this is the environment terminating (a
-    // worker being stopped) or an internal failure. Hand the error back without another C++
-    // throw: nothing above this libuv callback could catch it.
-    self->dispatching_ = false;
-    if (self->reactor_) self->reactor_->flushWake();
-    napi_value err = e.Value();
-    if (err) napi_throw(env, err);
-    return;
+    if (ok && !batch.large.empty()) {
+      ok = napi_create_array_with_length(env, batch.large.size(), &argv[3]) == napi_ok;
+      for (uint32_t i = 0; ok && i < batch.large.size(); ++i) {
+        const size_t len = batch.large[i].size();
+        napi_value buf = nullptr;
+        ok = externalBuffer(env, batch.large[i].release(), len, &buf) && napi_set_element(env, argv[3], i, buf) == napi_ok;
+      }
+    }
+    ok = ok && napi_create_double(env, static_cast<double>(slabBase), &argv[2]) == napi_ok;
+    // JS dispatch catches handler errors itself: a failed call means the environment is ending
+    // (its exception stays pending for Node to handle).
+    ok = ok && napi_call_function(env, undefined, dispatch, 4, argv, nullptr) == napi_ok;
+    if (ok && self->reactor_) self->reactor_->eventsConsumed(bytes);
   }
   self->dispatching_ = false;
   if (self->reactor_) self->reactor_->flushWake();
@@ -316,6 +330,40 @@ Napi::Value JsReactor::terminate(const Napi::CallbackInfo& info) { return slotCo
 Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Release, false); }
 
 Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
+
+// connect({ id, address, host, port, path, origin, protocols, headers: [name, value, ...],
+//   tls, ca, rejectUnauthorized, perMessageDeflate, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
+Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto opts = std::make_unique<ClientOptions>();
+  opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
+  opts->address = o.Get("address").As<Napi::String>().Utf8Value();
+  opts->host = o.Get("host").As<Napi::String>().Utf8Value();
+  opts->port = o.Get("port").As<Napi::Number>().Int32Value();
+  opts->path = o.Get("path").As<Napi::String>().Utf8Value();
+  opts->origin = o.Get("origin").As<Napi::String>().Utf8Value();
+  opts->protocols = o.Get("protocols").As<Napi::String>().Utf8Value();
+  Napi::Array headers = o.Get("headers").As<Napi::Array>();
+  for (uint32_t i = 0; i + 1 < headers.Length(); i += 2)
+    opts->headers.emplace_back(headers.Get(i).As<Napi::String>().Utf8Value(),
+                               headers.Get(i + 1).As<Napi::String>().Utf8Value());
+  opts->tls = o.Get("tls").ToBoolean();
+  opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
+  opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
+  opts->perMessageDeflate = o.Get("perMessageDeflate").ToBoolean();
+  opts->handshakeTimeoutMs = o.Get("handshakeTimeoutMs").As<Napi::Number>().Uint32Value();
+  opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
+  opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  Command cmd(CommandType::Connect);
+  cmd.client = std::move(opts);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// abortConnect(id): give up a connect in progress; an established one is terminated.
+Napi::Value JsReactor::abortConnect(const Napi::CallbackInfo& info) {
+  return slotCommand(info, CommandType::AbortConnect, false);
+}
 
 // counters(chunk) -> Float64Array over the shared per-slot counters, or undefined.
 Napi::Value JsReactor::counters(const Napi::CallbackInfo& info) {

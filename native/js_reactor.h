@@ -37,6 +37,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value terminate(const Napi::CallbackInfo& info);
   Napi::Value release(const Napi::CallbackInfo& info);
   Napi::Value stopServer(const Napi::CallbackInfo& info);
+  Napi::Value connect(const Napi::CallbackInfo& info);
+  Napi::Value abortConnect(const Napi::CallbackInfo& info);
   Napi::Value counters(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
   Napi::Value join(const Napi::CallbackInfo& info);

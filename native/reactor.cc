@@ -6,6 +6,7 @@
 #include <cstring>
 #include <strings.h>
 
+#include "client.h"
 #include "connection.h"
 #include "server.h"
 
@@ -33,6 +34,13 @@ const lws_protocols kProtocols[] = {
         64 * 1024 * 1024,  // tx_packet_size: let one write hand the kernel all it takes
     },
     LWS_PROTOCOL_LIST_TERM,
+};
+
+// What a client vhost with perMessageDeflate offers. No context takeover for the client's
+// direction costs nothing (we never compress); the server's window stays its choice.
+const lws_extension kClientExtensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate, "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {nullptr, nullptr, nullptr},
 };
 
 Server* serverOf(lws* wsi) {
@@ -149,6 +157,8 @@ void Reactor::run() {
   if (context_) lws_context_destroy(context_);  // second call: frees the context
   servers_.clear();
   graveyard_.clear();
+  clients_.clear();
+  clientGraveyard_.clear();
   keepalivePing_ = FrameRef();
   uv_loop_close(&loop_);
 
@@ -177,6 +187,7 @@ void Reactor::onPrepare() {
     }
   }
   graveyard_.clear();
+  clientGraveyard_.clear();
   publishEvents();
   if (shutdownRequested_ && !destroying_) {
     beginDestroy();
@@ -190,6 +201,7 @@ void Reactor::onPrepare() {
 void Reactor::beginDestroy() {
   destroying_ = true;
   commands_.detach();  // from here on nobody may call lws_cancel_service()
+  for (auto& entry : clients_) entry.second->cancelDeadline();
   lws_context_destroy(context_);  // first call: closes listeners and connections
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
@@ -237,10 +249,10 @@ void Reactor::apply(Command& cmd) {
       slots_.release(cmd.slot);
       break;
     case CommandType::Subscribe:
-      if (Connection* c = slots_.get(cmd.slot)) c->server().subscribe(*c, cmd.text);
+      if (Connection* c = slots_.get(cmd.slot); c && c->server()) c->server()->subscribe(*c, cmd.text);
       break;
     case CommandType::Unsubscribe:
-      if (Connection* c = slots_.get(cmd.slot)) c->server().unsubscribe(*c, cmd.text);
+      if (Connection* c = slots_.get(cmd.slot); c && c->server()) c->server()->unsubscribe(*c, cmd.text);
       break;
     case CommandType::Publish:
     case CommandType::Broadcast: {
@@ -279,6 +291,8 @@ void Reactor::apply(Command& cmd) {
     case CommandType::Listen:
     case CommandType::StopServer:
     case CommandType::Shutdown:
+    case CommandType::Connect:       // may create a client vhost
+    case CommandType::AbortConnect:  // stays ordered after its Connect
       deferred_.push_back(std::move(cmd));
       break;
   }
@@ -309,9 +323,56 @@ void Reactor::applyDeferred(Command& cmd) {
     case CommandType::Shutdown:
       shutdownRequested_ = true;
       break;
+    case CommandType::Connect: {
+      const uint32_t id = cmd.client->id;
+      auto client = std::make_unique<Client>(*this, std::move(cmd.client));
+      Client& c = *client;
+      clients_[id] = std::move(client);
+      c.connect(clientVhost(c));
+      break;
+    }
+    case CommandType::AbortConnect: {
+      auto it = clients_.find(cmd.slot);
+      if (it != clients_.end()) it->second->abort();
+      break;
+    }
     default:
       break;
   }
+}
+
+lws_vhost* Reactor::clientVhost(const Client& client) {
+  const std::string key = client.vhostKey();
+  auto it = clientVhosts_.find(key);
+  if (it != clientVhosts_.end() && it->second.vhost) return it->second.vhost;
+  ClientVhost& entry = clientVhosts_[key];  // a map node never moves: lws keeps the name's pointer
+  entry.name = "lwsnode-client-" + std::to_string(clientVhosts_.size());
+  const ClientOptions& o = client.options();
+  lws_context_creation_info info{};
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.vhost_name = entry.name.c_str();
+  info.user = this;  // like the default vhost: serverOf() sees no Server here
+  info.log_cx = &logCx_;
+  if (o.perMessageDeflate) info.extensions = kClientExtensions;
+  if (o.tls) {
+    // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
+    // first certificate of `ca` when given.
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (!o.ca.empty()) {
+      info.client_ssl_ca_mem = o.ca.data();
+      info.client_ssl_ca_mem_len = static_cast<unsigned int>(o.ca.size());
+    }
+  }
+  entry.vhost = lws_create_vhost(context_, &info);
+  return entry.vhost;
+}
+
+void Reactor::onClientGone(Client& client) {
+  auto it = clients_.find(client.id());
+  if (it == clients_.end()) return;
+  clientGraveyard_.push_back(std::move(it->second));
+  clients_.erase(it);
 }
 
 bool Reactor::inboundCongested() const {
@@ -372,10 +433,6 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
         if (pending->rejecting()) return pending->writeResponse();
       return 0;
 
-    case LWS_CALLBACK_WSI_DESTROY:
-      if (PendingUpgrade* pending = pendingOf(wsi)) pending->server().onUpgradeGone(*pending);
-      return 0;
-
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
       Server* server = serverOf(wsi);
       return server && server->acceptsUpgrade(wsi) ? 0 : 1;
@@ -417,16 +474,20 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     }
 
     case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_CLIENT_RECEIVE:
       return pss && *pss ? (*pss)->onReceive(in, len) : -1;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
       return pss && *pss ? (*pss)->onWritable() : 0;
 
     case LWS_CALLBACK_RECEIVE_PING:  // our lws patch: lws answers, we report
+    case LWS_CALLBACK_CLIENT_RECEIVE_PING:
       if (pss && *pss) (*pss)->onPing(in, len);
       return 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
       if (pss && *pss) (*pss)->onPong(in, len);
       return 0;
 
@@ -435,12 +496,50 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       return 0;
 
     case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLIENT_CLOSED:
       if (pss && *pss) {
         std::unique_ptr<Connection> conn(*pss);  // adopt the wsi's reference
         *pss = nullptr;
         conn->onClosed();
-        conn->server().onConnectionClosed(*conn);
+        if (Server* server = conn->server()) server->onConnectionClosed(*conn);
         self->slots_.vacate(conn->slot());
+        conn.reset();  // before its Client (which owns its limits) is let go
+        if (reason == LWS_CALLBACK_CLIENT_CLOSED) {
+          if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->onConnectionClosed();
+          lws_set_opaque_user_data(wsi, nullptr);
+        }
+      }
+      return 0;
+
+    // ---- client connections (the opaque user data is the Client until its outcome) ----
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+      auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
+      return client ? client->appendHeaders(wsi, static_cast<unsigned char**>(in), len) : 0;
+    }
+
+    case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->beforeEstablished(wsi);
+      return 0;
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+      auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
+      return client ? client->onEstablished(wsi, user) : -1;
+    }
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi)))
+        client->onConnectError(wsi, static_cast<const char*>(in), len);
+      return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+      // A handshake parked for the upgrade hook whose client went away.
+      if (PendingUpgrade* pending = pendingOf(wsi)) pending->server().onUpgradeGone(*pending);
+      // lws does not always report a connect that dies mid-handshake (a peer that hangs up
+      // while we wait for its 101 gets CLOSED_CLIENT_HTTP, not CONNECTION_ERROR): whatever is
+      // still unreported when the wsi goes is a failure, and the Client must forget the wsi.
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) {
+        lws_set_opaque_user_data(wsi, nullptr);
+        client->onWsiDestroyed(wsi);
       }
       return 0;
 

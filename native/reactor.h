@@ -29,10 +29,12 @@
 #include "command_queue.h"
 #include "event_batch.h"
 #include "frame.h"
+#include "mask.h"
 #include "slot_table.h"
 
 namespace lwsnode {
 
+class Client;
 class Connection;
 class Server;
 
@@ -75,11 +77,14 @@ class Reactor {
   // lws state changed outside its callbacks: give it a turn (see onPrepare).
   void needLwsTurn() { lwsNeedsTurn_ = true; }
   void onServerGone(Server& server);
+  void onClientGone(Client& client);  // its connect failed or its connection closed
+  MaskKeys& maskKeys() { return maskKeys_; }
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
   // Messages larger than this leave as fragments of this size; lws buffers at most one.
   static constexpr size_t kFragmentPayload = 256 * 1024;
-  static constexpr size_t kScratchSize = kFragmentPayload + kMaxFrameHeader;
+  // Room for the largest frame a write builds: a fragment, masked if a client sends it.
+  static constexpr size_t kScratchSize = kFragmentPayload + kMaxFrameHeader + kMaskKeyLength;
   static constexpr size_t kInboundHighWater = 64 * 1024 * 1024;
   static constexpr uint64_t kIdleTickMs = 1000;  // granularity of idleTimeout
 
@@ -93,6 +98,7 @@ class Reactor {
   static void emitLog(lws_log_cx* cx, int level, const char* line, size_t len);
   void publishEvents();
   void beginDestroy();
+  lws_vhost* clientVhost(const Client& client);
 
   // Member order is destruction order in reverse: the thread is joined in ~Reactor before
   // anything below it goes away.
@@ -116,6 +122,16 @@ class Reactor {
   std::vector<uint32_t> toDestroy_;        // server ids whose vhost must be destroyed
   std::vector<std::unique_ptr<Server>> graveyard_;  // freed outside lws callbacks
   std::vector<Command> deferred_;          // vhost-level commands, applied in prepare
+  std::unordered_map<uint32_t, std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<Client>> clientGraveyard_;  // freed outside lws callbacks
+  // One client vhost per distinct TLS configuration (Client::vhostKey()); they go with the
+  // context.
+  struct ClientVhost {
+    lws_vhost* vhost = nullptr;
+    std::string name;  // lws keeps a pointer to it
+  };
+  std::unordered_map<std::string, ClientVhost> clientVhosts_;
+  MaskKeys maskKeys_;
   std::vector<Connection*> paused_;
   bool shutdownRequested_ = false;
   bool destroying_ = false;

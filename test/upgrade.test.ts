@@ -257,6 +257,7 @@ describe("upgrade hook: subprotocols and response headers", () => {
     const { client, headers } = await openWithHeaders(urlOf(server), ["chat.v1", "chat.v2"]);
     expect(client.protocol).toBe("chat.v2");
     expect(headers["sec-websocket-protocol"]).toBe("chat.v2");
+    await waitFor(() => chosen.length === 1, 5000, "the open handler"); // the 101 may beat it
     expect(chosen).toEqual(["chat.v2"]);
     client.send("x");
     expect((await nextMessage(client)).data.toString()).toBe("x");

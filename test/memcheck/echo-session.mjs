@@ -1,11 +1,13 @@
 // A short, complete session for memory checkers (ASan/valgrind): a server, a few clients
 // exchanging text, binary, fragmented and large (natively fragmented) messages, pub/sub with a
 // shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
-// a terminate, and the ordered shutdown. Exits 0 when everything arrived as sent. Two clients
-// negotiate permessage-deflate (compressed echoes, a shared compressed publish), one does not.
-import { createServer } from "../../dist/index.js";
+// a terminate, our own client (masked text, binary and fragmented sends, permessage-deflate
+// inbound, the WHATWG WebSocket, a refused and an aborted connect), and the ordered shutdown.
+// Exits 0 when everything arrived as sent. Two `ws` clients negotiate permessage-deflate with
+// the server (compressed echoes, a shared compressed publish), one does not.
 import { randomBytes } from "node:crypto";
-import WebSocket from "ws";
+import { connect, createServer, WebSocket as LwsWebSocket } from "../../dist/index.js";
+import WebSocket, { WebSocketServer } from "ws";
 
 const pongs = [];
 const server = await createServer({
@@ -100,7 +102,47 @@ clients[1].send("close-me");
 const c2 = closed(clients[2]);
 clients[2].send("kill-me");
 if ((await c2) !== 1006) throw new Error("expected 1006");
+// Our client on the same reactor: masked frames, a fragmented large one, a ping.
+const own = await connect(url);
+const ownEcho = (payload) =>
+  new Promise((resolve, reject) => {
+    own.once("message", (data) => (Buffer.compare(data, Buffer.from(payload)) === 0 ? resolve() : reject(new Error("own client: wrong echo"))));
+    own.send(payload);
+  });
+await ownEcho("from our client");
+await ownEcho(Buffer.alloc(600 * 1024, 9));
+own.ping("own");
+// Failed connects free their native state: refused, and aborted by close() while connecting.
+await connect("ws://127.0.0.1:1/").then(() => { throw new Error("expected a refused connect"); }, () => {});
+await new Promise((resolve) => {
+  const w = new LwsWebSocket(url);
+  w.onclose = resolve;
+  w.close();
+});
+// The WHATWG WebSocket: open, echo, close.
+await new Promise((resolve, reject) => {
+  const w = new LwsWebSocket(url);
+  w.onopen = () => w.send("whatwg");
+  w.onmessage = (e) => (e.data === "whatwg" ? w.close() : reject(new Error("whatwg: wrong echo")));
+  w.onclose = (e) => (e.code === 1000 ? resolve() : reject(new Error(`whatwg close ${e.code}`)));
+});
+// permessage-deflate: the ws server compresses, lws inflates.
+const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: { threshold: 0 } });
+await new Promise((resolve) => wss.once("listening", resolve));
+wss.on("connection", (s) => s.on("message", (d, b) => s.send(d, { binary: b, compress: true })));
+const deflated = await connect(`ws://127.0.0.1:${wss.address().port}/`, { perMessageDeflate: true });
+await new Promise((resolve, reject) => {
+  deflated.once("message", (d) => (d.toString() === "z".repeat(100_000) ? resolve() : reject(new Error("pmd: wrong echo"))));
+  deflated.send("z".repeat(100_000));
+});
+const deflatedClosed = new Promise((resolve) => deflated.once("close", resolve));
+deflated.close();
+await deflatedClosed;
+await new Promise((resolve) => wss.close(resolve));
+
 const c0 = closed(clients[0]);
+const ownClosed = new Promise((resolve) => own.once("close", (code) => resolve(code)));
 await server.close();
 if ((await c0) !== 1001) throw new Error("expected 1001");
+if ((await ownClosed) !== 1001) throw new Error("our client: expected 1001");
 console.log("echo session ok");

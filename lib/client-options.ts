@@ -1,0 +1,210 @@
+// connect() options and URLs: their types, defaults and validation.
+import { X509Certificate } from "node:crypto";
+import { invalidType, outOfRange } from "./errors.js";
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD_LENGTH } from "./server-options.js";
+import { TlsConfigError } from "./tls-options.js";
+
+/** TLS settings of a `wss://` connection. */
+export interface ClientTlsOptions {
+  /**
+   * A CA certificate (PEM text or Buffer) to trust besides the system's store, e.g. the one that
+   * signed a test server's certificate. Only its first certificate is used.
+   */
+  ca?: string | Buffer;
+  /** Verify the server's certificate chain and host name. Default true; false accepts anything. */
+  rejectUnauthorized?: boolean;
+}
+
+/**
+ * Retry policy of {@link ConnectOptions.reconnect}. Delays grow from `minDelay` by doubling up to
+ * `maxDelay`, each drawn at random between half and all of that ("equal jitter"), so many
+ * clients dropped at once do not come back in step.
+ */
+export interface ReconnectOptions {
+  /** Attempts after a failed connect or a dropped connection; the count restarts once open. */
+  retries: number;
+  /** ms before the first retry (upper bound; jittered). Default 250. */
+  minDelay?: number;
+  /** Largest delay between attempts, in ms. Default 10000. */
+  maxDelay?: number;
+}
+
+/** Options of {@link connect}. Every field is optional. */
+export interface ConnectOptions {
+  /** Subprotocols to offer (`Sec-WebSocket-Protocol`), most preferred first. Default: none. */
+  protocols?: string | string[];
+  /** Extra handshake request headers. Names must be HTTP tokens; values must not contain CR, LF or NUL. */
+  headers?: Record<string, string>;
+  /** The `Origin` header. Default: none. */
+  origin?: string;
+  /** For `wss://`. */
+  tls?: ClientTlsOptions;
+  /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
+  maxPayloadLength?: number;
+  /**
+   * Offer permessage-deflate (RFC 7692). Messages the server compresses are inflated on the
+   * I/O thread; what the client sends goes uncompressed (the extension allows that). Default
+   * false.
+   */
+  perMessageDeflate?: boolean;
+  /** Milliseconds from connecting to a completed opening handshake (TCP, TLS, HTTP upgrade). Default 10000. */
+  handshakeTimeout?: number;
+  /** Milliseconds `close()` waits for the server's close frame before dropping the connection. Default 5000. */
+  closeTimeout?: number;
+  /**
+   * Retry failed connects (refused, network, timeout, HTTP 5xx, DNS `EAI_AGAIN`; never TLS,
+   * handshake or 4xx failures) and reopen dropped connections (closed with 1001, 1006,
+   * 1011-1014, and not by `close()`/`terminate()`). Default: none.
+   */
+  reconnect?: ReconnectOptions;
+}
+
+export interface ResolvedConnectOptions {
+  protocols: string[];
+  headers: string[]; // name, value, name, value, …
+  origin: string;
+  ca: string;
+  rejectUnauthorized: boolean;
+  perMessageDeflate: boolean;
+  maxPayloadLength: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  reconnect: Required<ReconnectOptions> | undefined;
+}
+
+export const DEFAULT_CONNECT_HANDSHAKE_TIMEOUT = 10_000;
+
+const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect"]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const UNSAFE_VALUE = /[\r\n\0]/;
+// Set by the client itself; a user value would contradict the handshake.
+const RESERVED = new Set(["host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions", "origin"]);
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") throw invalidType(name, "a number", value);
+  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
+  return value;
+}
+
+/** Validates subprotocols as WHATWG does: tokens, no duplicates. Returns the message of the problem, if any. */
+export function protocolProblem(protocols: string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const p of protocols) {
+    if (typeof p !== "string" || !TOKEN.test(p)) return `invalid subprotocol ${JSON.stringify(p)}`;
+    if (seen.has(p)) return `duplicate subprotocol ${JSON.stringify(p)}`;
+    seen.add(p);
+  }
+  return undefined;
+}
+
+/** Checks every option, throwing `TypeError`/`RangeError` (Node-style `code`) or `TlsConfigError`. */
+export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
+  if (options === null || typeof options !== "object") throw invalidType("options", "an object", options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw invalidType(key, `one of the known options (${[...KNOWN].join(", ")})`, key);
+  }
+  const raw = options.protocols ?? [];
+  const protocols = typeof raw === "string" ? [raw] : raw;
+  if (!Array.isArray(protocols)) throw invalidType("protocols", "a string or an array of strings", raw);
+  const problem = protocolProblem(protocols);
+  if (problem) throw outOfRange("protocols", "distinct HTTP tokens", problem);
+
+  const headers: string[] = [];
+  if (options.headers !== undefined) {
+    if (options.headers === null || typeof options.headers !== "object") throw invalidType("headers", "an object", options.headers);
+    for (const [name, value] of Object.entries(options.headers)) {
+      if (!TOKEN.test(name)) throw outOfRange("headers", "HTTP token names", name);
+      if (RESERVED.has(name.toLowerCase())) throw outOfRange("headers", "headers the client does not set itself", name);
+      if (typeof value !== "string") throw invalidType(`headers.${name}`, "a string", value);
+      if (UNSAFE_VALUE.test(value)) throw outOfRange(`headers.${name}`, "a value without CR, LF or NUL", value);
+      headers.push(name, value);
+    }
+  }
+  const origin = options.origin ?? "";
+  if (typeof origin !== "string") throw invalidType("origin", "a string", origin);
+  if (UNSAFE_VALUE.test(origin)) throw outOfRange("origin", "a value without CR, LF or NUL", origin);
+
+  let ca = "";
+  let rejectUnauthorized = true;
+  if (options.tls !== undefined) {
+    const tls = options.tls;
+    if (tls === null || typeof tls !== "object") throw invalidType("tls", "an object", tls);
+    if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== "boolean") {
+      throw invalidType("tls.rejectUnauthorized", "a boolean", tls.rejectUnauthorized);
+    }
+    rejectUnauthorized = tls.rejectUnauthorized ?? true;
+    if (tls.ca !== undefined) {
+      const pem = Buffer.isBuffer(tls.ca) ? tls.ca.toString("utf8") : tls.ca;
+      if (typeof pem !== "string") throw invalidType("tls.ca", "PEM text or a Buffer", tls.ca);
+      try {
+        ca = new X509Certificate(pem).toString();
+      } catch (err) {
+        throw new TlsConfigError("ERR_TLS_CERT", `tls.ca is not a usable PEM certificate: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+  if (options.perMessageDeflate !== undefined && typeof options.perMessageDeflate !== "boolean") {
+    throw invalidType("perMessageDeflate", "a boolean", options.perMessageDeflate);
+  }
+  let reconnect: Required<ReconnectOptions> | undefined;
+  if (options.reconnect !== undefined) {
+    const r = options.reconnect;
+    if (r === null || typeof r !== "object") throw invalidType("reconnect", "an object with retries", r);
+    const minDelay = integer("reconnect.minDelay", r.minDelay, 250, 1, 2 ** 31 - 1);
+    reconnect = {
+      retries: integer("reconnect.retries", r.retries, Number.NaN, 0, 1_000_000),
+      minDelay,
+      maxDelay: integer("reconnect.maxDelay", r.maxDelay, Math.max(10_000, minDelay), minDelay, 2 ** 31 - 1),
+    };
+    if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
+  }
+  return {
+    reconnect,
+    protocols,
+    headers,
+    origin,
+    ca,
+    rejectUnauthorized,
+    perMessageDeflate: options.perMessageDeflate ?? false,
+    maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, 2 ** 32 - 1),
+    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_CONNECT_HANDSHAKE_TIMEOUT, 1, 2 ** 31 - 1),
+    closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
+  };
+}
+
+/** A parsed ws:// or wss:// URL (http:// and https:// are taken as ws:// and wss://, as WHATWG does). */
+export interface Target {
+  url: string;
+  tls: boolean;
+  /** Host name or address without IPv6 brackets. */
+  hostname: string;
+  port: number;
+  /** Host header: host, with the port unless it is the scheme's default. */
+  host: string;
+  path: string;
+}
+
+/** Parses `input`; returns a message instead when it is not a usable WebSocket URL. */
+export function parseTarget(input: unknown): Target | string {
+  let url: URL;
+  try {
+    url = new URL(String(input));
+  } catch {
+    return `invalid URL ${JSON.stringify(String(input))}`;
+  }
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") return `the URL scheme must be ws: or wss:, not ${url.protocol}`;
+  if (url.hash !== "") return "a WebSocket URL must not have a fragment";
+  const tls = url.protocol === "wss:";
+  const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    url: url.href,
+    tls,
+    hostname,
+    port: url.port === "" ? (tls ? 443 : 80) : Number(url.port),
+    host: url.host,
+    path: (url.pathname || "/") + url.search,
+  };
+}

@@ -1,0 +1,463 @@
+// connect() and ClientWebSocket: outgoing connections on the same I/O thread as the servers.
+import { EventEmitter } from "node:events";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { checkClose } from "./close-codes.js";
+import { parseTarget, resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type Target } from "./client-options.js";
+import { ConnectError, connectFailure } from "./errors.js";
+import { NOTIFY_DRAIN } from "./native.js";
+import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
+import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
+import { ReadyState, type SendData } from "./server-websocket.js";
+
+/** Events of a {@link ClientWebSocket} (Node EventEmitter style, as in `ws`). */
+export interface ClientWebSocketEvents {
+  /** A whole message; `data` is yours to keep. Text arrives as a Buffer of valid UTF-8 too (`data.toString()`). */
+  message: [data: Buffer, isBinary: boolean];
+  /** Exactly once per opened connection: the code the server sent (1005 if none), ours if we closed first, 1006 if it dropped. */
+  close: [code: number, reason: string];
+  /** Everything sent while `send()` reported `BACKPRESSURE` has been written. */
+  drain: [];
+  /** The server sent a pong, usually the answer to `ping()`. */
+  pong: [data: Buffer];
+  /** The server sent a ping; the pong that answers it is already on its way (sent natively). */
+  ping: [data: Buffer];
+  /** With `reconnect`: attempt `attempt` (1, 2, …) starts in `delayMs` ms. */
+  reconnecting: [attempt: number, delayMs: number];
+  /** With `reconnect`: the connection is open again (same object, fresh `bufferedAmount`). */
+  reconnect: [];
+  /** With `reconnect`: reopening a dropped connection failed for good; it stays closed. */
+  reconnectFailed: [error: ConnectError];
+}
+
+// Close codes after which a `reconnect` client reopens: the server went away or is
+// temporarily unable (1001, 1011-1014) or the connection dropped (1006).
+const TRANSIENT_CLOSE = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+
+function retryable(err: ConnectError): boolean {
+  switch (err.reason) {
+    case "refused":
+    case "network":
+    case "timeout":
+      return true;
+    case "status":
+      return err.status >= 500;
+    case "dns":
+      return err.code === "EAI_AGAIN";
+    default:
+      return false;
+  }
+}
+
+// "waiting": a reconnect is scheduled.
+type Phase = "resolving" | "connecting" | "open" | "closing" | "waiting" | "closed";
+
+/**
+ * One client connection, resolved by {@link connect} once the handshake is complete. Messages
+ * arrive as `message` events (`(data: Buffer, isBinary: boolean)`, like `ws`). While open it
+ * keeps the process alive unless `unref()`'d; once closed it never does, and when the last
+ * server and client of this thread are closed the I/O thread stops.
+ */
+export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> implements Endpoint {
+  /** The URL connected to (normalised). */
+  readonly url: string;
+
+  #options: ResolvedConnectOptions;
+  #target: Target;
+  #phase: Phase = "resolving";
+  #reactor?: Reactor;
+  #id = 0;
+  #slot = -1;
+  #protocol = "";
+  #extensions = "";
+  #sent = 0;
+  #finalBuffered = 0;
+  #drainWanted = false;
+  #refed = true;
+  #holding = false;
+  #abortRequested = false;
+  #closeRequested = false; // close()/terminate() was called: never reconnect
+  #everOpened = false;
+  #failures = 0; // consecutive failed attempts (or the drop) since the last open
+  #retryTimer?: NodeJS.Timeout;
+  #held?: (() => void)[]; // events waiting for the first listeners (see _open)
+  #settle?: { resolve(ws: ClientWebSocket): void; reject(err: Error): void };
+  readonly #opened: Promise<ClientWebSocket>;
+
+  /** @internal Use {@link connect}. */
+  constructor(target: Target, options: ResolvedConnectOptions) {
+    super();
+    this.url = target.url;
+    this.#target = target;
+    this.#options = options;
+    this.#opened = new Promise((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+  }
+
+  /** @internal Resolves once open; rejects with {@link ConnectError}. */
+  get _opened(): Promise<ClientWebSocket> {
+    return this.#opened;
+  }
+
+  /** `CONNECTING` (0) until open, `OPEN` (1), `CLOSING` (2) after `close()`, `CLOSED` (3) once the `close` event fired or the connect failed. */
+  get readyState(): ReadyState {
+    switch (this.#phase) {
+      case "resolving":
+      case "connecting":
+      case "waiting":
+        return ReadyState.CONNECTING;
+      case "open":
+        return ReadyState.OPEN;
+      case "closing":
+        return ReadyState.CLOSING;
+      default:
+        return ReadyState.CLOSED;
+    }
+  }
+
+  /** The subprotocol the server chose, or `""`. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The extensions the server accepted (`Sec-WebSocket-Extensions`), or `""`. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /**
+   * Bytes accepted by `send()` and not yet written to the socket; exact and synchronous (the
+   * I/O thread updates shared memory as it writes). After close, the bytes never written.
+   */
+  get bufferedAmount(): number {
+    if (this.#slot < 0) return this.#finalBuffered;
+    return this.#sent + this.#reactor!.counter(this.#slot);
+  }
+
+  /**
+   * Queues one message: strings as text, binary data as binary unless `isBinary` says
+   * otherwise. The bytes are copied once; you may reuse `data` at once.
+   *
+   * @returns `SendStatus.SUCCESS`, `BACKPRESSURE` (accepted, but more than 64 KiB are waiting:
+   *   wait for `drain`), or `CLOSED` (not open: nothing is sent).
+   */
+  send(data: SendData, isBinary: boolean = typeof data !== "string"): SendStatus {
+    if (this.#phase !== "open" || this.#slot < 0) return SendStatus.CLOSED;
+    const reactor = this.#reactor!;
+    const pressured = this.#sent + reactor.counter(this.#slot) > BACKPRESSURE_HIGH_WATER_MARK;
+    let flags = 0;
+    if (pressured && !this.#drainWanted) {
+      this.#drainWanted = true;
+      flags = NOTIFY_DRAIN;
+    }
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
+      if (!(data instanceof ArrayBuffer)) throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
+      data = new Uint8Array(data);
+    }
+    this.#sent += reactor.native.send(this.#slot, data, isBinary, flags);
+    return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+  }
+
+  /**
+   * Sends a ping (at most 125 bytes) in order with the messages before it; a `pong` event
+   * reports the answer if it carries a payload.
+   * @returns false if the connection is not open.
+   */
+  ping(data: SendData = "ping"): boolean {
+    if (this.#phase !== "open" || this.#slot < 0) return false;
+    const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
+    this.#sent += this.#reactor!.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    return true;
+  }
+
+  /**
+   * Starts the closing handshake after what is queued; the connection is dropped if the server
+   * has not answered within `closeTimeout`. While connecting, gives up (connect rejects with
+   * `reason: "aborted"`).
+   * @param code - 1000 (default), 1001-1003, 1007-1014 or 3000-4999
+   * @param reason - at most 123 bytes of UTF-8
+   */
+  close(code: number = 1000, reason: string = ""): void {
+    checkClose(code, reason);
+    this.#closeRequested = true;
+    if (this.#phase === "waiting") {
+      this.#stopRetrying();
+      return;
+    }
+    if (this.#phase === "resolving" || this.#phase === "connecting") {
+      this.#abort();
+      return;
+    }
+    if (this.#phase !== "open" || this.#slot < 0) return;
+    this.#phase = "closing";
+    this.#syncHold();
+    this.#reactor!.native.close(this.#slot, code, reason);
+  }
+
+  /** Drops the connection at once, without a closing handshake (`close` reports 1006). */
+  terminate(): void {
+    this.#closeRequested = true;
+    if (this.#phase === "waiting") {
+      this.#stopRetrying();
+      return;
+    }
+    if (this.#phase === "resolving" || this.#phase === "connecting") {
+      this.#abort();
+      return;
+    }
+    if ((this.#phase !== "open" && this.#phase !== "closing") || this.#slot < 0) return;
+    this.#phase = "closing";
+    this.#syncHold();
+    this.#reactor!.native.terminate(this.#slot);
+  }
+
+  /** Lets the process exit while this connection is open. */
+  unref(): this {
+    this.#refed = false;
+    this.#retryTimer?.unref();
+    this.#syncHold();
+    return this;
+  }
+
+  /** Undoes `unref()`: an open connection keeps the process alive (the default). */
+  ref(): this {
+    this.#refed = true;
+    this.#retryTimer?.ref();
+    this.#syncHold();
+    return this;
+  }
+
+  /** @internal Resolves the name and asks the I/O thread to connect. */
+  async _start(): Promise<void> {
+    this.#phase = "resolving";
+    const t = this.#target;
+    let address = t.hostname;
+    if (isIP(address) === 0) {
+      try {
+        address = (await lookup(t.hostname)).address;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
+        this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${t.hostname} (${code})`, this.url, 0, { cause: err }));
+        return;
+      }
+    }
+    if (this.#abortRequested) {
+      this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
+      return;
+    }
+    const reactor = currentReactor();
+    this.#reactor = reactor;
+    this.#id = reactor.add(this);
+    this.#phase = "connecting";
+    this.#syncHold();
+    const o = this.#options;
+    reactor.native.connect({
+      id: this.#id,
+      address,
+      host: t.host,
+      port: t.port,
+      path: t.path,
+      origin: o.origin,
+      protocols: o.protocols.join(", "),
+      headers: o.headers,
+      tls: t.tls,
+      ca: o.ca,
+      rejectUnauthorized: o.rejectUnauthorized,
+      perMessageDeflate: o.perMessageDeflate,
+      handshakeTimeoutMs: o.handshakeTimeout,
+      maxPayloadLength: o.maxPayloadLength,
+      closeTimeoutMs: o.closeTimeout,
+    });
+  }
+
+  #abort(): void {
+    if (this.#abortRequested) return;
+    this.#abortRequested = true;
+    if (this.#phase === "connecting") this.#reactor!.native.abortConnect(this.#id);
+  }
+
+  // One connect attempt failed: retry it (reconnect), or report the failure: connect()
+  // rejects, or after an open, `reconnectFailed`.
+  #attemptFailed(err: ConnectError): void {
+    const policy = this.#options.reconnect;
+    if (policy && !this.#abortRequested && !this.#closeRequested && retryable(err) && this.#failures < policy.retries) {
+      this.#failures++;
+      this.#scheduleRetry();
+      return;
+    }
+    this.#phase = "closed";
+    this.#syncHold();
+    if (this.#settle) {
+      this.#settle.reject(err);
+      this.#settle = undefined;
+    } else {
+      this.emit("reconnectFailed", err);
+    }
+  }
+
+  #scheduleRetry(): void {
+    const policy = this.#options.reconnect!;
+    const ceiling = Math.min(policy.maxDelay, policy.minDelay * 2 ** (this.#failures - 1));
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.#phase = "waiting";
+    this.#syncHold();
+    // The timer keeps the process alive while waiting, unless unref()'d.
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      void this._start();
+    }, delay);
+    if (!this.#refed) this.#retryTimer.unref();
+    this.emit("reconnecting", this.#failures, delay);
+  }
+
+  // close()/terminate() while a retry waits: nothing is open, so it is closed at once.
+  #stopRetrying(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#attemptFailed(new ConnectError("aborted", "EABORTED", "close() while waiting to reconnect", this.url));
+  }
+
+  // Endpoint: a client never listens.
+  /** @internal */
+  _listening(): void {}
+  /** @internal The I/O thread could not start at all. */
+  _listenFailed(code: string, message: string): void {
+    this._connectFailed(code, message, 0);
+  }
+  /** @internal */
+  _closed(): void {}
+
+  /** @internal */
+  _open(slot: number, text: string): SocketEvents {
+    if (this.#abortRequested) {
+      // close() while connecting crossed the handshake: the I/O thread terminates this
+      // connection (abortConnect); it never opens for JS.
+      this.#slot = slot;
+      this.#phase = "closing";
+      this.#syncHold();
+      const ignore = (): void => {};
+      return {
+        _message: ignore,
+        _drain: ignore,
+        _ping: ignore,
+        _pong: ignore,
+        _closed: () => {
+          this.#slot = -1;
+          this.#reactor!.remove(this.#id);
+          this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
+        },
+      };
+    }
+    const newline = text.indexOf("\n");
+    this.#slot = slot;
+    this.#protocol = text.slice(0, newline);
+    this.#extensions = text.slice(newline + 1);
+    this.#phase = "open";
+    this.#syncHold();
+    this.#sent = 0;
+    this.#drainWanted = false;
+    this.#failures = 0;
+    const reopened = this.#everOpened;
+    this.#everOpened = true;
+    this.#settle?.resolve(this);
+    this.#settle = undefined;
+    // Events that arrive with the open (the same batch) wait until whoever awaited connect()
+    // has run and attached listeners: after every microtask, in this loop iteration.
+    this.#held = [];
+    setImmediate(() => {
+      const held = this.#held!;
+      this.#held = undefined;
+      for (const event of held) {
+        try {
+          event();
+        } catch (err) {
+          reportUncaught(err);
+        }
+      }
+    });
+    if (reopened) this.#deliver(() => this.emit("reconnect"));
+    // The connection's events (a separate object: Endpoint and SocketEvents both have _closed).
+    return {
+      _message: (data, isBinary) => this.#deliver(() => this.emit("message", data, isBinary)),
+      _drain: () =>
+        this.#deliver(() => {
+          this.#drainWanted = false;
+          this.emit("drain");
+        }),
+      _ping: (data) => this.#deliver(() => this.emit("ping", data)),
+      _pong: (data) => this.#deliver(() => this.emit("pong", data)),
+      _closed: (code, reason, counter) => {
+        // The slot is released after this dispatch: stop using it now, report the close in order.
+        this.#finalBuffered = this.#sent + counter;
+        this.#slot = -1;
+        this.#deliver(() => this.#onClose(code, reason));
+      },
+    };
+  }
+
+  #deliver(event: () => void): void {
+    if (this.#held) this.#held.push(event);
+    else event();
+  }
+
+  /** @internal */
+  _connectFailed(code: string, message: string, status: number): void {
+    this.#reactor!.remove(this.#id);
+    this.#attemptFailed(new ConnectError(connectFailure(code), code, message, this.url, status));
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#phase = "closed";
+    this.#syncHold();
+    this.#reactor!.remove(this.#id);
+    const policy = this.#options.reconnect;
+    const reopen = policy !== undefined && policy.retries > 0 && !this.#closeRequested && TRANSIENT_CLOSE.has(code);
+    this.emit("close", code, reason);
+    if (reopen && !this.#closeRequested) {
+      // The drop counts as the first failure.
+      this.#failures = 1;
+      this.#scheduleRetry();
+    }
+  }
+
+  // The reactor's event loop reference: held while connecting and closing, and while open
+  // unless unref()'d.
+  #syncHold(): void {
+    const p = this.#phase;
+    const want = p === "connecting" || p === "closing" || (p === "open" && this.#refed);
+    if (want && !this.#holding) this.#reactor!.hold();
+    else if (!want && this.#holding) this.#reactor!.unhold();
+    this.#holding = want;
+  }
+}
+
+/**
+ * Opens a WebSocket connection on this thread's I/O thread (the one servers use).
+ *
+ * ```ts
+ * const ws = await connect("ws://127.0.0.1:8080/chat", { protocols: ["chat"] });
+ * ws.on("message", (data, isBinary) => console.log(data.toString()));
+ * ws.send("hello");
+ * ws.close();
+ * ```
+ *
+ * @returns a promise for the open connection.
+ * @throws (rejects with) `TypeError` (`ERR_INVALID_URL`) for a URL that is not ws:// or
+ *   wss://, `TypeError`/`RangeError` for invalid options, `TlsConfigError` for an unusable
+ *   `tls.ca`, {@link ConnectError} when the connection cannot be opened (`reason` says why:
+ *   `dns`, `refused`, `network`, `tls`, `status` with `status`, `handshake`, `timeout`,
+ *   `aborted`).
+ */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<ClientWebSocket> {
+  const target = parseTarget(url);
+  if (typeof target === "string") {
+    const err = new TypeError(target);
+    (err as TypeError & { code: string }).code = "ERR_INVALID_URL";
+    throw err;
+  }
+  const ws = new ClientWebSocket(target, resolveConnectOptions(options));
+  void ws._start();
+  return ws._opened;
+}

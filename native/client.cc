@@ -1,0 +1,207 @@
+#include "client.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "connection.h"
+#include "event_batch.h"
+#include "reactor.h"
+
+namespace lwsnode {
+
+namespace {
+
+// As for servers: no lws validity timers (see server.cc).
+const lws_retry_bo_t kNoValidityTimers{};
+
+bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+const char* errnoCode(int err) {
+  switch (err) {
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    default: return "ECONNECT";
+  }
+}
+
+}  // namespace
+
+Client::Client(Reactor& reactor, std::unique_ptr<ClientOptions> options)
+    : reactor_(reactor), options_(std::move(options)) {}
+
+Client::~Client() { cancelDeadline(); }
+
+std::string Client::vhostKey() const {
+  // lws offers every extension of a vhost on each of its client connections.
+  const std::string pmd = options_->perMessageDeflate ? "+pmd" : "";
+  if (!options_->tls) return "ws" + pmd;
+  return std::string(options_->rejectUnauthorized ? "wss+verify" : "wss") + pmd + ":" + options_->ca;
+}
+
+void Client::cancelDeadline() {
+  if (!deadlineArmed_) return;
+  deadlineArmed_ = false;
+  lws_sul_cancel(&deadline_.sul);
+}
+
+void Client::connect(lws_vhost* vhost) {
+  if (!vhost) {
+    fail("ETLS", "the TLS client context could not be created (is tls.ca a PEM certificate?)", 0);
+    return;
+  }
+  const ClientOptions& o = *options_;
+  lws_client_connect_info info{};
+  info.context = reactor_.context();
+  info.vhost = vhost;
+  info.address = o.address.c_str();
+  info.port = o.port;
+  info.path = o.path.c_str();
+  info.host = o.host.c_str();  // Host header and SNI (lws strips a ":port" for SNI)
+  info.protocol = o.protocols.empty() ? nullptr : o.protocols.c_str();
+  // Bind the wsi to our protocol whatever subprotocol the server picks: lws would otherwise
+  // look for a protocol of that name on the vhost and fail the handshake.
+  info.local_protocol_name = Reactor::protocols()[0].name;
+  info.alpn = "http/1.1";
+  info.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
+  if (o.tls) {
+    info.ssl_connection |= LCCSCF_USE_SSL;
+    if (!o.rejectUnauthorized)
+      info.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                             LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+  }
+  info.retry_and_idle_policy = &kNoValidityTimers;
+  info.opaque_user_data = this;
+  info.pwsi = &wsi_;
+  info.log_cx = reactor_.logContext();
+  deadlineArmed_ = true;
+  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Client::onDeadline,
+                   static_cast<lws_usec_t>(o.handshakeTimeoutMs) * LWS_US_PER_MS);
+  // A failure may be reported through CLIENT_CONNECTION_ERROR inside this call already.
+  if (!lws_client_connect_via_info(&info) && !done_) fail("ECONNECT", "could not start connecting", 0);
+}
+
+void Client::onDeadline(lws_sorted_usec_list_t* sul) {
+  Client* self = reinterpret_cast<Deadline*>(sul)->owner;
+  self->deadlineArmed_ = false;
+  if (self->done_ || !self->wsi_) return;
+  self->timedOut_ = true;
+  lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // CONNECTION_ERROR follows
+}
+
+void Client::abort() {
+  if (connection_) {
+    connection_->terminate();
+  } else if (!done_ && wsi_) {
+    aborted_ = true;
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  }
+}
+
+int Client::appendHeaders(lws* wsi, unsigned char** p, size_t room) {
+  unsigned char* end = *p + room;
+  auto add = [&](const std::string& name, const std::string& value) {
+    // lws wants the name with its colon.
+    const std::string withColon = name + ":";
+    return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(withColon.c_str()),
+                                       reinterpret_cast<const unsigned char*>(value.data()),
+                                       static_cast<int>(value.size()), p, end) == 0;
+  };
+  if (!options_->origin.empty() && !add("origin", options_->origin)) return -1;
+  for (const auto& header : options_->headers)
+    if (!add(header.first, header.second)) return -1;
+  return 0;
+}
+
+void Client::beforeEstablished(lws* wsi) {
+  // The handshake's response headers are freed before CLIENT_ESTABLISHED: read them here.
+  char buf[256];
+  if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL) > 0) protocol_ = buf;
+  if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_EXTENSIONS) > 0) extensions_ = buf;
+}
+
+int Client::onEstablished(lws* wsi, void* pss) {
+  // A kill we scheduled (abort, deadline) may not have run yet, and a successful handshake
+  // clears pending lws timeouts: refuse here, and CONNECTION_ERROR reports why.
+  if (aborted_ || timedOut_) return -1;
+  if (done_ || !pss) return -1;
+  done_ = true;
+  cancelDeadline();
+  wsi_ = wsi;
+  const uint32_t slot = reactor_.slots().acquire();
+  auto conn = std::make_unique<Connection>(reactor_, options_->limits, stats_, wsi, slot);
+  reactor_.slots().attach(slot, conn.get());
+  // Open for a client: a = client id, bytes = "protocol\nextensions".
+  const std::string text = protocol_ + "\n" + extensions_;
+  reactor_.events().pushCopy(EventType::Open, slot, id(), text.data(), text.size());
+  connection_ = conn.get();
+  *static_cast<Connection**>(pss) = conn.release();  // owned by the wsi until CLIENT_CLOSED
+  return 0;
+}
+
+void Client::onConnectError(lws* wsi, const char* why, size_t len) { reportError(wsi, why, len, true); }
+
+void Client::onWsiDestroyed(lws* wsi) {
+  if (wsi_ == wsi) wsi_ = nullptr;
+  if (done_) return;
+  static const char kWhy[] = "the connection closed during the handshake";
+  reportError(wsi, kWhy, sizeof kWhy - 1, false);  // the socket is closed by now
+}
+
+void Client::reportError(lws* wsi, const char* why, size_t len, bool probeSocket) {
+  if (done_) return;
+  std::string reason = why ? std::string(why, strnlen(why, len)) : std::string();
+  // With libuv, a refused connect surfaces as a hangup on the socket and lws reports only
+  // "closed before established": the socket's pending error says what happened.
+  if (probeSocket && !startsWith(reason, "conn fail: ")) {
+    const lws_sockfd_type fd = wsi ? lws_get_socket_fd(wsi) : LWS_SOCK_INVALID;
+    int err = 0;
+    socklen_t errLen = sizeof err;
+    if (fd != LWS_SOCK_INVALID && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errLen) == 0 && err != 0)
+      reason = "conn fail: " + std::to_string(err);
+  }
+  const int status = wsi ? lws_http_client_http_response(wsi) : 0;
+  if (aborted_) {
+    fail("EABORTED", "the connection attempt was aborted", 0);
+  } else if (timedOut_ || startsWith(reason, "Timed out")) {
+    fail("ETIMEDOUT", "no WebSocket handshake within " + std::to_string(options_->handshakeTimeoutMs) + " ms", 0);
+  } else if (status != 0 && status != 101) {
+    fail("EHTTPSTATUS", "the server answered HTTP " + std::to_string(status) + " instead of 101", status);
+  } else if (startsWith(reason, "conn fail: ")) {
+    const int err = std::atoi(reason.c_str() + std::strlen("conn fail: "));
+    const char* code = errnoCode(err);
+    fail(code, std::string(code) + ": " + std::strerror(err), 0);
+  } else if (reason.find("tls") != std::string::npos || reason.find("cert") != std::string::npos ||
+             reason.find("SSL") != std::string::npos || reason.find("ssl") != std::string::npos) {
+    fail("ETLS", "TLS handshake failed: " + reason, 0);
+  } else if (startsWith(reason, "HS:") || startsWith(reason, "ws protocol")) {
+    fail("EHANDSHAKE", "the server's handshake response was refused: " + reason, 0);
+  } else {
+    fail("ECONNRESET", reason.empty() ? std::string("connection failed") : reason, 0);
+  }
+}
+
+void Client::fail(const char* code, const std::string& message, uint32_t status) {
+  done_ = true;
+  cancelDeadline();
+  if (wsi_) lws_set_opaque_user_data(wsi_, nullptr);  // lws may call back for this wsi later
+  wsi_ = nullptr;
+  const std::string text = std::string(code) + " " + message;
+  reactor_.events().pushCopy(EventType::ConnectError, 0, id(), text.data(), text.size());
+  reactor_.events().records.back().b = status;
+  reactor_.onClientGone(*this);
+}
+
+void Client::onConnectionClosed() {
+  connection_ = nullptr;
+  wsi_ = nullptr;
+  reactor_.onClientGone(*this);
+}
+
+}  // namespace lwsnode
