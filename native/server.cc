@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "reactor.h"
 #include "topic.h"
+#include "upgrade_request.h"
 
 namespace lwsnode {
 
@@ -114,6 +115,11 @@ bool Server::listen(std::string& error) {
 bool Server::acceptsUpgrade(lws* wsi) {
   if (stopping_) {
     stats().add(ServerStats::Rejected, 1);
+    return false;
+  }
+  if (const unsigned status = upgradeRequestError(wsi)) {
+    stats().add(ServerStats::Rejected, 1);
+    lws_return_http_status(wsi, status, nullptr);
     return false;
   }
   if (options_->maxConnections && connections_.size() >= options_->maxConnections) {
