@@ -136,6 +136,14 @@ async function soak() {
 
   /** Closes a client after its outstanding echoes arrived (bounded wait). */
   async function retire(c) {
+    if (c.ws.readyState === WebSocket.CONNECTING) {
+      // Still opening (a replacement picked again): closing it now would abort the handshake.
+      await new Promise((r) => {
+        c.ws.once("open", r);
+        c.ws.once("close", r);
+        setTimeout(r, 5000);
+      });
+    }
     clearInterval(c.timer);
     const deadline = Date.now() + 5000;
     while (c.nextEcho < c.nextSend && Date.now() < deadline && c.ws.readyState === WebSocket.OPEN) {
