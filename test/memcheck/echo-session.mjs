@@ -1,9 +1,11 @@
 // A short, complete session for memory checkers (ASan/valgrind): a server, a few clients
 // exchanging text, binary, fragmented and large (natively fragmented) messages, pub/sub with a
 // shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
-// a terminate, and the ordered shutdown. Exits 0 when everything arrived as sent.
+// a terminate, hostile frames from raw sockets (hostile.mjs), and the ordered shutdown. Exits 0
+// when everything arrived as sent and every hostile frame got its close code.
 import { createServer } from "../../dist/index.js";
 import WebSocket from "ws";
+import { hostileRound } from "./hostile.mjs";
 
 const pongs = [];
 const server = await createServer({
@@ -88,6 +90,8 @@ await new Promise((resolve) => {
   clients[0].send("part-1 ", { fin: false });
   clients[0].send("part-2", { fin: true });
 });
+// Malformed frames and closes from raw sockets, each answered with its RFC 6455 close code.
+await hostileRound(server.port);
 const closed = (ws) => new Promise((resolve) => ws.once("close", (code) => resolve(code)));
 const c1 = closed(clients[1]);
 clients[1].send("close-me");
