@@ -23,6 +23,12 @@ const goodHeaders = (): string[] => [
   "Sec-WebSocket-Version: 13",
 ];
 
+/** Header names and values in lower case; the key's value keeps its case (it is base64). */
+const lowerCased = (): string[] =>
+  goodHeaders().map((h) => {
+    const [name, value] = h.split(": ") as [string, string];
+    return `${name.toLowerCase()}: ${/key/i.test(name) ? value : value.toLowerCase()}`;
+  });
 const without = (name: string): string[] => goodHeaders().filter((h) => !h.toLowerCase().startsWith(name.toLowerCase()));
 const replacing = (name: string, line: string): string[] => [...without(name), line];
 
@@ -88,6 +94,9 @@ describe("invalid opening handshakes are refused", () => {
     ["the POST method (RFC 6455 §4.1: the handshake is a GET)", request(goodHeaders(), "POST / HTTP/1.1")],
     ["the PUT method", request(goodHeaders(), "PUT / HTTP/1.1")],
     ["an unknown method", request(goodHeaders(), "BREW / HTTP/1.1")],
+    ["HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or higher)", request(goodHeaders(), "GET / HTTP/1.0")],
+    ["HTTP/0.9", request(goodHeaders(), "GET / HTTP/0.9")],
+    ["a malformed HTTP version", request(goodHeaders(), "GET / HTTX/1.1")],
     ["a 10 KiB request line", request(goodHeaders(), `GET /${"p".repeat(10_000)} HTTP/1.1`)],
     ["an 8 KiB query string", request(goodHeaders(), `GET /?${"q=1&".repeat(2048)} HTTP/1.1`)],
     ["500 small headers", request([...goodHeaders(), ...Array.from({ length: 500 }, (_, i) => `X-H${i}: ${i}`)])],
@@ -107,6 +116,35 @@ describe("invalid opening handshakes are refused", () => {
     expect(received).toMatch(/^HTTP\/1\.[01] (400|426) /);
     await expectRefused(rec, received);
   });
+});
+
+describe("valid opening handshakes are upgraded", () => {
+  const cases: [string, string][] = [
+    ["the minimal RFC 6455 request", request(goodHeaders())],
+    ["lower-case header names and values (except the key)", request(lowerCased())],
+    ["Connection: keep-alive, Upgrade", request(replacing("Connection", "Connection: keep-alive, Upgrade"))],
+    ["HTTP/1.1 with extra headers (Origin, User-Agent)", request([...goodHeaders(), "Origin: http://example.test", "User-Agent: test"])],
+  ];
+  for (const [name, bytes] of cases) {
+    it(`${name}: 101`, async () => {
+      const rec = await countingServer();
+      const socket = connect(rec.server.port, "127.0.0.1");
+      defer(() => socket.destroy());
+      let received = "";
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          socket.on("data", (d) => {
+            received += d.toString("latin1");
+            if (received.includes("\r\n\r\n")) resolve();
+          });
+          socket.write(bytes);
+        }),
+        5000,
+        "the 101 response",
+      );
+      expect(received).toMatch(/^HTTP\/1\.1 101 /);
+    });
+  }
 });
 
 describe("garbage instead of HTTP", () => {
