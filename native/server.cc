@@ -119,7 +119,7 @@ bool Server::acceptsUpgrade(lws* wsi) {
   }
   if (const unsigned status = upgradeRequestError(wsi)) {
     stats().add(ServerStats::Rejected, 1);
-    lws_return_http_status(wsi, status, nullptr);
+    refuseUpgrade(wsi, status);
     return false;
   }
   if (options_->maxConnections && connections_.size() >= options_->maxConnections) {

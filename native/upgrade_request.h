@@ -32,4 +32,22 @@ inline unsigned upgradeRequestError(lws* wsi) {
   return 0;
 }
 
+// Answers a refused upgrade and lets lws close the connection. A 426 names the version we speak
+// (4.4: "Sec-WebSocket-Version: 13"), which lws_return_http_status cannot add.
+inline void refuseUpgrade(lws* wsi, unsigned status) {
+  if (status != 426) {
+    lws_return_http_status(wsi, status, nullptr);
+    return;
+  }
+  unsigned char buf[LWS_PRE + 256];
+  unsigned char* start = buf + LWS_PRE;
+  unsigned char* p = start;
+  unsigned char* end = buf + sizeof buf;
+  if (lws_add_http_header_status(wsi, status, &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, reinterpret_cast<const unsigned char*>("13"), 2, &p, end) ||
+      lws_add_http_header_content_length(wsi, 0, &p, end) || lws_finalize_http_header(wsi, &p, end))
+    return;
+  lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_HEADERS);
+}
+
 }  // namespace lwsnode
