@@ -32,7 +32,7 @@ const lowerCased = (): string[] =>
 const without = (name: string): string[] => goodHeaders().filter((h) => !h.toLowerCase().startsWith(name.toLowerCase()));
 const replacing = (name: string, line: string): string[] => [...without(name), line];
 
-/** Sends `bytes`, half-closes nothing, and collects what the server says until it ends the connection. */
+/** Sends `bytes` (then half-closes if `endAfterWrite`) and collects what the server says until it ends the connection. */
 function exchange(port: number, bytes: string | Buffer, endAfterWrite = false): Promise<{ received: string; ms: number }> {
   const socket = connect(port, "127.0.0.1");
   defer(() => socket.destroy());
