@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses for our own native units (native/utf8_validator.h +
-# bytes.h, frame.cc, command_queue.cc, slot_table.cc) with ASan + UBSan.
+# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h) with ASan + UBSan.
 #
-#   npm run fuzz                 # short run (CI): 6 s per harness
+#   npm run fuzz                 # short run (CI): 5 s per harness
 #   npm run fuzz -- --long       # 10 min per harness (or --seconds N)
 #   npm run fuzz -- --only utf8_reassembly
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-seconds=6
+seconds=5
 only=""
 while (($#)); do
   case "$1" in
@@ -36,12 +36,13 @@ declare -A units=(
   [frame_header]="native/frame.cc"
   [command_queue]="native/command_queue.cc native/frame.cc"
   [slot_table]="native/slot_table.cc"
+  [event_batch]=""
 )
 
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Itest/fuzz/stub -Inative)
 status=0
-for h in utf8_reassembly frame_header command_queue slot_table; do
+for h in utf8_reassembly frame_header command_queue slot_table event_batch; do
   [[ -z "$only" || "$only" == "$h" ]] || continue
   dir="build/fuzz/$h"
   mkdir -p "$dir/corpus"
