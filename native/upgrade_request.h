@@ -1,6 +1,7 @@
 // RFC 6455 4.2.1 checks on an opening handshake that lws 4.3.5 leaves out: it upgrades a request
 // of any method and HTTP version that carries the upgrade headers, any Sec-WebSocket-Key that is
-// present, and any Sec-WebSocket-Version (an unknown one falls back to 13). Runs in FILTER_PROTOCOL_CONNECTION.
+// present, and any Sec-WebSocket-Version (an unknown one falls back to 13). Both functions run
+// in LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, on the I/O thread.
 #pragma once
 
 #include <libwebsockets.h>
@@ -44,7 +45,8 @@ inline void refuseUpgrade(lws* wsi, unsigned status) {
   unsigned char* p = start;
   unsigned char* end = buf + sizeof buf;
   if (lws_add_http_header_status(wsi, status, &p, end) ||
-      lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, reinterpret_cast<const unsigned char*>("13"), 2, &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, reinterpret_cast<const unsigned char*>("13"), 2, &p,
+                                   end) ||
       lws_add_http_header_content_length(wsi, 0, &p, end) || lws_finalize_http_header(wsi, &p, end))
     return;
   lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_HEADERS);
