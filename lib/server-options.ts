@@ -101,7 +101,7 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   upgradeTimeout?: number;
   /** Handshakes waiting for the `upgrade` handler at once; more are answered 503 straight away. Default 64. */
   maxPendingUpgrades?: number;
-  /** Largest upgrade request header section (names + values, in bytes) answered; bigger ones get 431. Default 8192, at most 16384. */
+  /** Largest upgrade request (request target plus header names and values, in bytes) answered; bigger ones get 431. Default 8192, at most 16384. */
   maxHeaderSize?: number;
 }
 

@@ -57,6 +57,8 @@ Connection::~Connection() {
 // ---- inbound ----
 
 int Connection::onReceive(const void* in, size_t len) {
+  // lws keeps parsing what follows a client's close frame; RFC 6455 5.5.1: no data after it.
+  if (peerClosed_) return 0;
   const bool first = lws_is_first_fragment(wsi_);
   const bool final = lws_is_final_fragment(wsi_);  // FIN frame and none of it left to read
   const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
@@ -126,7 +128,15 @@ void Connection::resumeReads() {
   lws_rx_flow_control(wsi_, 1);
 }
 
-void Connection::onPeerClose(const uint8_t* in, size_t len) {
+int Connection::onPeerClose(const uint8_t* in, size_t len) {
+  // RFC 6455 5.5.1: a close payload is empty or a 2-byte code plus a UTF-8 reason. (lws has
+  // already replaced a code that may not be sent on the wire with 1002.)
+  if (len == 1) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "bad close payload");
+  if (len > 2) {
+    Utf8Validator reasonUtf8;
+    if (!reasonUtf8.feed(in + 2, len - 2) || !reasonUtf8.complete())
+      return failMessage(LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
+  }
   peerClosed_ = true;
   if (len >= 2) {
     peerCode_ = (in[0] << 8) | in[1];
@@ -134,6 +144,7 @@ void Connection::onPeerClose(const uint8_t* in, size_t len) {
   } else {
     peerCode_ = LWS_CLOSE_STATUS_NO_STATUS;
   }
+  return 0;
 }
 
 void Connection::onPong(const void* in, size_t len) {

@@ -49,7 +49,7 @@ class Connection {
   // lws callbacks; a negative return closes the connection.
   int onReceive(const void* in, size_t len);
   int onWritable();
-  void onPeerClose(const uint8_t* in, size_t len);
+  int onPeerClose(const uint8_t* in, size_t len);
   void onClosed();  // emits the Close event; the owner deletes us afterwards
 
   // Commands from JS (and the server's shutdown).

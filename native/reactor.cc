@@ -492,8 +492,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      if (pss && *pss) (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len);
-      return 0;
+      return pss && *pss ? (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len) : 0;
 
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLIENT_CLOSED:

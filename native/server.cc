@@ -12,6 +12,7 @@
 #include "connection.h"
 #include "reactor.h"
 #include "topic.h"
+#include "upgrade_request.h"
 
 namespace lwsnode {
 
@@ -146,6 +147,9 @@ int Server::onConfirmUpgrade(lws* wsi) {
   if (options_->maxConnections && connections_.size() >= options_->maxConnections)
     return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
+  // A request that breaks RFC 6455 is refused in FILTER_PROTOCOL_CONNECTION (acceptsUpgrade,
+  // with the answer the RFC asks for): let lws go on to it, without a trip to JS.
+  if (upgradeRequestError(wsi)) return 0;
   if (!options_->upgradeHook) {
     // No JS round trip without a hook: only the header limit, then lws goes on as before...
     if (requestHeaderBytes(wsi) > options_->maxHeaderSize) return refuse(wsi, 431);
@@ -205,6 +209,11 @@ bool Server::acceptsUpgrade(lws* wsi) {
   // Checked again here: a hook's decision may come after the server began closing or filled up.
   if (stopping_) {
     stats().add(ServerStats::Rejected, 1);
+    return false;
+  }
+  if (const unsigned status = upgradeRequestError(wsi)) {
+    stats().add(ServerStats::Rejected, 1);
+    refuseUpgrade(wsi, status);
     return false;
   }
   if (options_->maxConnections && connections_.size() >= options_->maxConnections) {

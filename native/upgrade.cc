@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -106,7 +107,9 @@ void forEachHeader(lws* wsi, const std::function<void(const char*, size_t, const
 }  // namespace
 
 size_t requestHeaderBytes(lws* wsi) {
-  size_t total = 0;
+  // The request target counts too: a 10 KiB URL is as much a header-size attack as a header.
+  size_t total = static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))) +
+                 static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
   forEachHeader(wsi, [&](const char*, size_t nameLen, const char*, size_t valueLen) { total += nameLen + valueLen; });
   return total;
 }

@@ -2,12 +2,14 @@
 // exchanging text, binary, fragmented and large (natively fragmented) messages, pub/sub with a
 // shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
 // a terminate, our own client (masked text, binary and fragmented sends, permessage-deflate
-// inbound, the WHATWG WebSocket, a refused and an aborted connect), and the ordered shutdown.
-// Exits 0 when everything arrived as sent. Two `ws` clients negotiate permessage-deflate with
+// inbound, the WHATWG WebSocket, a refused and an aborted connect), hostile frames from raw
+// sockets (hostile.mjs), and the ordered shutdown. Exits 0 when everything arrived as sent and
+// every hostile frame got its close code. Two `ws` clients negotiate permessage-deflate with
 // the server (compressed echoes, a shared compressed publish), one does not.
 import { randomBytes } from "node:crypto";
 import { connect, createServer, WebSocket as LwsWebSocket } from "../../dist/index.js";
 import WebSocket, { WebSocketServer } from "ws";
+import { hostileRound } from "./hostile.mjs";
 
 const pongs = [];
 const server = await createServer({
@@ -95,6 +97,8 @@ await new Promise((resolve) => {
   clients[0].send("part-1 ", { fin: false });
   clients[0].send("part-2", { fin: true });
 });
+// Malformed frames and closes from raw sockets, each answered with its RFC 6455 close code.
+await hostileRound(server.port);
 const closed = (ws) => new Promise((resolve) => ws.once("close", (code) => resolve(code)));
 const c1 = closed(clients[1]);
 clients[1].send("close-me");

@@ -1,0 +1,90 @@
+// Fuzzes the JS -> I/O thread command queue (native/command_queue.cc) with any sequence of
+// push / flushWake / takeAll / attach / detach, against a model:
+//  - takeAll returns every accepted command once, in push order, with its frame still owned
+//    (frames are refcounted: ASan and LeakSanitizer catch a double release or a leak),
+//  - lws_cancel_service (the wakeup) runs only while attached, at most once until the next
+//    takeAll, and never after detach,
+//  - after detach every push is refused.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <string>
+
+#include "../../native/command_queue.h"
+
+namespace {
+int g_wakes = 0;
+lws_context* g_context = nullptr;
+lws_context* const kContext = reinterpret_cast<lws_context*>(0x1000);
+}  // namespace
+
+extern "C" void lws_cancel_service(lws_context* cx) {
+  if (cx != kContext || g_context != kContext) std::abort();  // only the attached context
+  ++g_wakes;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  lwsnode::CommandQueue q;
+  std::deque<uint32_t> model;  // slots of queued commands, in order
+  bool attached = false, closed = false, inFlight = false;
+  uint32_t next = 0;
+  g_wakes = 0;
+  g_context = nullptr;
+  for (size_t i = 0; i < size; ++i) {
+    const uint8_t op = data[i];
+    const int wakesBefore = g_wakes;
+    switch (op % 5) {
+      case 0:
+      case 1: {  // push, wake deferred when op's bit 3 is set
+        lwsnode::Command cmd(lwsnode::CommandType::Send);
+        cmd.slot = next;
+        cmd.frame = lwsnode::Frame::create(lwsnode::Opcode::Binary, op >> 3);
+        cmd.text.assign(op >> 4, 't');
+        const bool defer = op & 8;
+        const bool accepted = q.push(std::move(cmd), defer);
+        if (accepted == closed) std::abort();
+        if (accepted) model.push_back(next++);
+        const bool shouldWake = accepted && !defer && attached && !inFlight;
+        if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
+        if (shouldWake) inFlight = true;
+        break;
+      }
+      case 2: {  // JS: flush a deferred wake
+        q.flushWake();
+        const bool shouldWake = !model.empty() && attached && !inFlight;
+        if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
+        if (shouldWake) inFlight = true;
+        break;
+      }
+      case 3: {  // I/O thread: drain
+        std::vector<lwsnode::Command> got = q.takeAll();
+        if (got.size() != model.size()) std::abort();
+        for (const lwsnode::Command& c : got) {
+          if (c.slot != model.front() || !c.frame) std::abort();
+          model.pop_front();
+        }
+        inFlight = false;
+        break;
+      }
+      case 4:
+        if (op & 8) {
+          if (!closed) {
+            g_context = kContext;  // attach: queued commands wake at once
+            q.attach(kContext);
+            attached = true;
+            const bool shouldWake = !model.empty();
+            if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
+            inFlight = shouldWake;
+          }
+        } else {
+          q.detach();
+          g_context = nullptr;
+          attached = false;
+          closed = true;
+        }
+        break;
+    }
+  }
+  return 0;  // q's destructor frees whatever is still queued
+}
