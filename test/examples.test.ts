@@ -108,6 +108,22 @@ describe("examples/chat (pub/sub chat room)", () => {
   });
 });
 
+describe("examples/client-feed (lwsnode client consuming the market-data feed)", () => {
+  it("prints the subscribed ticks, reconnects after the server stops, and exits on Ctrl-C", { timeout: 30_000 }, async () => {
+    const md = startExample("market-data/server.mjs", { TICK_MS: "20" });
+    const [, port] = await md.waitFor(/market data on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const consumer = startExample("client-feed/consumer.mjs", { URL: `ws://127.0.0.1:${port}/`, SYMBOLS: "GLOBEX,INITECH" });
+    await consumer.waitFor(/subscribed: GLOBEX\n/);
+    await consumer.waitFor(/subscribed: GLOBEX, INITECH\n/);
+    await consumer.waitFor(/^INITECH \d+\.\d\d \(#\d+\)$/m);
+    expect(consumer.output()).not.toMatch(/^(ACME|UMBRELLA) /m);
+    expect(await md.stop(), md.output()).toBe(0);
+    await consumer.waitFor(/closed 1001/);
+    await consumer.waitFor(/connection lost; retry 1 in \d+ ms/);
+    expect(await consumer.stop(), consumer.output()).toBe(0);
+  });
+});
+
 describe("examples/market-data (worker_threads producer, main-thread server)", () => {
   it("streams the ticks of the subscribed symbols only, in sequence order", { timeout: 30_000 }, async () => {
     const md = startExample("market-data/server.mjs", { TICK_MS: "20" });
