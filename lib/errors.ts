@@ -66,7 +66,9 @@ export type ConnectFailure = "dns" | "refused" | "network" | "tls" | "status" | 
  * | `aborted`   | `EABORTED`                               | `close()`/`terminate()` was called while connecting |
  */
 export class ConnectError extends Error {
+  /** An errno-style name of the failure (see the table above), e.g. `ECONNREFUSED`. */
   readonly code: string;
+  /** Which step failed (see the table above). */
   readonly reason: ConnectFailure;
   /** The HTTP status of a non-101 answer (`reason === "status"`), else 0. */
   readonly status: number;

@@ -11,8 +11,11 @@ export type BinaryType = "nodebuffer" | "arraybuffer" | "blob";
 
 /** The `close` event (Node 20 has no global CloseEvent). */
 export class CloseEvent extends Event {
+  /** The close code (1006 when the connection dropped without a closing handshake). */
   readonly code: number;
+  /** The close reason the peer sent, or ours if we closed first. */
   readonly reason: string;
+  /** Whether the closing handshake completed. */
   readonly wasClean: boolean;
   constructor(type: string, init: { code?: number; reason?: string; wasClean?: boolean } = {}) {
     super(type);
@@ -24,7 +27,9 @@ export class CloseEvent extends Event {
 
 /** The `error` event; `error` is the {@link ConnectError} when connecting failed. */
 export class ErrorEvent extends Event {
+  /** The cause: a {@link ConnectError} when connecting failed. */
   readonly error: unknown;
+  /** A description of the error. */
   readonly message: string;
   constructor(type: string, init: { error?: unknown; message?: string } = {}) {
     super(type);
@@ -43,13 +48,21 @@ const EVENTS = ["open", "message", "error", "close"] as const;
  * A third argument takes {@link ConnectOptions} (headers, tls, …) beyond the standard.
  */
 export class WebSocket extends EventTarget {
+  /** `readyState` while the handshake is in progress. */
   static readonly CONNECTING = 0;
+  /** `readyState` once open: messages flow. */
   static readonly OPEN = 1;
+  /** `readyState` during the closing handshake. */
   static readonly CLOSING = 2;
+  /** `readyState` once closed (or when connecting failed). */
   static readonly CLOSED = 3;
+  /** {@inheritDoc WebSocket.CONNECTING} */
   readonly CONNECTING = 0;
+  /** {@inheritDoc WebSocket.OPEN} */
   readonly OPEN = 1;
+  /** {@inheritDoc WebSocket.CLOSING} */
   readonly CLOSING = 2;
+  /** {@inheritDoc WebSocket.CLOSED} */
   readonly CLOSED = 3;
 
   /** The URL, normalised. */
@@ -82,10 +95,12 @@ export class WebSocket extends EventTarget {
     void this.#ws._start();
   }
 
+  /** `CONNECTING` (0), `OPEN` (1), `CLOSING` (2) or `CLOSED` (3). */
   get readyState(): number {
     return this.#state;
   }
 
+  /** Bytes given to `send()` and not yet written to the socket (exact; Blobs count while they are read). */
   get bufferedAmount(): number {
     return this.#ws.bufferedAmount + this.#pendingBlobBytes + this.#afterClose;
   }
@@ -95,14 +110,17 @@ export class WebSocket extends EventTarget {
     return this.#ws.protocol;
   }
 
+  /** The extensions the server accepted (`Sec-WebSocket-Extensions`), `""` if none. */
   get extensions(): string {
     return this.#ws.extensions;
   }
 
+  /** How binary messages arrive in `message` events: `"nodebuffer"` (default), `"arraybuffer"` or `"blob"`. */
   get binaryType(): BinaryType {
     return this.#binaryType;
   }
 
+  /** Unknown values are ignored, as in browsers. */
   set binaryType(value: BinaryType) {
     // As in browsers: an unknown value is ignored.
     if (value === "nodebuffer" || value === "arraybuffer" || value === "blob") this.#binaryType = value;
@@ -215,6 +233,7 @@ export class WebSocket extends EventTarget {
     return this;
   }
 
+  /** Undoes `unref()`: an open connection keeps the process alive (the default). */
   ref(): this {
     this.#ws.ref();
     return this;
@@ -252,8 +271,12 @@ function handlers(ws: WebSocket): Map<string, { handler: Handler; listener: (e: 
 }
 
 export interface WebSocket {
+  /** Handler of the `open` event (besides any added with addEventListener). */
   onopen: ((this: WebSocket, event: Event) => unknown) | null;
+  /** Handler of `message` events: `event.data` is a string, or binary data as `binaryType` says. */
   onmessage: ((this: WebSocket, event: MessageEvent) => unknown) | null;
+  /** Handler of the `error` event (an {@link ErrorEvent}; a `close` event follows). */
   onerror: ((this: WebSocket, event: Event) => unknown) | null;
+  /** Handler of the `close` event. */
   onclose: ((this: WebSocket, event: CloseEvent) => unknown) | null;
 }
