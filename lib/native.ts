@@ -22,6 +22,7 @@ export interface NativeListenOptions {
   idleTimeout: number;
   sendPings: boolean;
   closeTimeoutMs: number;
+  /** Seconds (lws's unit). */
   handshakeTimeout: number;
   /** permessage-deflate: set (with deflateLevel) only when the server offers it. */
   deflateThreshold?: number;

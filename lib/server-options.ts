@@ -85,8 +85,9 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   /** How long `server.close()` waits for clients to finish the closing handshake before dropping them, in ms. Default 5000. */
   closeTimeout?: number;
   /**
-   * Seconds a client has to deliver its whole upgrade request (headers) once connected; slower
-   * clients, such as a slowloris trickling bytes, are dropped. Default 10.
+   * Milliseconds a client has to deliver its whole upgrade request (headers) once connected;
+   * slower clients, such as a slowloris trickling bytes, are dropped. Rounded up to whole
+   * seconds (libwebsockets' granularity). Default 10000, as for `connect()`.
    */
   handshakeTimeout?: number;
   /**
@@ -148,7 +149,7 @@ export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
 export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
 export const DEFAULT_IDLE_TIMEOUT = 120;
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
 export const DEFAULT_UPGRADE_TIMEOUT = 10000;
@@ -240,7 +241,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0, 65535),
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
-    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3600),
+    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3_600_000),
     perMessageDeflate: deflateOptions(options.perMessageDeflate),
     tls: options.tls,
     handlers,

@@ -239,7 +239,7 @@ export class Server<T = unknown> implements Endpoint {
       idleTimeout: o.idleTimeout,
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
-      handshakeTimeout: o.handshakeTimeout,
+      handshakeTimeout: Math.ceil(o.handshakeTimeout / 1000), // native: whole seconds
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
     });

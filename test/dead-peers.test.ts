@@ -32,7 +32,7 @@ async function stillServing(port: number): Promise<void> {
 
 describe("slowloris at scale", () => {
   it("100 connections trickling their upgrade request are all dropped after handshakeTimeout; a client is served meanwhile", { timeout: 20_000 }, async () => {
-    const server = await startServer(defer, { handshakeTimeout: 1, message: (ws, d, b) => ws.send(d, b) });
+    const server = await startServer(defer, { handshakeTimeout: 1000, message: (ws, d, b) => ws.send(d, b) });
     const sockets = await Promise.all(Array.from({ length: 100 }, () => tcp(server.port)));
     const t0 = Date.now();
     let i = 0;
@@ -51,7 +51,7 @@ describe("slowloris at scale", () => {
   });
 
   it("connections that open TCP and send nothing are dropped after handshakeTimeout", { timeout: 15_000 }, async () => {
-    const server = await startServer(defer, { handshakeTimeout: 1, message: (ws, d, b) => ws.send(d, b) });
+    const server = await startServer(defer, { handshakeTimeout: 1000, message: (ws, d, b) => ws.send(d, b) });
     const sockets = await Promise.all(Array.from({ length: 50 }, () => tcp(server.port)));
     const t0 = Date.now();
     await Promise.all(sockets.map(ended));

@@ -3,9 +3,9 @@
 # (echo-session.mjs: echo, fragments, pub/sub, pings, backpressure close, terminate, shutdown)
 # under valgrind, bounded in time. Fails on any memory error (invalid read/write, use of
 # uninitialised values, bad free) in any frame, Node's and V8's included, and on any
-# "definitely lost" block. No suppressions are needed (Node 20, valgrind 3.19); if a Node or V8
-# internal ever needs one, add a suppressions file with a reason per entry, never for
-# lwsnode's or lws's frames. Needs valgrind (Debian: apt-get install valgrind).
+# "definitely lost" block. node.supp holds the suppressions for Node/V8 internals, each with
+# its reason (never for lwsnode's or lws's frames). Needs valgrind (Debian: apt-get install
+# valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,6 +23,7 @@ status=0
 LWSNODE_ADDON="$addon" timeout 900 valgrind \
   --tool=memcheck --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
   --errors-for-leak-kinds=definite --num-callers=30 \
+  --suppressions=test/memcheck/node.supp \
   --log-file="$log" \
   node --jitless test/memcheck/echo-session.mjs >"$out" 2>&1 || status=$?
 cat "$out"
