@@ -321,7 +321,7 @@ void Connection::popFront() {
 
 int Connection::onWritable() {
   if (head_ < queue_.size()) {
-    size_t written = 0;  // payload bytes handed to lws
+    size_t written = 0;  // message bytes handed to lws (before compression: see accountLength)
     size_t frames = 0;   // whole messages finished
     uint8_t* base = reactor_.scratch() + LWS_PRE;
     Frame& front = *queue_[head_];
