@@ -30,10 +30,20 @@ readonly ORIG_NAME="libwebsockets_${LWS_VERSION}.orig.tar.gz"
 readonly ORIG_SIZE=15620674
 readonly ORIG_SHA256=87f99ad32803ed325fceac5327aae1f5c1b417d54ee61ad36cffc8df5f5ab276
 
-# (a) an explicit source tree wins.
+# Our patches, applied in name order (see scripts/lws-patches/README.md).
+patchdir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lws-patches"
+shopt -s nullglob
+patches=("$patchdir"/*.patch)
+shopt -u nullglob
+
+# (a) an explicit source tree wins; it is used as is, so it must carry our patches already.
 if [[ -n "${LWSNODE_LWS_SOURCE_DIR:-}" ]]; then
   [[ -f "${LWSNODE_LWS_SOURCE_DIR}/CMakeLists.txt" ]] ||
     die "LWSNODE_LWS_SOURCE_DIR=${LWSNODE_LWS_SOURCE_DIR} has no CMakeLists.txt"
+  for p in "${patches[@]}"; do
+    patch -d "${LWSNODE_LWS_SOURCE_DIR}" -p1 -R --dry-run --force --silent <"$p" >/dev/null 2>&1 ||
+      die "LWSNODE_LWS_SOURCE_DIR=${LWSNODE_LWS_SOURCE_DIR} lacks $(basename "$p"): apply scripts/lws-patches/*.patch (patch -p1) or use LWSNODE_LWS_TARBALL"
+  done
   log "using LWSNODE_LWS_SOURCE_DIR=${LWSNODE_LWS_SOURCE_DIR}"
   result "${LWSNODE_LWS_SOURCE_DIR}"
 fi
@@ -57,10 +67,6 @@ fi
 tarball="${LWSNODE_LWS_TARBALL:-$default_tarball}"
 
 # The tree's name covers the tarball and our patches, so a changed patch set gets a fresh tree.
-patchdir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lws-patches"
-shopt -s nullglob
-patches=("$patchdir"/*.patch)
-shopt -u nullglob
 patch_sha=$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-8)
 srcroot="${cache}/src-${want_sha:0:12}-p${patch_sha}"
 srcdir="${srcroot}/libwebsockets-${LWS_VERSION}"
