@@ -4,7 +4,7 @@
 # Prints the path of the extracted source dir on stdout and nothing else; all logs go to stderr.
 #
 # Environment:
-#   LWSNODE_LWS_SOURCE_DIR  use this already-extracted lws source tree as is
+#   LWSNODE_LWS_SOURCE_DIR  use this already-extracted, already-patched lws source tree as is
 #   LWSNODE_LWS_TARBALL     path of the release tarball (default: the cache, see below)
 #   LWSNODE_LWS_URL         download the tarball from this URL with curl instead of apt, e.g. the
 #                           upstream release https://github.com/warmcat/libwebsockets/archive/refs/tags/v4.3.5.tar.gz
