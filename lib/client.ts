@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import { checkClose } from "./close-codes.js";
 import { parseTarget, resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type Target } from "./client-options.js";
 import { ConnectError, connectFailure } from "./errors.js";
-import { NOTIFY_DRAIN } from "./native.js";
+import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 import { ReadyState, type SendData } from "./server-websocket.js";
@@ -139,17 +139,19 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    * Queues one message: strings as text, binary data as binary unless `isBinary` says
    * otherwise. The bytes are copied once; you may reuse `data` at once.
    *
+   * @param compress - with `perMessageDeflate` accepted by the server, compress the message (on
+   *   the I/O thread) if it is at least 1 KiB. Default true.
    * @returns `SendStatus.SUCCESS`, `BACKPRESSURE` (accepted, but more than 64 KiB are waiting:
    *   wait for `drain`), or `CLOSED` (not open: nothing is sent).
    */
-  send(data: SendData, isBinary: boolean = typeof data !== "string"): SendStatus {
+  send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
     if (this.#phase !== "open" || this.#slot < 0) return SendStatus.CLOSED;
     const reactor = this.#reactor!;
     const pressured = this.#sent + reactor.counter(this.#slot) > BACKPRESSURE_HIGH_WATER_MARK;
-    let flags = 0;
+    let flags = compress ? COMPRESS : 0;
     if (pressured && !this.#drainWanted) {
       this.#drainWanted = true;
-      flags = NOTIFY_DRAIN;
+      flags |= NOTIFY_DRAIN;
     }
     if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
       if (!(data instanceof ArrayBuffer)) throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");

@@ -119,6 +119,25 @@ int Client::appendHeaders(lws* wsi, unsigned char** p, size_t room) {
   return 0;
 }
 
+namespace {
+// zlib's default: a client sends little, and what it sends is compressed once.
+constexpr int kClientDeflateLevel = 6;
+
+// Whether the server accepted permessage-deflate with a window we may compress with: our
+// Deflater uses 15 bits, so a client_max_window_bits below that means sending uncompressed
+// (always allowed).
+bool mayCompress(const std::string& extensions) {
+  const size_t at = extensions.find("permessage-deflate");
+  if (at == std::string::npos) return false;
+  const size_t bits = extensions.find("client_max_window_bits", at);
+  if (bits == std::string::npos) return true;
+  const size_t eq = extensions.find('=', bits);
+  const size_t next = extensions.find_first_of(",;", bits);
+  if (eq == std::string::npos || (next != std::string::npos && eq > next)) return true;
+  return std::atoi(extensions.c_str() + eq + 1 + (extensions[eq + 1] == '"')) >= 15;
+}
+}  // namespace
+
 void Client::beforeEstablished(lws* wsi) {
   // The handshake's response headers are freed before CLIENT_ESTABLISHED: read them here.
   char buf[256];
@@ -136,6 +155,10 @@ int Client::onEstablished(lws* wsi, void* pss) {
   wsi_ = wsi;
   const uint32_t slot = reactor_.slots().acquire();
   auto conn = std::make_unique<Connection>(reactor_, options_->limits, stats_, wsi, slot);
+  if (mayCompress(extensions_)) {
+    deflater_ = std::make_unique<Deflater>(kClientDeflateLevel);
+    conn->enableDeflate(*deflater_);
+  }
   reactor_.slots().attach(slot, conn.get());
   // Open for a client: a = client id, bytes = "protocol\nextensions".
   const std::string text = protocol_ + "\n" + extensions_;

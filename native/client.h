@@ -13,6 +13,7 @@
 #include <string>
 
 #include "command.h"
+#include "deflater.h"
 #include "server_stats.h"
 
 namespace lwsnode {
@@ -59,6 +60,7 @@ class Client {
   Connection* connection_ = nullptr;  // owned by the wsi once established
   std::string protocol_;    // chosen by the server
   std::string extensions_;  // accepted by the server
+  std::unique_ptr<Deflater> deflater_;  // our sends, when permessage-deflate was accepted
   bool deadlineArmed_ = false;
   bool timedOut_ = false;
   bool aborted_ = false;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "mask.h"
+#include "deflater.h"
 #include "reactor.h"
 #include "server.h"
 #include "topic.h"
@@ -238,8 +239,8 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
     if (wasIdle) requestWritable();
     return;
   }
-  if (deflate_ && frame->compressible() && frame->payloadLength() >= options_.deflateThreshold) {
-    if (FrameRef twin = server_->deflater()->deflated(*frame)) frame = std::move(twin);  // deflate_: a server's
+  if (deflater_ && frame->compressible() && frame->payloadLength() >= options_.deflateThreshold) {
+    if (FrameRef twin = deflater_->deflated(*frame)) frame = std::move(twin);
   }
   const size_t len = frame->accountLength();
   if (!countedByJs) addTo(counter_, static_cast<double>(len));

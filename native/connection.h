@@ -24,6 +24,7 @@
 
 namespace lwsnode {
 
+class Deflater;
 class Reactor;
 class Server;
 class Topic;
@@ -43,8 +44,9 @@ class Connection {
   uint32_t slot() const { return slot_; }
   lws* wsi() const { return wsi_; }
   Server* server() const { return server_; }  // null for a client connection
-  // permessage-deflate was negotiated: compressible messages go out compressed.
-  void enableDeflate() { deflate_ = true; }
+  // permessage-deflate was negotiated: compressible messages go out compressed by `deflater`
+  // (the server's, or the client's own), which outlives this connection's sends.
+  void enableDeflate(Deflater& deflater) { deflater_ = &deflater; }
 
   // lws callbacks; a negative return closes the connection.
   int onReceive(const void* in, size_t len);
@@ -108,7 +110,7 @@ class Connection {
   std::vector<Subscription> subscriptions_;
   uint64_t lastActivityMs_;   // last message or pong received (loop clock)
   bool pingOutstanding_ = false;
-  bool deflate_ = false;
+  Deflater* deflater_ = nullptr;  // set when permessage-deflate was negotiated
 
   Bytes rx_;  // a message being reassembled across RECEIVE callbacks
   bool rxBinary_ = false;

@@ -457,7 +457,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       if (!server || !pss) return -1;
       const uint32_t slot = self->slots_.acquire();
       auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      if (session->deflate) conn->enableDeflate();
+      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
       self->slots_.attach(slot, conn.get());
       char addr[64] = "";
       lws_get_peer_simple(wsi, addr, sizeof addr);

@@ -579,26 +579,50 @@ describe("wss://", () => {
 // ---- permessage-deflate -----------------------------------------------------------------------
 
 describe("permessage-deflate", () => {
-  it("is offered when asked; what the ws server compresses arrives inflated, what we send stays plain", { timeout: 30_000 }, async () => {
+  it("is offered when asked; both directions compressed: the ws server inflates what we send", { timeout: 30_000 }, async () => {
     const { wss, port } = await startWsServer({ perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
     const offered = deferred<string>();
+    let socketBytesRead = (): number => 0;
     wss.on("connection", (s: WsSocket, req: IncomingMessage) => {
       offered.resolve(String(req.headers["sec-websocket-extensions"]));
+      socketBytesRead = () => req.socket.bytesRead;
       s.on("message", (data, isBinary) => s.send(data, { binary: isBinary, compress: true }));
     });
     const ws = await open(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
     expect(await withTimeout(offered.promise, 5000, "connection")).toContain("permessage-deflate");
     expect(ws.extensions).toContain("permessage-deflate");
     const t = track(ws);
-    const text = "compressible text ".repeat(60_000);
+    const text = "compressible text ".repeat(60_000); // 1 MiB
     const binary = randomBytes(700_000);
     ws.send(text);
+    await t.count(1);
+    // The server read far less than the megabyte it inflated: our send went out compressed.
+    expect(socketBytesRead()).toBeLessThan(100_000);
     ws.send(binary);
     ws.send("small");
-    await t.count(3);
+    ws.send(text, false, false); // compress = false: sent as it is
+    await t.count(4);
     expect(t.messages[0]!.data.toString()).toBe(text);
     expect(sha256(t.messages[1]!.data)).toBe(sha256(binary));
     expect(t.messages[2]!.data.toString()).toBe("small");
+    expect(t.messages[3]!.data.toString()).toBe(text);
+    expect(socketBytesRead()).toBeGreaterThan(text.length + binary.length);
+  });
+
+  it("sends uncompressed when the server limits the client's window below 15 bits", async () => {
+    const { wss, port } = await startWsServer({ perMessageDeflate: { threshold: 0, clientMaxWindowBits: 10 } });
+    let socketBytesRead = (): number => 0;
+    const got = deferred<string>();
+    wss.on("connection", (s: WsSocket, req: IncomingMessage) => {
+      socketBytesRead = () => req.socket.bytesRead;
+      s.on("message", (data) => got.resolve(data.toString()));
+    });
+    const ws = await open(`ws://127.0.0.1:${port}/`, { perMessageDeflate: true });
+    expect(ws.extensions).toContain("client_max_window_bits=10");
+    const text = "compressible text ".repeat(10_000);
+    ws.send(text);
+    expect(await withTimeout(got.promise, 5000, "the message")).toBe(text);
+    expect(socketBytesRead()).toBeGreaterThan(text.length);
   });
 
   it("is not offered by default", async () => {
