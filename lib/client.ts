@@ -183,32 +183,31 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    */
   close(code: number = 1000, reason: string = ""): void {
     checkClose(code, reason);
-    this.#closeRequested = true;
-    if (this.#phase === "waiting") {
-      this.#stopRetrying();
-      return;
-    }
-    if (this.#phase === "resolving" || this.#phase === "connecting") {
-      this.#abort();
-      return;
-    }
+    if (this.#stopPending()) return;
     if (this.#phase !== "open" || this.#slot < 0) return;
     this.#phase = "closing";
     this.#syncHold();
     this.#reactor!.native.close(this.#slot, code, reason);
   }
 
-  /** Drops the connection at once, without a closing handshake (`close` reports 1006). */
-  terminate(): void {
+  // close()/terminate() before the connection is open: no reconnect after this; ends a retry
+  // wait or an attempt in progress. True if there was one (nothing more to do).
+  #stopPending(): boolean {
     this.#closeRequested = true;
     if (this.#phase === "waiting") {
       this.#stopRetrying();
-      return;
+      return true;
     }
     if (this.#phase === "resolving" || this.#phase === "connecting") {
       this.#abort();
-      return;
+      return true;
     }
+    return false;
+  }
+
+  /** Drops the connection at once, without a closing handshake (`close` reports 1006). */
+  terminate(): void {
+    if (this.#stopPending()) return;
     if ((this.#phase !== "open" && this.#phase !== "closing") || this.#slot < 0) return;
     this.#phase = "closing";
     this.#syncHold();
