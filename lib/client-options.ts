@@ -7,8 +7,8 @@ import { TlsConfigError } from "./tls-options.js";
 /** TLS settings of a `wss://` connection. */
 export interface ClientTlsOptions {
   /**
-   * A CA certificate (PEM text or Buffer) to trust besides the system's store, e.g. the one that
-   * signed a test server's certificate. Only its first certificate is used.
+   * CA certificates (PEM text or Buffer, one or a bundle) to trust besides the system's store,
+   * e.g. the one that signed a test server's certificate.
    */
   ca?: string | Buffer;
   /** Verify the server's certificate chain and host name. Default true; false accepts anything. */
@@ -137,8 +137,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     if (tls.ca !== undefined) {
       const pem = Buffer.isBuffer(tls.ca) ? tls.ca.toString("utf8") : tls.ca;
       if (typeof pem !== "string") throw invalidType("tls.ca", "PEM text or a Buffer", tls.ca);
+      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [pem];
       try {
-        ca = new X509Certificate(pem).toString();
+        ca = blocks.map((block) => new X509Certificate(block).toString()).join("");
       } catch (err) {
         throw new TlsConfigError("ERR_TLS_CERT", `tls.ca is not a usable PEM certificate: ${(err as Error).message}`, { cause: err });
       }

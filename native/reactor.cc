@@ -9,6 +9,7 @@
 #include "client.h"
 #include "connection.h"
 #include "server.h"
+#include "tls_certs.h"
 
 namespace lwsnode {
 
@@ -357,7 +358,7 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
   if (o.perMessageDeflate) info.extensions = kClientExtensions;
   if (o.tls) {
     // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
-    // first certificate of `ca` when given.
+    // first certificate of `ca` when given (the others are added below).
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (!o.ca.empty()) {
       info.client_ssl_ca_mem = o.ca.data();
@@ -365,6 +366,9 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
     }
   }
   entry.vhost = lws_create_vhost(context_, &info);
+  // JS checked every certificate of the bundle; one the store refuses (a duplicate) just adds
+  // nothing, as with Node's own `ca`.
+  if (entry.vhost && o.tls) addClientTrust(entry.vhost, o.ca, 1);
   return entry.vhost;
 }
 

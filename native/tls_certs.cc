@@ -66,6 +66,24 @@ bool matches(const std::string& pattern, const char* host) {
 
 }  // namespace
 
+int addClientTrust(lws_vhost* vh, const std::string& pem, int skip) {
+  auto bio = memBio(pem);
+  if (!bio) return 0;
+  int added = 0;
+  for (int i = 0;; ++i) {
+    std::unique_ptr<X509, X509Free> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!x) break;
+    if (i < skip) continue;
+    unsigned char* der = nullptr;  // allocated by i2d_X509
+    const int len = i2d_X509(x.get(), &der);
+    if (len <= 0) break;
+    if (lws_tls_client_vhost_extra_cert_mem(vh, der, static_cast<size_t>(len)) == 0) ++added;
+    OPENSSL_free(der);
+  }
+  ERR_clear_error();  // the read that ends the loop leaves a "no start line" error behind
+  return added;
+}
+
 bool TlsCerts::configure(SSL_CTX* vhostCtx, const std::string& chainPem, const std::vector<SniIdentity>& sni,
                          std::string& error) {
   if (!chainPem.empty() && !addChain(vhostCtx, chainPem, 0)) {

@@ -2,6 +2,7 @@
 // after it, and other certificates chosen by the name the client asks for (SNI). I/O thread.
 #pragma once
 
+#include <libwebsockets.h>
 #include <openssl/ssl.h>
 
 #include <memory>
@@ -17,6 +18,10 @@ struct SniIdentity {
   std::string cert;  // PEM: the leaf, then its chain
   std::string key;   // PEM, unencrypted
 };
+
+// Adds every certificate of `pem` after the first `skip` to what `vh`'s client TLS context
+// trusts (lws itself loads only the first of a CA bundle). Returns how many were added.
+int addClientTrust(lws_vhost* vh, const std::string& pem, int skip);
 
 class TlsCerts {
  public:

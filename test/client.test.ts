@@ -560,6 +560,17 @@ describe("wss://", () => {
     expect(wrongName.reason).toBe("tls");
   });
 
+  it("trusts every certificate of a CA bundle, not only the first", async () => {
+    const { makeCa } = await import("./tls-certs.js");
+    const other = makeCa(); // an unrelated CA first in the bundle
+    const server = await startEchoServer(defer, { host: "", tls: { cert, key } });
+    const ws = await open(`wss://localhost:${server.port}/`, { tls: { ca: other.ca + ca } });
+    ws.send("bundle");
+    expect((await track(ws).next()).data.toString()).toBe("bundle");
+    const wrong = await rejection(connect(`wss://localhost:${server.port}/`, { tls: { ca: other.ca } }));
+    expect(wrong.reason).toBe("tls");
+  });
+
   it("rejectUnauthorized: false accepts the self-signed chain", async () => {
     const server = await startEchoServer(defer, { host: "", tls: { cert, key } });
     const ws = await open(`wss://localhost:${server.port}/`, { tls: { rejectUnauthorized: false } });
