@@ -1,5 +1,7 @@
 #include "tls_certs.h"
 
+#include <libwebsockets.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <strings.h>

@@ -2,13 +2,14 @@
 // after it, and other certificates chosen by the name the client asks for (SNI). I/O thread.
 #pragma once
 
-#include <libwebsockets.h>
 #include <openssl/ssl.h>
 
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+struct lws_vhost;
 
 namespace lwsnode {
 
