@@ -1,8 +1,7 @@
 // connect() options and URLs: their types, defaults and validation.
-import { X509Certificate } from "node:crypto";
 import { invalidType, outOfRange } from "./errors.js";
-import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PAYLOAD_LENGTH } from "./server-options.js";
-import { TlsConfigError } from "./tls-options.js";
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD_LENGTH } from "./server-options.js";
+import { certificates } from "./tls-options.js";
 
 /** TLS settings of a `wss://` connection. */
 export interface ClientTlsOptions {
@@ -72,7 +71,6 @@ export interface ResolvedConnectOptions {
   reconnect: Required<ReconnectOptions> | undefined;
 }
 
-export const DEFAULT_CONNECT_HANDSHAKE_TIMEOUT = 10_000;
 
 const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -137,12 +135,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     if (tls.ca !== undefined) {
       const pem = Buffer.isBuffer(tls.ca) ? tls.ca.toString("utf8") : tls.ca;
       if (typeof pem !== "string") throw invalidType("tls.ca", "PEM text or a Buffer", tls.ca);
-      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [pem];
-      try {
-        ca = blocks.map((block) => new X509Certificate(block).toString()).join("");
-      } catch (err) {
-        throw new TlsConfigError("ERR_TLS_CERT", `tls.ca is not a usable PEM certificate: ${(err as Error).message}`, { cause: err });
-      }
+      ca = certificates("tls.ca", pem).map((c) => c.toString()).join("");
     }
   }
   if (options.perMessageDeflate !== undefined && typeof options.perMessageDeflate !== "boolean") {
@@ -169,7 +162,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     rejectUnauthorized,
     perMessageDeflate: options.perMessageDeflate ?? false,
     maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, 2 ** 32 - 1),
-    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_CONNECT_HANDSHAKE_TIMEOUT, 1, 2 ** 31 - 1),
+    handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 2 ** 31 - 1),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
   };
 }

@@ -381,7 +381,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (reopened) this.#deliver(() => this.emit("reconnect"));
     // The connection's events (a separate object: Endpoint and SocketEvents both have _closed).
     return {
-      _message: (data, isBinary) => this.#deliver(() => this.emit("message", data, isBinary)),
+      // The hot path: no closure unless events are being held back.
+      _message: (data, isBinary) => {
+        if (this.#held) this.#held.push(() => this.emit("message", data, isBinary));
+        else this.emit("message", data, isBinary);
+      },
       _drain: () =>
         this.#deliver(() => {
           this.#drainWanted = false;

@@ -65,7 +65,8 @@ async function pem(name: string, value: unknown): Promise<string> {
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function certificates(name: string, text: string): X509Certificate[] {
+/** Every PEM certificate in `text`, checked; `name` (the option) is what errors cite. */
+export function certificates(name: string, text: string): X509Certificate[] {
   const blocks = text.match(CERT_BLOCK) ?? [];
   if (blocks.length === 0) throw new TlsConfigError("ERR_TLS_CERT", `${name} holds no PEM certificate`);
   return blocks.map((block, i) => {

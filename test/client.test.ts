@@ -94,6 +94,19 @@ async function startWsServer(options: ConstructorParameters<typeof WebSocketServ
   return { wss, port: (wss.address() as { port: number }).port };
 }
 
+/** A TCP server that accepts and never answers (a handshake that hangs); `sockets` it accepted. */
+async function silentTcpServer(): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const net: NetServer = createNetServer((s) => sockets.push(s));
+  net.listen(0, "127.0.0.1");
+  await once(net, "listening");
+  defer(() => {
+    for (const s of sockets) s.destroy();
+    net.close();
+  });
+  return { port: (net.address() as { port: number }).port, sockets };
+}
+
 async function startWsEcho(): Promise<number> {
   const { wss, port } = await startWsServer({ maxPayload: 64 * 1024 * 1024 });
   wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })));
@@ -315,16 +328,9 @@ describe("connect failures reject with a ConnectError that says why", () => {
   });
 
   it("timeout: a server that accepts but never answers the upgrade", async () => {
-    const sockets: Socket[] = [];
-    const net: NetServer = createNetServer((s) => sockets.push(s));
-    net.listen(0, "127.0.0.1");
-    await once(net, "listening");
-    defer(() => {
-      for (const s of sockets) s.destroy();
-      net.close();
-    });
+    const { port, sockets } = await silentTcpServer();
     const started = Date.now();
-    const err = await rejection(connect(`ws://127.0.0.1:${(net.address() as { port: number }).port}/`, { handshakeTimeout: 300 }));
+    const err = await rejection(connect(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 300 }));
     expect(err.reason).toBe("timeout");
     expect(err.code).toBe("ETIMEDOUT");
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
@@ -356,18 +362,11 @@ describe("connect failures reject with a ConnectError that says why", () => {
   });
 
   it("aborted: close() while connecting", async () => {
-    const sockets: Socket[] = [];
-    const net: NetServer = createNetServer((s) => sockets.push(s));
-    net.listen(0, "127.0.0.1");
-    await once(net, "listening");
-    defer(() => {
-      for (const s of sockets) s.destroy();
-      net.close();
-    });
+    const { port, sockets } = await silentTcpServer();
     // A WebSocket lets us call close() while connect() is pending (see websocket.test.ts for
     // the events); here the ClientWebSocket underneath must give up at once.
     const { WebSocket } = await import("../lib/index.js");
-    const ws = new WebSocket(`ws://127.0.0.1:${(net.address() as { port: number }).port}/`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     const error = deferred<Event>();
     ws.onerror = (e) => error.resolve(e);
     await withTimeout(

@@ -159,43 +159,32 @@ describe("control frames", () => {
 });
 
 describe("close frames from the client", () => {
+  /** The client sends this close payload: the server answers `code`, ends the connection, fires close once, goes on serving. */
+  async function expectCloseAnswer(payload: Buffer, code: number): Promise<void> {
+    const rec = await recordingServer();
+    const raw = await rawTracked(defer, rec.server.port);
+    raw.send({ opcode: OP.CLOSE, payload });
+    const f = await raw.readFrame();
+    expect(f.opcode).toBe(OP.CLOSE);
+    expect(f.payload.readUInt16BE(0)).toBe(code);
+    await raw.waitEnd();
+    await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
+    await assertStillServing(rec.server);
+  }
+
   // 0-999 unused; 1004-1006 and 1015 reserved or must not be sent; 1016-2999 unassigned.
   for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999]) {
     it(`close code ${code} is not a valid close code: the server answers 1002`, async () => {
-      const rec = await recordingServer();
-      const raw = await rawTracked(defer, rec.server.port);
-      raw.send({ opcode: OP.CLOSE, payload: closePayload(code, "bad") });
-      const f = await raw.readFrame();
-      expect(f.opcode).toBe(OP.CLOSE);
-      expect(f.payload.readUInt16BE(0)).toBe(1002);
-      await raw.waitEnd();
-      await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
-      await assertStillServing(rec.server);
+      await expectCloseAnswer(closePayload(code, "bad"), 1002);
     });
   }
 
   it("a close payload of a single byte (half a code) is answered with 1002", async () => {
-    const rec = await recordingServer();
-    const raw = await rawTracked(defer, rec.server.port);
-    raw.send({ opcode: OP.CLOSE, payload: Buffer.from([0x03]) });
-    const f = await raw.readFrame();
-    expect(f.opcode).toBe(OP.CLOSE);
-    expect(f.payload.readUInt16BE(0)).toBe(1002);
-    await raw.waitEnd();
-    await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
-    await assertStillServing(rec.server);
+    await expectCloseAnswer(Buffer.from([0x03]), 1002);
   });
 
   it("a close reason that is not valid UTF-8 is answered with 1007", async () => {
-    const rec = await recordingServer();
-    const raw = await rawTracked(defer, rec.server.port);
-    raw.send({ opcode: OP.CLOSE, payload: Buffer.concat([closePayload(1000), Buffer.from([0x61, 0xff, 0x62])]) });
-    const f = await raw.readFrame();
-    expect(f.opcode).toBe(OP.CLOSE);
-    expect(f.payload.readUInt16BE(0)).toBe(1007);
-    await raw.waitEnd();
-    await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
-    await assertStillServing(rec.server);
+    await expectCloseAnswer(Buffer.concat([closePayload(1000), Buffer.from([0x61, 0xff, 0x62])]), 1007);
   });
 
   it("frames after the client's close are ignored", async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect, type PeerCertificate } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type WebSocket from "ws";
 import { TlsConfigError } from "../lib/index.js";
 import { createServerRejection, nextMessage, openTracked, startEchoServer, useCleanup, withTimeout } from "./helpers.js";
 
@@ -110,7 +111,7 @@ describe("SNI", () => {
 
   it("a WebSocket session works through an SNI certificate", async () => {
     const server = await sniServer();
-    const client = await openTracked(defer, `wss://127.0.0.1:${server.port}/`, { ca: pem("root.crt"), servername: "api.test" });
+    const client = await openTracked(defer, `wss://127.0.0.1:${server.port}/`, { ca: pem("root.crt"), servername: "api.test" } as WebSocket.ClientOptions & { servername: string });
     client.send("by name");
     expect((await nextMessage(client)).data.toString()).toBe("by name");
   });
