@@ -93,7 +93,8 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   /**
    * permessage-deflate (RFC 7692) for clients that offer it: `true` for the defaults, or the
    * settings to change. Off by default: compression costs CPU (on the I/O thread) and zlib
-   * memory (lws's inflater, about 40 KiB per socket that receives compressed messages).
+   * memory (lws's inflater: by zlib's documented figures about 40 KiB per socket that sends
+   * compressed messages).
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
