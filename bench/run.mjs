@@ -154,6 +154,13 @@ const PEERS = {
     env: {},
     version: () => moduleVersion(ROOT),
   },
+  // lwsnode attached to a node:http server's port: upgrades handed over to the I/O thread.
+  "lwsnode-attach": {
+    needs: [],
+    command: () => [process.execPath, [join(ROOT, "bench", "peers", "lwsnode.mjs")]],
+    env: { ATTACH: "http" },
+    version: () => moduleVersion(ROOT),
+  },
   ws: {
     needs: ["ws"],
     optional: true, // falls back to the repo's own ws (a devDependency)

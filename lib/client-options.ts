@@ -177,6 +177,8 @@ export interface Target {
   /** Host header: host, with the port unless it is the scheme's default. */
   host: string;
   path: string;
+  /** `ws+unix:` URLs: the Unix domain socket to connect to (`hostname` is then "localhost"). */
+  socketPath?: string;
 }
 
 /** Parses `input`; returns a message instead when it is not a usable WebSocket URL. */
@@ -187,9 +189,20 @@ export function parseTarget(input: unknown): Target | string {
   } catch {
     return `invalid URL ${JSON.stringify(String(input))}`;
   }
+  if (url.protocol === "ws+unix:" || url.protocol === "wss+unix:") {
+    // As `ws` spells them: ws+unix:///path/to/socket:/request/path?query
+    const tls = url.protocol === "wss+unix:";
+    const pathname = decodeURIComponent(url.pathname);
+    const colon = pathname.indexOf(":");
+    const socketPath = colon < 0 ? pathname : pathname.slice(0, colon);
+    const path = colon < 0 ? "/" : pathname.slice(colon + 1) || "/";
+    if (socketPath === "" || !path.startsWith("/")) return `invalid ws+unix URL ${JSON.stringify(String(input))}: expected ws+unix:///socket/path:/request/path`;
+    if (url.hash !== "") return "a WebSocket URL must not have a fragment";
+    return { url: url.href, tls, hostname: "localhost", port: 0, host: "localhost", path: path + url.search, socketPath };
+  }
   if (url.protocol === "http:") url.protocol = "ws:";
   else if (url.protocol === "https:") url.protocol = "wss:";
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") return `the URL scheme must be ws: or wss:, not ${url.protocol}`;
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") return `the URL scheme must be ws:, wss: or ws+unix:, not ${url.protocol}`;
   if (url.hash !== "") return "a WebSocket URL must not have a fragment";
   const tls = url.protocol === "wss:";
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;

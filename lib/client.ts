@@ -234,8 +234,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   async _start(): Promise<void> {
     this.#phase = "resolving";
     const t = this.#target;
-    let address = t.hostname;
-    if (isIP(address) === 0) {
+    // lws connects to a Unix domain socket for an address that starts with "+".
+    let address = t.socketPath !== undefined ? `+${t.socketPath}` : t.hostname;
+    if (t.socketPath === undefined && isIP(address) === 0) {
       try {
         address = (await lookup(t.hostname)).address;
       } catch (err) {

@@ -1,6 +1,7 @@
 // lwsnode: WebSocket server and client for Node.js, networking on a native I/O thread.
 export { createServer, Server, type ServerStats } from "./server.js";
 export type { ServerOptions, ServerHandlers, PerMessageDeflateOptions } from "./server-options.js";
+export type { HttpHandler, HttpRequest, HttpResponse } from "./http-handler.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
 export { SendStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
 export { ListenError, ClosedError } from "./errors.js";

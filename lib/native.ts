@@ -33,6 +33,14 @@ export interface NativeListenOptions {
   /** PEM of the intermediates sent after tlsCert, and certificates chosen by SNI name. */
   tlsChain?: string;
   tlsSni?: { name: string; cert: string; key: string }[];
+  /** No listener: connections are adopted from a Node HTTP server (`adopt`). */
+  attached?: boolean;
+  /** Listen on this Unix domain socket path instead of host and port. */
+  unix?: string;
+  /** SO_REUSEPORT: other processes may listen on the same port. */
+  reusePort?: boolean;
+  /** Plain HTTP requests go to JS (HttpRequest events, answered with upgradeReject). */
+  httpHook?: boolean;
 }
 
 /** Options the I/O thread needs to open one client connection. */
@@ -100,6 +108,15 @@ export interface NativeReactor {
   upgradeAccept(id: number, upgradeId: number, protocol: string, headerLines: string): void;
   /** Answers parked handshake `upgradeId` with `response` (a whole HTTP response) and closes it. */
   upgradeReject(id: number, upgradeId: number, response: Uint8Array): void;
+  /**
+   * Hands connected socket `fd` to the I/O thread for attached server `id`, with the bytes
+   * already read from it. `fd` is duplicated (the caller closes its own) unless `owned`.
+   * `attachId` comes back with the Upgrade event; `peer` is the client's address when the
+   * I/O thread cannot see it (a socketPair), else "". False if it could not be handed over.
+   */
+  adopt(id: number, fd: number, preamble: Uint8Array, attachId: number, owned: boolean, peer: string): boolean;
+  /** A connected pair of Unix stream sockets. */
+  socketPair(): [number, number];
 }
 
 /**
@@ -145,3 +162,4 @@ export const EV_UPGRADE = 11;
 export const EV_UPGRADE_GONE = 12;
 export const EV_PING = 13;
 export const EV_CONNECT_ERROR = 14;
+export const EV_HTTP_REQUEST = 15;

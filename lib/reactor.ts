@@ -9,6 +9,7 @@ import {
   EV_CLOSE,
   EV_CONNECT_ERROR,
   EV_DRAIN,
+  EV_HTTP_REQUEST,
   EV_LISTEN_ERROR,
   EV_LISTENING,
   EV_LOG,
@@ -37,7 +38,9 @@ export interface Endpoint {
    */
   _open(slot: number, text: string, upgradeId: number): SocketEvents;
   /** An upgrade request waits for the hook's decision. */
-  _upgrade?(upgradeId: number, request: Buffer): void;
+  _upgrade?(upgradeId: number, request: Buffer, attachId: number): void;
+  /** A plain HTTP request waits for the `http` handler's answer. */
+  _httpRequest?(requestId: number, request: Buffer): void;
   /** A handshake the hook accepted never opened (timed out, client gone, or refused late). */
   _upgradeGone?(upgradeId: number): void;
   /** A client's connect failed: `code` names why, `status` is the HTTP status or 0. */
@@ -141,11 +144,13 @@ export class Reactor {
             if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab, base), records[i + 3]!);
             break;
           }
-          case EV_UPGRADE: {
+          case EV_UPGRADE:
+          case EV_HTTP_REQUEST: {
             const len = records[i + 5]!;
             const off = base + records[i + 4]!;
             const bytes = records[i + 6] ? large![records[i + 4]!]! : len === 0 ? EMPTY : slab!.subarray(off, off + len);
-            this.endpoints.get(a)?._upgrade?.(slot, bytes);
+            if (type === EV_UPGRADE) this.endpoints.get(a)?._upgrade?.(slot, bytes, records[i + 3]!);
+            else this.endpoints.get(a)?._httpRequest?.(slot, bytes);
             break;
           }
           case EV_UPGRADE_GONE:

@@ -1,4 +1,6 @@
 // createServer() options: their types, defaults and validation.
+import type { Server as HttpServer } from "node:http";
+import type { HttpHandler } from "./http-handler.js";
 import type { ServerWebSocket } from "./server-websocket.js";
 import { invalidType, outOfRange } from "./errors.js";
 import type { TlsOptions } from "./tls-options.js";
@@ -53,6 +55,18 @@ export interface ServerHandlers<T> {
    * ```
    */
   upgrade?: UpgradeHandler<T>;
+  /**
+   * Answers plain HTTP requests on a standalone server's port (not with `server` or
+   * `noServer`: there the HTTP server answers them), sync or async: return
+   * `{ status?, headers?, body? }`, or nothing for the default (426 on a WebSocket path, 404
+   * elsewhere). The connection closes after the answer. Without it, the defaults are answered
+   * natively.
+   *
+   * ```ts
+   * http(req) { if (req.path === "/health") return { body: "ok\n" }; }
+   * ```
+   */
+  http?: HttpHandler;
 }
 
 /** Options of {@link createServer}. Every field is optional. */
@@ -61,6 +75,31 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   port?: number;
   /** Address or host name to listen on; default: every interface (IPv4 and IPv6). */
   host?: string;
+  /**
+   * Share the HTTP server's port: upgrade requests on `server` (a `node:http` or `node:https`
+   * server, or anything built on one: Express, Fastify, Koa) whose path matches `path` are
+   * handed to the I/O thread; everything else stays with the app. Not with `port`, `host`,
+   * `unix`, `tls`, `reusePort` or `noServer`. `server.close()` then closes the WebSockets
+   * (1001), not the HTTP server.
+   */
+  server?: HttpServer;
+  /**
+   * Listen nowhere: hand upgrades over yourself with `server.handleUpgrade(req, socket, head)`
+   * (from an `'upgrade'` listener). Not with `server`, `port`, `host`, `unix`, `tls` or `reusePort`.
+   */
+  noServer?: boolean;
+  /**
+   * Listen on this Unix domain socket path instead of a TCP port (behind nginx or a sidecar).
+   * A path where something accepts connections is refused (`EADDRINUSE`); a stale one is
+   * replaced; the path is removed when the server closes.
+   */
+  unix?: string;
+  /**
+   * `SO_REUSEPORT`: several processes (`node:cluster` workers or plain processes of the same
+   * user) each listen on this port and the kernel spreads the connections. Each process has
+   * its own sockets and topics.
+   */
+  reusePort?: boolean;
   /**
    * Which paths accept upgrades (the query string is ignored); others get 404. A string or a
    * list is matched natively; a function (called with the path, returning true to go on to
@@ -125,6 +164,10 @@ export interface PerMessageDeflateOptions {
 export interface ResolvedServerOptions<T> {
   port: number;
   host: string;
+  /** Attached to this HTTP server, or (`noServer`) to none: upgrades are handed over. */
+  attach?: { server?: HttpServer };
+  unix: string;
+  reusePort: boolean;
   /** Paths matched natively; empty: any (or decided by `pathFilter`). */
   paths: string[];
   pathFilter?: (path: string) => boolean;
@@ -159,11 +202,15 @@ export const DEFAULT_MAX_HEADER_SIZE = 8192;
 const MAX_PENDING_UPGRADES_LIMIT = 128; // half the I/O thread's 256 header buffers (native/reactor.cc)
 const MAX_HEADER_SIZE_LIMIT = 16384; // the I/O thread's header buffer
 
-const HANDLERS = ["open", "message", "close", "drain", "ping", "pong", "upgrade"] as const;
+const HANDLERS = ["open", "message", "close", "drain", "ping", "pong", "upgrade", "http"] as const;
 const KNOWN = new Set<string>([
   ...HANDLERS,
   "port",
   "host",
+  "server",
+  "noServer",
+  "unix",
+  "reusePort",
   "path",
   "maxPayloadLength",
   "maxBackpressure",
@@ -226,9 +273,39 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
   const host = options.host ?? "";
   if (typeof host !== "string") throw invalidType("host", "a string", host);
   const { paths, predicate } = resolvePath(options.path);
+  const noServer = boolean("noServer", options.noServer, false);
+  const server = options.server;
+  if (server !== undefined && (server === null || typeof server !== "object" || typeof (server as { on?: unknown }).on !== "function" || typeof (server as { listen?: unknown }).listen !== "function")) {
+    throw invalidType("server", "a node:http or node:https server", server);
+  }
+  const unix = options.unix ?? "";
+  if (typeof unix !== "string") throw invalidType("unix", "a string (a socket path)", unix);
+  if (Buffer.byteLength(unix) > 107) throw outOfRange("unix", "a path of at most 107 bytes", unix);
+  const attaching = server !== undefined || noServer;
+  const conflicts: [string, boolean][] = [
+    ["server", server !== undefined],
+    ["noServer", noServer],
+    ["port", options.port !== undefined],
+    ["host", options.host !== undefined],
+    ["unix", unix !== ""],
+    ["tls", options.tls !== undefined && attaching],
+    ["reusePort", options.reusePort !== undefined && (attaching || unix !== "")],
+    ["http", options.http !== undefined && attaching],
+  ];
+  const set = conflicts.filter(([, on]) => on).map(([name]) => name);
+  const exclusive = set.filter((n) => n === "server" || n === "noServer" || n === "unix");
+  if (exclusive.length > 0 && set.length > 1) {
+    const other = set.find((n) => n !== exclusive[0])!;
+    const err = new TypeError(`The "${exclusive[0]}" and "${other}" options cannot be used together`);
+    (err as TypeError & { code: string }).code = "ERR_INCOMPATIBLE_OPTION_PAIR";
+    throw err;
+  }
   return {
     port: integer("port", options.port, 0, 0, 65535),
     host,
+    ...(attaching ? { attach: server === undefined ? {} : { server } } : {}),
+    unix,
+    reusePort: boolean("reusePort", options.reusePort, false),
     paths,
     ...(predicate ? { pathFilter: predicate } : {}),
     upgradeTimeout: integer("upgradeTimeout", options.upgradeTimeout, DEFAULT_UPGRADE_TIMEOUT, 1, 300_000),

@@ -1,12 +1,16 @@
 // createServer() and the Server it resolves to.
 import { lookup } from "node:dns/promises";
+import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
+import type { Duplex } from "node:stream";
+import { attach, detach, handOver } from "./attach.js";
 import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
 import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
+import { httpResponse } from "./http-handler.js";
 
 /** A snapshot of a server's counters (`server.stats()`). */
 export interface ServerStats {
@@ -76,6 +80,9 @@ export class Server<T = unknown> implements Endpoint {
   #tls?: ResolvedTls;
   // ws.data the upgrade handler chose, by handshake, until its socket opens (or never will).
   #upgradeData = new Map<number, T>();
+  // Attached: the Node request of each handover, until its handshake reaches the hook.
+  #handedOver = new Map<number, IncomingMessage>();
+  #nextAttachId = 1;
 
   /** @internal Use {@link createServer}. */
   constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
@@ -86,9 +93,45 @@ export class Server<T = unknown> implements Endpoint {
     this.#id = this.#reactor.add(this);
   }
 
-  /** The port it listens on (the one the kernel chose when you asked for 0). */
+  /**
+   * The port it listens on (the one the kernel chose when you asked for 0); attached, the
+   * HTTP server's port; 0 with `noServer` or `unix`.
+   */
   get port(): number {
+    const http = this.#options.attach?.server;
+    if (http) {
+      const address = http.address();
+      return address !== null && typeof address === "object" ? address.port : 0;
+    }
     return this.#port;
+  }
+
+  /**
+   * Hands one upgrade request over to this server (for `noServer`, or your own routing with
+   * `server`): call it from an HTTP server's `'upgrade'` listener with its arguments. The
+   * socket then belongs to the I/O thread (Node's socket object is destroyed without
+   * touching the connection); the handshake goes on as on a listening server (`path`,
+   * `upgrade` hook with `req.httpRequest`, subprotocols, deflate), then `open`. A path this
+   * server does not serve is answered 404; a server that is closing answers 503.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#options.attach === undefined) throw new TypeError("handleUpgrade() needs a server created with `server` or `noServer`");
+    if (this.#state !== "listening") {
+      socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 20\r\nconnection: close\r\n\r\nService Unavailable\n");
+      return;
+    }
+    const attachId = this.#nextAttachId++;
+    if (this.#nextAttachId > 0xffffffff) this.#nextAttachId = 1;
+    const hooked = this.#handlers.upgrade !== undefined || this.#options.pathFilter !== undefined;
+    if (hooked) this.#handedOver.set(attachId, req);
+    if (!handOver(this.#reactor.native, this.#id, req, socket, head, attachId)) this.#handedOver.delete(attachId);
+  }
+
+  /** @internal Whether an upgrade to `path` is this server's (attached). */
+  _wantsPath(path: string): boolean {
+    const o = this.#options;
+    if (o.paths.length > 0) return o.paths.includes(path);
+    return o.pathFilter ? o.pathFilter(path) === true : true;
   }
 
   /** The address it listens on; `""` means every interface. */
@@ -201,6 +244,7 @@ export class Server<T = unknown> implements Endpoint {
       this.#state = "closing";
       this.#syncHold();
       this.#reactor.native.stopServer(this.#id);
+      if (this.#options.attach?.server) detach(this.#options.attach.server, this);
     }
     return this.#closed;
   }
@@ -240,6 +284,10 @@ export class Server<T = unknown> implements Endpoint {
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
       handshakeTimeout: Math.ceil(o.handshakeTimeout / 1000), // native: whole seconds
+      attached: o.attach !== undefined,
+      ...(o.unix !== "" ? { unix: o.unix } : {}),
+      reusePort: o.reusePort,
+      httpHook: this.#handlers.http !== undefined,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
     });
@@ -252,7 +300,10 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _listening(port: number): void {
     this.#port = port;
-    if (this.#state === "starting") this.#state = "listening";
+    if (this.#state === "starting") {
+      this.#state = "listening";
+      if (this.#options.attach?.server) attach(this.#options.attach.server, this);
+    }
     this.#syncHold();
     this.#listen?.resolve(this);
     this.#listen = undefined;
@@ -293,8 +344,10 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal An upgrade request parked natively until we decide. */
-  _upgrade(upgradeId: number, bytes: Buffer): void {
-    const request = decodeUpgradeRequest(bytes);
+  _upgrade(upgradeId: number, bytes: Buffer, attachId = 0): void {
+    const httpRequest = attachId === 0 ? undefined : this.#handedOver.get(attachId);
+    if (httpRequest) this.#handedOver.delete(attachId);
+    const request = decodeUpgradeRequest(bytes, httpRequest);
     const filter = this.#options.pathFilter;
     const hook = this.#handlers.upgrade;
     let result: unknown;
@@ -316,6 +369,33 @@ export class Server<T = unknown> implements Endpoint {
     } else {
       this.#decide(upgradeId, result, request);
     }
+  }
+
+  /** @internal A plain HTTP request for the `http` handler. */
+  _httpRequest(requestId: number, bytes: Buffer): void {
+    const { method, url, path, headers, remoteAddress } = decodeUpgradeRequest(bytes);
+    const request = Object.freeze({ method, url, path, headers, remoteAddress });
+    const isWebSocketPath = this._wantsPath(path);
+    const answer = (result: unknown): void => {
+      if (this.#state === "closed") return;
+      let response: Buffer;
+      try {
+        response = httpResponse(result, method, isWebSocketPath);
+      } catch (err) {
+        this.#hookFailed(requestId, err);
+        return;
+      }
+      this.#reactor.native.upgradeReject(this.#id, requestId, response);
+    };
+    let result: unknown;
+    try {
+      result = this.#handlers.http!(request);
+    } catch (err) {
+      this.#hookFailed(requestId, err);
+      return;
+    }
+    if (result instanceof Promise) result.then(answer, (err: unknown) => this.#hookFailed(requestId, err));
+    else answer(result);
   }
 
   /** @internal */
@@ -409,7 +489,7 @@ export class Server<T = unknown> implements Endpoint {
  */
 export async function createServer<T = unknown>(options: ServerOptions<T> = {}): Promise<Server<T>> {
   const resolved = resolveServerOptions(options);
-  if (resolved.host !== "" && isIP(resolved.host) === 0) {
+  if (resolved.attach === undefined && resolved.host !== "" && isIP(resolved.host) === 0) {
     resolved.host = (await lookup(resolved.host)).address;
   }
   const tls = resolved.tls === undefined ? undefined : await resolveTls(resolved.tls);

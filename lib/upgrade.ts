@@ -1,5 +1,5 @@
 // The upgrade hook, JS half: the request it sees, the answers it may give, and their checks.
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import { invalidType, outOfRange } from "./errors.js";
 
 /** An upgrade request, as the `upgrade` handler sees it. */
@@ -16,6 +16,11 @@ export interface UpgradeRequest {
   readonly remoteAddress: string;
   /** The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order of preference. */
   readonly protocols: readonly string[];
+  /**
+   * With `server` or `noServer`: the `node:http` request that was handed over (its socket is
+   * no longer usable), e.g. for what Express middleware attached to it. Otherwise undefined.
+   */
+  readonly httpRequest?: IncomingMessage;
 }
 
 /** Accept the upgrade. Every field is optional. */
@@ -55,7 +60,7 @@ export type UpgradeHandler<T> = (request: UpgradeRequest) => UpgradeResponse<T> 
 export type PathOption = string | readonly string[] | ((path: string) => boolean);
 
 /** @internal Decodes the native Upgrade event payload (native/upgrade.h). */
-export function decodeUpgradeRequest(bytes: Buffer): UpgradeRequest {
+export function decodeUpgradeRequest(bytes: Buffer, httpRequest?: IncomingMessage): UpgradeRequest {
   const strings: string[] = [];
   for (let off = 0; off + 4 <= bytes.length; ) {
     const len = bytes.readUInt32LE(off);
@@ -76,8 +81,9 @@ export function decodeUpgradeRequest(bytes: Buffer): UpgradeRequest {
     url,
     path: query < 0 ? url : url.slice(0, query),
     headers: Object.freeze(headers),
-    remoteAddress,
+    remoteAddress: httpRequest?.socket?.remoteAddress ?? remoteAddress,
     protocols: Object.freeze(protocols),
+    ...(httpRequest ? { httpRequest } : {}),
   });
 }
 

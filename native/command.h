@@ -39,6 +39,13 @@ struct ServerOptions {
   std::string tlsChain;                       // PEM: intermediates sent after the leaf
   std::vector<SniIdentity> tlsSni;            // other certificates, by requested name
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
+  // Where connections come from (adopt.h): attached to a Node HTTP server (no listener; its
+  // sockets are adopted), a Unix domain socket path instead of host and port, or a TCP port
+  // shared with other processes (SO_REUSEPORT).
+  bool attached = false;
+  std::string unixPath;
+  bool reusePort = false;
+  bool httpHook = false;  // plain HTTP requests go to JS (an HttpRequest event, answered like a refused upgrade)
 };
 
 // One outgoing connection (connect()). The address is numeric: JS resolved the name already
@@ -83,6 +90,8 @@ enum class CommandType : uint8_t {
   Shutdown,     // destroy the reactor
   Connect,      // client
   AbortConnect, // slot = client id: give up a connect in progress (or drop the connection)
+  Adopt,        // slot = server id, code = fd (now ours), flags = attach id,
+                // text = peer address (or empty) '\n' the bytes already read
 };
 
 // Send flags.

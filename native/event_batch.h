@@ -24,10 +24,13 @@ enum class EventType : uint32_t {
   Stopped = 8,       // the I/O thread has finished; a = 1 if the context never started
   Pong = 9,          // slot, bytes = pong payload
   Log = 10,          // a = lws log level bit (LLL_*), bytes = the line
-  Upgrade = 11,      // slot = upgrade id, a = server id, bytes = the request (upgrade.h)
+  Upgrade = 11,      // slot = upgrade id, a = server id, b = attach id (0: none),
+                     // bytes = the request (upgrade.h)
   UpgradeGone = 12,  // slot = upgrade id, a = server id: accepted by JS but never opened
   Ping = 13,         // slot, bytes = ping payload (lws has queued the pong)
   ConnectError = 14, // a = client id, b = HTTP status (or 0), bytes = "CODE message"
+  HttpRequest = 15,  // slot = request id, a = server id, bytes = the request (as Upgrade's);
+                     // answered with UpgradeReject
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

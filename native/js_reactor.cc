@@ -1,6 +1,11 @@
 #include "js_reactor.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+
+#include "adopt.h"
 
 namespace lwsnode {
 
@@ -92,6 +97,8 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::setLogLevels>("setLogLevels"),
                          InstanceMethod<&JsReactor::upgradeAccept>("upgradeAccept"),
                          InstanceMethod<&JsReactor::upgradeReject>("upgradeReject"),
+                         InstanceMethod<&JsReactor::adopt>("adopt"),
+                         InstanceMethod<&JsReactor::socketPair>("socketPair"),
                      });
 }
 
@@ -228,6 +235,10 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
   opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
+  opts->attached = o.Get("attached").ToBoolean();
+  opts->reusePort = o.Get("reusePort").ToBoolean();
+  opts->httpHook = o.Get("httpHook").ToBoolean();
+  if (o.Has("unix")) opts->unixPath = o.Get("unix").As<Napi::String>().Utf8Value();
   if (o.Has("deflateThreshold")) {
     opts->perMessageDeflate = true;
     opts->deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
@@ -418,6 +429,44 @@ Napi::Value JsReactor::upgradeReject(const Napi::CallbackInfo& info) {
   cmd.text.assign(reinterpret_cast<const char*>(bytes), len);
   submit(std::move(cmd));
   return info.Env().Undefined();
+}
+
+// adopt(serverId, fd, preamble: Uint8Array, attachId, owned, peer): hands a connected socket
+// to the I/O thread. Node's fd is duplicated (Node closes its own afterwards) unless `owned`
+// (our end of a socketPair(), passed as it is); `peer` names the client when lws cannot see
+// it ("" otherwise). Returns false if it could not (an owned fd is closed then).
+Napi::Value JsReactor::adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int nodeFd = info[1].As<Napi::Number>().Int32Value();
+  const uint8_t* bytes = nullptr;
+  size_t len = 0;
+  if (!viewBytes(env, info[2], &bytes, &len)) throw Napi::TypeError::New(env, "preamble must be an ArrayBufferView");
+  const bool owned = info[4].ToBoolean();
+  std::string peer = info[5].As<Napi::String>().Utf8Value();
+  const int fd = owned ? nodeFd : dupForAdoption(nodeFd);
+  if (fd < 0) return Napi::Boolean::New(env, false);
+  Command cmd(CommandType::Adopt);
+  cmd.slot = u32(info, 0);
+  cmd.code = fd;
+  cmd.flags = u32(info, 3);
+  cmd.text = peer.substr(0, peer.find('\n')) + "\n";
+  cmd.text.append(reinterpret_cast<const char*>(bytes), len);
+  // Cross-thread: the fd travels in the command; the I/O thread owns it once queued.
+  if (!reactor_ || !reactor_->submit(std::move(cmd), dispatching_)) {
+    ::close(fd);  // the reactor is being destroyed: nobody will adopt it
+    return Napi::Boolean::New(env, false);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// socketPair() -> [fd, fd]: a connected pair of Unix stream sockets (adopt.h), or throws.
+Napi::Value JsReactor::socketPair(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (!makeSocketPair(fds)) throw Napi::Error::New(info.Env(), std::string("socketpair: ") + std::strerror(errno));
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), fds[0]));
+  out.Set(1u, Napi::Number::New(info.Env(), fds[1]));
+  return out;
 }
 
 Napi::Value JsReactor::unref(const Napi::CallbackInfo& info) {

@@ -47,6 +47,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value setLogLevels(const Napi::CallbackInfo& info);
   Napi::Value upgradeAccept(const Napi::CallbackInfo& info);
   Napi::Value upgradeReject(const Napi::CallbackInfo& info);
+  Napi::Value adopt(const Napi::CallbackInfo& info);
+  Napi::Value socketPair(const Napi::CallbackInfo& info);
 
   void submit(Command&& cmd);
   Napi::Value slotCommand(const Napi::CallbackInfo& info, CommandType type, bool withText);

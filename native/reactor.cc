@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <strings.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "connection.h"
@@ -294,6 +295,7 @@ void Reactor::apply(Command& cmd) {
     case CommandType::Shutdown:
     case CommandType::Connect:       // may create a client vhost
     case CommandType::AbortConnect:  // stays ordered after its Connect
+    case CommandType::Adopt:         // lws parses the replayed request inside the adoption
       deferred_.push_back(std::move(cmd));
       break;
   }
@@ -335,6 +337,17 @@ void Reactor::applyDeferred(Command& cmd) {
     case CommandType::AbortConnect: {
       auto it = clients_.find(cmd.slot);
       if (it != clients_.end()) it->second->abort();
+      break;
+    }
+    case CommandType::Adopt: {
+      auto it = servers_.find(cmd.slot);
+      if (it != servers_.end())
+      {
+        const size_t nl = cmd.text.find('\n');  // "peer\n" + the bytes already read
+        it->second->adopt(cmd.code, cmd.text.substr(nl + 1), cmd.flags, cmd.text.substr(0, nl));
+      }
+      else
+        close(cmd.code);  // the server is gone: so is the connection
       break;
     }
     default:
@@ -464,7 +477,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
       self->slots_.attach(slot, conn.get());
       char addr[64] = "";
-      lws_get_peer_simple(wsi, addr, sizeof addr);
+      server->peerAddress(wsi, addr, sizeof addr);
       // "address", or "address\nsubprotocol" for a resumed handshake.
       std::string opened(addr);
       PendingUpgrade* pending = server->pendingOf(wsi);

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 #include "connection.h"
@@ -22,7 +23,7 @@ namespace {
 // retries forever). Binding a throwaway socket the way lws will (SO_REUSEADDR, v6-only for
 // IPv6) first tells us the errno, so createServer rejects with the code Node users know.
 // Returns 0 when the address looks bindable.
-int probeBind(const std::string& host, int port) {
+int probeBind(const std::string& host, int port, bool reusePort) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   int family = AF_INET;
@@ -45,6 +46,7 @@ int probeBind(const std::string& host, int port) {
   if (fd < 0) return errno;
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   const int rc = bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
   const int err = rc == 0 ? 0 : errno;
@@ -84,20 +86,33 @@ Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
 Server::~Server() = default;
 
 bool Server::listen(std::string& error) {
-  const std::string where = (options_->host.empty() ? std::string("0.0.0.0") : options_->host) + ":" +
-                            std::to_string(options_->port);
-  // Also for port 0: lws 4.3.5 retries a failed bind to a numeric address forever.
-  if (const int err = probeBind(options_->host, options_->port)) {
+  const std::string where = !options_->unixPath.empty() ? options_->unixPath
+                            : (options_->host.empty() ? std::string("0.0.0.0") : options_->host) + ":" +
+                                  std::to_string(options_->port);
+  // Also for port 0: lws 4.3.5 retries a failed bind to a numeric address forever. A Unix
+  // path in use is refused here: lws would unlink it and take it over.
+  const int err = options_->attached          ? 0
+                  : !options_->unixPath.empty() ? probeUnixPath(options_->unixPath)
+                                                : probeBind(options_->host, options_->port, options_->reusePort);
+  if (err) {
     error = std::string(errnoCode(err)) + " listen " + errnoCode(err) + ": " + std::strerror(err) + " " + where;
     return false;
   }
   lws_context_creation_info info{};
   info.port = options_->port;
   info.iface = options_->host.empty() ? nullptr : options_->host.c_str();
+  if (options_->attached) {
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;  // a server vhost whose sockets are adopted
+    info.iface = nullptr;
+  } else if (!options_->unixPath.empty()) {
+    info.iface = options_->unixPath.c_str();
+  }
   info.protocols = Reactor::protocols();
   info.vhost_name = vhostName_.c_str();
   info.user = this;
   info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;  // UTF-8: see Connection::onReceive
+  if (!options_->unixPath.empty()) info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
+  if (options_->reusePort) info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;  // SO_REUSEPORT
   info.retry_and_idle_policy = &kNoValidityTimers;
   if (deflater_) info.extensions = kDeflateExtension;  // negotiation and inflating: lws's
   info.log_cx = reactor_.logContext();  // this vhost's and its connections' lines go to JS too
@@ -120,7 +135,7 @@ bool Server::listen(std::string& error) {
                                       : "ETLS listen ETLS: the TLS certificate or key was refused on " + where;
     return false;
   }
-  port_ = lws_get_vhost_listen_port(vhost_);
+  port_ = options_->attached || !options_->unixPath.empty() ? 0 : lws_get_vhost_listen_port(vhost_);
   return true;
 }
 
@@ -174,6 +189,8 @@ int Server::onConfirmUpgrade(lws* wsi) {
   if (headerBytes > options_->maxHeaderSize) return refuse(wsi, 431);
   const uint32_t id = park(wsi);
   reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
+  // Adopted from a Node server: JS hands the hook the request it kept for this handover.
+  if (options_->attached) reactor_.events().records.back().b = attachIds_.id(lws_get_socket_fd(wsi));
   return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
 }
 
@@ -302,10 +319,44 @@ bool Server::acceptsDeflate(lws* wsi, const char* extension) {
 }
 
 int Server::onHttpRequest(lws* wsi) {
-  // A plain HTTP request: this server only speaks WebSocket.
-  const unsigned status = stopping_ ? HTTP_STATUS_SERVICE_UNAVAILABLE : 426;  // Upgrade Required
-  if (lws_return_http_status(wsi, status, nullptr)) return -1;
-  return lws_http_transaction_completed(wsi) ? -1 : 0;
+  // A plain HTTP request. With an `http` handler JS answers it (parked like an upgrade: the
+  // answer is written from HTTP_WRITEABLE, then the connection closes); else a WebSocket path
+  // says how to talk to it (426) and any other is not here (404).
+  if (stopping_) return answerPlainHttp(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", "");
+  if (options_->httpHook && !options_->attached) {
+    if (pending_.size() >= options_->maxPendingUpgrades)
+      return answerPlainHttp(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", "");
+    size_t headerBytes = 0;
+    std::string request = encodeUpgradeRequest(wsi, headerBytes);
+    if (headerBytes > options_->maxHeaderSize) return answerPlainHttp(wsi, 431, "Request Header Fields Too Large", "");
+    lws_rx_flow_control(wsi, 0);  // a body or a pipelined request waits; we close after answering
+    const uint32_t id = park(wsi);
+    reactor_.events().pushCopy(EventType::HttpRequest, id, options_->id, request.data(), request.size());
+    return 0;
+  }
+  if (!pathAllowed(wsi)) return answerPlainHttp(wsi, HTTP_STATUS_NOT_FOUND, "Not Found", "");
+  return answerPlainHttp(wsi, 426, "Upgrade Required", "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\n");
+}
+
+void Server::adopt(int fd, const std::string& preamble, uint32_t attachId, std::string peer) {
+  if (stopping_ || !vhost_ || !options_->attached) {
+    close(fd);  // closed meanwhile: the client sees the connection end
+    return;
+  }
+  attachIds_.note(fd, attachId, std::move(peer));
+  if (!adoptSocket(vhost_, fd, preamble)) attachIds_.forget(fd);
+  reactor_.needLwsTurn();
+}
+
+void Server::peerAddress(lws* wsi, char* buf, size_t len) const {
+  const std::string* peer = options_->attached ? attachIds_.peer(lws_get_socket_fd(wsi)) : nullptr;
+  if (!peer) {
+    lws_get_peer_simple(wsi, buf, len);
+    return;
+  }
+  const size_t n = std::min(len - 1, peer->size());
+  std::memcpy(buf, peer->data(), n);
+  buf[n] = '\0';
 }
 
 void Server::onConnectionOpened(Connection& conn) {

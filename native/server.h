@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "adopt.h"
 #include "command.h"
 #include "deflater.h"
 #include "tls_certs.h"
@@ -54,6 +55,11 @@ class Server {
   // Whether to enable permessage-deflate with the client's first offer (`in` names it).
   bool acceptsDeflate(lws* wsi, const char* extension);
   int onHttpRequest(lws* wsi);
+  // A socket handed over by a Node HTTP server (adopt.h); `fd` is ours from now on.
+  // `peer` is the client's address when lws would not see it (a socketpair), else empty.
+  void adopt(int fd, const std::string& preamble, uint32_t attachId, std::string peer);
+  // The client's address as JS should see it.
+  void peerAddress(lws* wsi, char* buf, size_t len) const;
   void onConnectionOpened(Connection& conn);
   void onConnectionClosed(Connection& conn);
   void onVhostDestroyed();
@@ -96,6 +102,7 @@ class Server {
   void forget(uint32_t id);
   uint32_t park(lws* wsi);
   std::vector<uint32_t> resumeSoon_;
+  AttachIds attachIds_;
   uint32_t nextUpgradeId_ = 1;
 
   Reactor& reactor_;

@@ -155,11 +155,12 @@ describe("examples/market-data (worker_threads producer, main-thread server)", (
   });
 });
 
-describe("examples/browser (page served over HTTP, WebSocket to lwsnode)", () => {
+describe("examples/browser (page and WebSockets on one port: lwsnode attached to node:http)", () => {
   it("shows the server's messages in headless Chromium (checked on a screenshot)", { timeout: 60_000 }, async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
-    const example = startExample("browser/server.mjs", { WS_PORT: "0" });
-    const [, url, wsPort] = await example.waitFor(/open (http:\/\/127\.0\.0\.1:\d+\/) \(WebSocket server on ws:\/\/127\.0\.0\.1:(\d+)\)/);
+    const example = startExample("browser/server.mjs");
+    const [, url, port, wsPort] = await example.waitFor(/open (http:\/\/127\.0\.0\.1:(\d+)\/) \(WebSockets on ws:\/\/127\.0\.0\.1:(\d+)\/ws, the same port\)/);
+    expect(wsPort).toBe(port);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -170,7 +171,7 @@ describe("examples/browser (page served over HTTP, WebSocket to lwsnode)", () =>
       await page.goto(url!);
       await page.locator("#messages li").nth(1).waitFor({ timeout: 10_000 });
       // What another client sends is broadcast to the page too.
-      const other = await openClient(`ws://127.0.0.1:${wsPort}/`);
+      const other = await openClient(`ws://127.0.0.1:${wsPort}/ws`);
       other.send("hello from node");
       await page.locator("#messages li", { hasText: "echo: hello from node" }).waitFor({ timeout: 10_000 });
       other.close();

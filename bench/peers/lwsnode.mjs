@@ -1,4 +1,5 @@
 // Bench peer: lwsnode. Env PORT, MODE (echo|broadcast|idle); prints READY <port> when listening.
+// ATTACH=http: the port is a node:http server's, lwsnode attached to it (`server` option).
 // broadcast: a connection whose first message is the text "sub" is a subscriber (answered
 // "ok"); every binary message is published to all subscribers, natively (server.publish) when
 // lwsnode has pub/sub, else by looping ws.send over the subscribers.
@@ -37,7 +38,14 @@ const handlers = {
 }[mode];
 if (!handlers) throw new Error(`unknown MODE ${mode}`);
 
-server = await createServer({ port, host: "127.0.0.1", ...handlers });
+if (process.env.ATTACH === "http") {
+  const { createServer: createHttpServer } = await import("node:http");
+  const http = createHttpServer((req, res) => res.end("bench\n"));
+  server = await createServer({ server: http, ...handlers });
+  await new Promise((resolve) => http.listen(port, "127.0.0.1", resolve));
+} else {
+  server = await createServer({ port, host: "127.0.0.1", ...handlers });
+}
 native = typeof server.publish === "function";
 process.on("SIGTERM", () => {
   server.close().then(() => process.exit(0));
