@@ -123,7 +123,11 @@ export class Server<T = unknown> implements Endpoint {
     const attachId = this.#nextAttachId++;
     if (this.#nextAttachId > 0xffffffff) this.#nextAttachId = 1;
     const hooked = this.#handlers.upgrade !== undefined || this.#options.pathFilter !== undefined;
-    if (hooked) this.#handedOver.set(attachId, req);
+    if (hooked) {
+      this.#handedOver.set(attachId, req);
+      // A handshake refused before the hook (malformed, limits) never comes back for it.
+      setTimeout(() => this.#handedOver.delete(attachId), this.#options.handshakeTimeout).unref();
+    }
     if (!handOver(this.#reactor.native, this.#id, req, socket, head, attachId)) this.#handedOver.delete(attachId);
   }
 

@@ -2,7 +2,7 @@
 # Memory-safety check for CI: builds the addon and lws with AddressSanitizer + UBSan
 # (npm run build:asan) and runs a complete echo session (echo-session.mjs) under them, with
 # LeakSanitizer on, then the hostile-input test files (malformed handshakes and frames, dead
-# peers) under ASan + UBSan (LeakSanitizer off there: vitest and V8 keep memory at exit). Fails
+# peers, sockets adopted from node:http) under ASan + UBSan (LeakSanitizer off there: vitest and V8 keep memory at exit). Fails
 # on any sanitizer report, a leak in the session, a wrong echo or a failing test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +33,7 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LWSNODE_ADDON="$addon" \
   npx vitest run test/hostile-frames.test.ts test/hostile-handshake.test.ts test/protocol.test.ts \
-  test/dead-peers.test.ts >"$out" 2>&1 || status=$?
+  test/dead-peers.test.ts test/attach.test.ts >"$out" 2>&1 || status=$?
 tail -n 8 "$out"
 if [ "$status" -ne 0 ] || grep -qE "AddressSanitizer|runtime error:" "$out"; then
   cat "$out"
