@@ -69,9 +69,21 @@ describe("attached to an http.Server (`server`)", () => {
     const http = await httpServer();
     const server = await echoAttached({ server: http, path: "/ws" });
     expect(server.port).toBe(portOf(http));
+    const nodeSockets: import("node:net").Socket[] = [];
+    http.prependListener("upgrade", (_req: IncomingMessage, socket: import("node:net").Socket) => nodeSockets.push(socket));
     const ws = await openTracked(defer, `ws://127.0.0.1:${portOf(http)}/ws`);
     ws.send("hello");
     expect((await nextMessage(ws)).data.toString()).toBe("hello");
+    // Node's socket object is gone and reads nothing more: the bytes go to the I/O thread only,
+    // and closing Node's descriptor did not end the connection.
+    expect(nodeSockets).toHaveLength(1);
+    expect(nodeSockets[0]!.destroyed).toBe(true);
+    const readByNode = nodeSockets[0]!.bytesRead;
+    await sleep(100);
+    const big = Buffer.alloc(300_000, 3);
+    ws.send(big);
+    expect(Buffer.compare((await nextMessage(ws)).data as Buffer, big)).toBe(0);
+    expect(nodeSockets[0]!.bytesRead).toBe(readByNode);
     const ours = await connect(`ws://127.0.0.1:${portOf(http)}/ws`);
     defer(() => ours.terminate());
     const got = deferred<string>();
