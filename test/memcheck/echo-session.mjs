@@ -5,8 +5,10 @@
 // inbound, the WHATWG WebSocket, a refused and an aborted connect), hostile frames from raw
 // sockets (hostile.mjs), and the ordered shutdown. Exits 0 when everything arrived as sent and
 // every hostile frame got its close code. Two `ws` clients negotiate permessage-deflate with
-// the server (compressed echoes, a shared compressed publish), one does not.
+// the server (compressed echoes, a shared compressed publish), one does not. A socket adopted
+// from a node:http server (an attached server) echoes too.
 import { randomBytes } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
 import { connect, createServer, WebSocket as LwsWebSocket } from "../../dist/index.js";
 import WebSocket, { WebSocketServer } from "ws";
 import { hostileRound } from "./hostile.mjs";
@@ -143,6 +145,21 @@ const deflatedClosed = new Promise((resolve) => deflated.once("close", resolve))
 deflated.close();
 await deflatedClosed;
 await new Promise((resolve) => wss.close(resolve));
+
+// Attached to a node:http server: the socket is adopted by the I/O thread with the request
+// Node read, echoes, and closes with 1001 when the attached server closes.
+const http = createHttpServer((req, res) => res.end("app"));
+const attached = await createServer({ server: http, path: "/ws", message(ws, data, isBinary) { ws.send(data, isBinary); } });
+await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+{
+  const ws = new WebSocket(`ws://127.0.0.1:${http.address().port}/ws`);
+  await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+  await echo(ws, Buffer.alloc(300_000, 5), true);
+  const gone = closed(ws);
+  await attached.close();
+  if ((await gone) !== 1001) throw new Error("attached: expected 1001");
+  await new Promise((resolve) => http.close(resolve));
+}
 
 const c0 = closed(clients[0]);
 const ownClosed = new Promise((resolve) => own.once("close", (code) => resolve(code)));
