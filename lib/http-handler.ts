@@ -41,7 +41,13 @@ export function defaultHttpResponse(isWebSocketPath: boolean): Buffer {
 
 /** @internal The whole HTTP response for what the handler returned; throws if unusable. */
 export function httpResponse(result: unknown, method: string, isWebSocketPath: boolean): Buffer {
-  if (result === undefined) return defaultHttpResponse(isWebSocketPath);
+  const whole = result === undefined ? defaultHttpResponse(isWebSocketPath) : handlerResponse(result);
+  if (method !== "HEAD") return whole;
+  // HEAD: the same head (with the body's length), no body.
+  return whole.subarray(0, whole.indexOf("\r\n\r\n") + 4);
+}
+
+function handlerResponse(result: unknown): Buffer {
   if (result === null || typeof result !== "object") throw new UpgradeResponseError("the http handler must return undefined or { status?, headers?, body? }");
   const r = result as HttpResponse;
   const status = r.status ?? 200;
@@ -51,9 +57,5 @@ export function httpResponse(result: unknown, method: string, isWebSocketPath: b
   if (r.body !== undefined && typeof r.body !== "string" && !(r.body instanceof Uint8Array)) {
     throw new UpgradeResponseError("body must be a string or a Uint8Array");
   }
-  const whole = rejectResponse(status, r.body, r.headers);
-  if (method !== "HEAD" || r.body === undefined) return whole;
-  // HEAD: the same head (with the body's length), no body.
-  const end = whole.indexOf("\r\n\r\n");
-  return whole.subarray(0, end + 4);
+  return rejectResponse(status, r.body, r.headers);
 }

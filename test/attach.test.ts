@@ -287,6 +287,8 @@ describe("plain HTTP on a standalone server", () => {
     const head = await get(server.port, "/health", "HEAD");
     expect([head.status, head.headers["content-length"], head.body]).toEqual([200, "3", ""]);
     expect((await get(server.port, "/ws")).status).toBe(426);
+    const headDefault = await get(server.port, "/ws", "HEAD");
+    expect([headDefault.status, headDefault.body]).toEqual([426, ""]);
     expect((await get(server.port, "/other")).status).toBe(404);
     const warned = deferred<Error>();
     process.once("warning", (w) => warned.resolve(w));
