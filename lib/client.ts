@@ -7,6 +7,7 @@ import { parseTarget, resolveConnectOptions, type ConnectOptions, type ResolvedC
 import { ConnectError, connectFailure } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
+import { checkFlag, pingPayload, sendable } from "./send-args.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 import { ReadyState, type SendData } from "./server-websocket.js";
 
@@ -143,8 +144,14 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    *   the I/O thread) if it is at least 1 KiB. Default true.
    * @returns `SendStatus.SUCCESS`, `BACKPRESSURE` (accepted, but more than 64 KiB are waiting:
    *   wait for `drain`), or `CLOSED` (not open: nothing is sent).
+   * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for data that is not a string or bytes, and for
+   *   `isBinary`/`compress` that are not booleans (e.g. `ws`'s `send(data, { binary })` or
+   *   `send(data, callback)`), whatever the connection's state.
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
+    const bytes = sendable("ws.send(data, isBinary?, compress?)", data);
+    checkFlag("ws.send(data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("ws.send(data, isBinary?, compress?)", "compress", compress);
     if (this.#phase !== "open" || this.#slot < 0) return SendStatus.CLOSED;
     const reactor = this.#reactor!;
     const pressured = this.#sent + reactor.counter(this.#slot) > BACKPRESSURE_HIGH_WATER_MARK;
@@ -153,11 +160,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
     }
-    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
-      if (!(data instanceof ArrayBuffer)) throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
-      data = new Uint8Array(data);
-    }
-    this.#sent += reactor.native.send(this.#slot, data, isBinary, flags);
+    this.#sent += reactor.native.send(this.#slot, bytes, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -165,12 +168,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    * Sends a ping (at most 125 bytes) in order with the messages before it; a `pong` event
    * reports the answer if it carries a payload.
    * @returns false if the connection is not open.
+   * @throws RangeError (`ERR_OUT_OF_RANGE`) for a payload over 125 bytes, TypeError
+   *   (`ERR_INVALID_ARG_TYPE`) for one that is not a string or bytes.
    */
   ping(data: SendData = "ping"): boolean {
+    const payload = pingPayload(data);
     if (this.#phase !== "open" || this.#slot < 0) return false;
-    const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
-    this.#sent += this.#reactor!.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    this.#sent += this.#reactor!.native.ping(this.#slot, payload);
     return true;
   }
 
@@ -183,6 +187,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    */
   close(code: number = 1000, reason: string = ""): void {
     checkClose(code, reason);
+    this._close(code, reason);
+  }
+
+  /** @internal close() without the checks; `NO_STATUS` (1005) sends a close frame with no code. */
+  _close(code: number, reason: string): void {
     if (this.#stopPending()) return;
     if (this.#phase !== "open" || this.#slot < 0) return;
     this.#phase = "closing";

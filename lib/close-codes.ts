@@ -4,6 +4,9 @@ import { outOfRange, invalidType } from "./errors.js";
 /** Largest close reason: a control frame carries at most 125 bytes, 2 of them the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 
+/** The code reported for a close frame without a status; asked of native code, it sends such a frame. */
+export const NO_STATUS = 1005;
+
 /** True for codes an application may put in a close frame. */
 export function isSendableCloseCode(code: number): boolean {
   if (!Number.isInteger(code)) return false;

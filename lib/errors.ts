@@ -1,6 +1,6 @@
 // Typed errors. Every error lwsnode raises carries a stable `code`, as Node's own do.
 
-/** A server could not listen: `code` is the errno name (`EADDRINUSE`, `EACCES`, …). */
+/** A server could not listen: `code` is the errno name (`EADDRINUSE`, `EACCES`, …, `ENOTFOUND` for a host that does not resolve). */
 export class ListenError extends Error {
   /** The errno name, e.g. `EADDRINUSE`. */
   readonly code: string;
@@ -8,8 +8,8 @@ export class ListenError extends Error {
   readonly port: number;
   /** The host that was asked for. */
   readonly host: string;
-  constructor(code: string, message: string, host: string, port: number) {
-    super(message);
+  constructor(code: string, message: string, host: string, port: number, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "ListenError";
     this.code = code;
     this.host = host;
@@ -27,18 +27,19 @@ export class ClosedError extends Error {
   }
 }
 
-/** `TypeError` with Node's `ERR_INVALID_ARG_TYPE` code. */
-export function invalidType(name: string, expected: string, actual: unknown): TypeError {
-  const err = new TypeError(`The "${name}" option must be ${expected}. Received ${describe(actual)}`);
-  (err as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-  return err;
+/** `TypeError` with Node's `ERR_INVALID_ARG_TYPE` code. `kind` says what `name` is. */
+export function invalidType(name: string, expected: string, actual: unknown, kind: "option" | "argument" = "option"): TypeError {
+  return withCode(new TypeError(`The "${name}" ${kind} must be ${expected}. Received ${describe(actual)}`), "ERR_INVALID_ARG_TYPE");
 }
 
 /** `RangeError` with Node's `ERR_OUT_OF_RANGE` code. */
 export function outOfRange(name: string, range: string, actual: unknown): RangeError {
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(actual)}`);
-  (err as RangeError & { code: string }).code = "ERR_OUT_OF_RANGE";
-  return err;
+  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(actual)}`), "ERR_OUT_OF_RANGE");
+}
+
+/** Gives `err` a stable `code` (as Node's own errors have). */
+export function withCode<E extends Error>(err: E, code: string): E & { code: string } {
+  return Object.assign(err, { code });
 }
 
 function describe(v: unknown): string {

@@ -10,6 +10,7 @@ export interface NativeListenOptions {
   host: string;
   /** Paths accepted natively; empty: any. */
   paths: string[];
+  captureHeaders: string[];
   /** Every upgrade waits for JS (an Upgrade event, then upgradeAccept/upgradeReject). */
   upgradeHook: boolean;
   upgradeTimeout: number;

@@ -117,7 +117,12 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   closeOnBackpressureLimit?: boolean;
   /** Most open connections; further upgrades are answered 503. 0 (default): no limit. */
   maxConnections?: number;
-  /** Seconds a socket may stay silent (no message, no pong) before it is closed; 0 disables. Default 120. */
+  /**
+   * Milliseconds a socket may stay silent (no message, no pong) before it is closed; 0
+   * disables. Default 120000 (2 minutes). Checked once a second, so a socket goes up to a
+   * second later than this. Values from 1 to 999 are refused (`ERR_OUT_OF_RANGE`): they are
+   * almost surely seconds, the unit this option used to have.
+   */
   idleTimeout?: number;
   /** Ping (payload `"ping"`) a socket silent for half of `idleTimeout`, so live peers that only listen stay open. Default true. */
   sendPings?: boolean;
@@ -144,6 +149,12 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   maxPendingUpgrades?: number;
   /** Largest upgrade request (request target plus header names and values, in bytes) answered; bigger ones get 431. Default 8192, at most 16384. */
   maxHeaderSize?: number;
+  /**
+   * Request headers every socket keeps from its handshake, in `ws.headers` (names in lower
+   * case), e.g. `["x-forwarded-for", "user-agent"]`. Read natively when the handshake
+   * completes, without a trip to JS; none by default (then nothing is read). At most 32 names.
+   */
+  captureHeaders?: string[];
 }
 
 /**
@@ -170,6 +181,8 @@ export interface ResolvedServerOptions<T> {
   reusePort: boolean;
   /** Paths matched natively; empty: any (or decided by `pathFilter`). */
   paths: string[];
+  /** Lower-case header names captured at each handshake. */
+  captureHeaders: string[];
   pathFilter?: (path: string) => boolean;
   upgradeTimeout: number;
   maxPendingUpgrades: number;
@@ -192,7 +205,7 @@ export interface ResolvedServerOptions<T> {
 export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
 export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
-export const DEFAULT_IDLE_TIMEOUT = 120;
+export const DEFAULT_IDLE_TIMEOUT = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
@@ -225,6 +238,7 @@ const KNOWN = new Set<string>([
   "upgradeTimeout",
   "maxPendingUpgrades",
   "maxHeaderSize",
+  "captureHeaders",
 ]);
 
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;
@@ -255,6 +269,33 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
   if (typeof value !== "number") throw invalidType(name, "a number", value);
   if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
   return value;
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const MAX_CAPTURED_HEADERS = 32;
+
+function captureHeaders(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidType("captureHeaders", "an array of header names", value);
+  if (value.length > MAX_CAPTURED_HEADERS) throw outOfRange("captureHeaders", `at most ${MAX_CAPTURED_HEADERS} names`, value);
+  const names = new Set<string>();
+  for (const name of value) {
+    if (typeof name !== "string") throw invalidType("captureHeaders[]", "a string", name);
+    if (!HEADER_NAME.test(name)) throw outOfRange("captureHeaders[]", "an HTTP header name", name);
+    names.add(name.toLowerCase());
+  }
+  return [...names];
+}
+
+// The I/O thread checks idleness once a second; it takes the milliseconds as a 32-bit value.
+const MAX_IDLE_TIMEOUT = 2 ** 31 - 1;
+
+function idleTimeout(value: unknown): number {
+  const ms = integer("idleTimeout", value, DEFAULT_IDLE_TIMEOUT, 0, MAX_IDLE_TIMEOUT);
+  if (ms > 0 && ms < 1000) {
+    throw outOfRange("idleTimeout", `0 (off) or at least 1000: it is in milliseconds (${ms * 1000} for ${ms} s)`, value);
+  }
+  return ms;
 }
 
 /** Checks every option, throwing `TypeError`/`RangeError` with a Node-style `code`. */
@@ -307,6 +348,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     unix,
     reusePort: boolean("reusePort", options.reusePort, false),
     paths,
+    captureHeaders: captureHeaders(options.captureHeaders),
     ...(predicate ? { pathFilter: predicate } : {}),
     upgradeTimeout: integer("upgradeTimeout", options.upgradeTimeout, DEFAULT_UPGRADE_TIMEOUT, 1, 300_000),
     maxPendingUpgrades: integer("maxPendingUpgrades", options.maxPendingUpgrades, DEFAULT_MAX_PENDING_UPGRADES, 1, MAX_PENDING_UPGRADES_LIMIT),
@@ -315,8 +357,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     maxBackpressure: integer("maxBackpressure", options.maxBackpressure, DEFAULT_MAX_BACKPRESSURE, 1, Number.MAX_SAFE_INTEGER),
     closeOnBackpressureLimit: boolean("closeOnBackpressureLimit", options.closeOnBackpressureLimit, false),
     maxConnections: integer("maxConnections", options.maxConnections, 0, 0, 2 ** 31 - 1),
-    // lws keeps these times in 16 bits of seconds
-    idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT, 0, 65535),
+    idleTimeout: idleTimeout(options.idleTimeout),
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),
     handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3_600_000),

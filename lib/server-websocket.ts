@@ -2,18 +2,23 @@
 import type { Reactor, SocketEvents } from "./reactor.js";
 import type { Server } from "./server.js";
 import { checkClose } from "./close-codes.js";
+import { invalidType, outOfRange } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
+import { checkFlag, pingPayload, sendable } from "./send-args.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 
 /** Topic names are non-empty strings of at most this many UTF-16 code units. */
 export const MAX_TOPIC_LENGTH = 1024;
 
+/** Throws `ERR_INVALID_ARG_TYPE` for a topic that is not a string, `ERR_OUT_OF_RANGE` for an empty or too long one. */
 export function checkTopic(topic: unknown): asserts topic is string {
-  if (typeof topic !== "string") throw new TypeError("topic must be a string");
+  if (typeof topic !== "string") throw invalidType("topic", "a string", topic, "argument");
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
-    throw new RangeError(`topic must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
+    throw outOfRange("topic", `1 to ${MAX_TOPIC_LENGTH} characters long`, topic);
   }
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Data a socket can send: text as a string, bytes as any ArrayBuffer or view of one. */
 export type SendData = string | ArrayBuffer | ArrayBufferView;
@@ -45,6 +50,14 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   readonly remoteAddress: string;
   /** The subprotocol the handshake agreed on (`Sec-WebSocket-Protocol`), or `""` for none. */
   readonly protocol: string;
+  /** The request target of the handshake: the path and the query string, e.g. `"/chat?room=1"`. */
+  readonly url: string;
+  /**
+   * The request headers named in the server's `captureHeaders` option that the handshake
+   * carried (names in lower case; a header sent more than once comes joined by lws). Empty
+   * without that option.
+   */
+  readonly headers: Readonly<Record<string, string>>;
 
   #reactor: Reactor;
   #server: Server<T>;
@@ -56,12 +69,20 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   #topics: Set<string> | undefined; // mirror of the native subscriptions, for synchronous queries
 
   /** @internal */
-  constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string, protocol = "") {
+  constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string, protocol: string, url: string, headers?: Record<string, string>) {
     this.#reactor = reactor;
     this.#server = server;
     this.#slot = slot;
     this.remoteAddress = remoteAddress;
     this.protocol = protocol;
+    this.url = url;
+    this.headers = headers ?? NO_HEADERS;
+  }
+
+  /** The query string of {@link ServerWebSocket.url}, parsed (a fresh object on each read). */
+  get query(): URLSearchParams {
+    const q = this.url.indexOf("?");
+    return new URLSearchParams(q < 0 ? "" : this.url.slice(q + 1));
   }
 
   /** `ReadyState.OPEN` (1), `CLOSING` (2) after `close()`/`terminate()`, `CLOSED` (3) after the `close` handler. */
@@ -87,8 +108,14 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    *   (on the I/O thread) if it is at least the `threshold` long. Default true; ignored otherwise.
    * @returns `SendStatus.SUCCESS`, `BACKPRESSURE` (accepted; wait for the `drain` handler),
    *   `DROPPED` (over `maxBackpressure`; not sent) or `CLOSED`.
+   * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for data that is not a string or bytes, and for
+   *   `isBinary`/`compress` that are not booleans (e.g. `ws`'s `send(data, { binary })` or
+   *   `send(data, callback)`), whatever the socket's state.
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
+    const bytes = sendable("ws.send(data, isBinary?, compress?)", data);
+    checkFlag("ws.send(data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("ws.send(data, isBinary?, compress?)", "compress", compress);
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
     const buffered = this.#sent + this.#reactor.counter(this.#slot);
     if (buffered >= this.#server.maxBackpressure) {
@@ -107,13 +134,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
     }
-    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
-      if (!(data instanceof ArrayBuffer)) {
-        throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
-      }
-      data = new Uint8Array(data);
-    }
-    this.#sent += this.#reactor.native.send(this.#slot, data, isBinary, flags);
+    this.#sent += this.#reactor.native.send(this.#slot, bytes, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -134,12 +155,13 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * Sends a ping (payload at most 125 bytes), in order with the messages sent before it; the
    * `pong` handler sees the answer.
    * @returns false if the socket is not open.
+   * @throws RangeError (`ERR_OUT_OF_RANGE`) for a payload over 125 bytes, TypeError
+   *   (`ERR_INVALID_ARG_TYPE`) for one that is not a string or bytes.
    */
   ping(data: SendData = ""): boolean {
+    const payload = pingPayload(data);
     if (this.#state !== ReadyState.OPEN) return false;
-    const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-    if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
-    this.#sent += this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    this.#sent += this.#reactor.native.ping(this.#slot, payload);
     return true;
   }
 
@@ -147,6 +169,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * Subscribes to `topic`: `server.publish(topic, …)` and other sockets' `ws.publish(topic, …)`
    * reach this socket. Subscriptions end with the connection.
    * @returns true if it was not subscribed yet.
+   * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for a topic that is not a string, RangeError
+   *   (`ERR_OUT_OF_RANGE`) for `""` or one over 1024 characters.
    */
   subscribe(topic: string): boolean {
     checkTopic(topic);
@@ -179,11 +203,15 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   /**
    * Publishes to every subscriber of `topic` except this socket (see `server.publish`).
    * @returns false if the socket is not open (nothing is published).
+   * @throws as `server.publish` does, for invalid arguments.
    */
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
+    const bytes = sendable("ws.publish(topic, data, isBinary?, compress?)", data);
+    checkFlag("ws.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("ws.publish(topic, data, isBinary?, compress?)", "compress", compress);
     if (this.#state !== ReadyState.OPEN) return false;
-    return this.#server._publish(topic, data, isBinary, this.#slot, compress);
+    return this.#server._publish(topic, bytes, isBinary, this.#slot, compress);
   }
 
   /** Drops the connection at once, without a closing handshake; `close` reports 1006. */

@@ -7,6 +7,7 @@ import { attach, detach, handOver } from "./attach.js";
 import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
+import { checkFlag, sendable } from "./send-args.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
 import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
@@ -46,12 +47,6 @@ const STAT_QUEUED_BYTES = 7;
 const STAT_DROPPED = 8;
 
 type State = "starting" | "listening" | "closing" | "closed";
-
-function toView(data: SendData): string | ArrayBufferView {
-  if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new TypeError("data must be a string, an ArrayBuffer or an ArrayBufferView");
-}
 
 /**
  * A listening WebSocket server. Its sockets live on the environment's I/O thread; its
@@ -174,16 +169,28 @@ export class Server<T = unknown> implements Endpoint {
    *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
    *   `threshold` long. Default true.
    * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
+   * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for a topic that is not a string, data that is
+   *   not a string or bytes, or `isBinary`/`compress` that are not booleans; RangeError
+   *   (`ERR_OUT_OF_RANGE`) for an empty or over-long topic.
    */
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
-    return this._publish(topic, data, isBinary, -1, compress);
+    const bytes = sendable("server.publish(topic, data, isBinary?, compress?)", data);
+    checkFlag("server.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("server.publish(topic, data, isBinary?, compress?)", "compress", compress);
+    return this._publish(topic, bytes, isBinary, -1, compress);
   }
 
-  /** Sends one message to every open socket of this server (one shared frame, like `publish`). */
+  /**
+   * Sends one message to every open socket of this server (one shared frame, like `publish`).
+   * @throws TypeError (`ERR_INVALID_ARG_TYPE`) as `publish` does.
+   */
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): void {
+    const bytes = sendable("server.broadcast(data, isBinary?, compress?)", data);
+    checkFlag("server.broadcast(data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("server.broadcast(data, isBinary?, compress?)", "compress", compress);
     if (this.#state !== "listening") return;
-    this.#reactor.native.broadcast(this.#id, toView(data), isBinary, compress);
+    this.#reactor.native.broadcast(this.#id, bytes, isBinary, compress);
   }
 
   /** Sockets subscribed to `topic`. */
@@ -211,11 +218,11 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /** @internal */
-  _publish(topic: string, data: SendData, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
+  _publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
     if (this.#state !== "listening") return false;
     const count = this.#subscribers.get(topic);
     if (count === undefined) return false;
-    this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot, compress);
+    this.#reactor.native.publish(this.#id, topic, data, isBinary, senderSlot, compress);
     return true;
   }
 
@@ -276,6 +283,7 @@ export class Server<T = unknown> implements Endpoint {
       port: o.port,
       host: o.host,
       paths: o.paths,
+      captureHeaders: o.captureHeaders,
       upgradeHook: this.#handlers.upgrade !== undefined || o.pathFilter !== undefined,
       upgradeTimeout: o.upgradeTimeout,
       maxPendingUpgrades: o.maxPendingUpgrades,
@@ -329,11 +337,23 @@ export class Server<T = unknown> implements Endpoint {
 
   /** @internal */
   _open(slot: number, opened: string, upgradeId: number): ServerWebSocket<T> {
-    const newline = opened.indexOf("\n"); // "address" or "address\nsubprotocol"
-    const ws =
-      newline < 0
-        ? new ServerWebSocket<T>(this.#reactor, this, slot, opened)
-        : new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, newline), opened.slice(newline + 1));
+    // "address\nsubprotocol\nurl", then one line per captureHeaders name: "=value" or "" (absent).
+    const a = opened.indexOf("\n");
+    const b = opened.indexOf("\n", a + 1);
+    let c = opened.indexOf("\n", b + 1);
+    const url = c < 0 ? opened.slice(b + 1) : opened.slice(b + 1, c);
+    let headers: Record<string, string> | undefined;
+    const names = this.#options.captureHeaders;
+    if (names.length > 0) {
+      headers = {};
+      for (const name of names) {
+        const end = opened.indexOf("\n", c + 1);
+        const line = end < 0 ? opened.slice(c + 1) : opened.slice(c + 1, end);
+        if (line.length > 0) headers[name] = line.slice(1);
+        c = end;
+      }
+    }
+    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, a), opened.slice(a + 1, b), url, headers);
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);
@@ -489,12 +509,20 @@ export class Server<T = unknown> implements Endpoint {
  * @returns a promise for the server, resolved once it listens.
  * @throws (rejects with) `TypeError`/`RangeError` for invalid options, `TlsConfigError` for a
  *   certificate or key that cannot be used, {@link ListenError} (`code` `EADDRINUSE`, `EACCES`,
- *   …) when it cannot listen.
+ *   …, or the DNS error such as `ENOTFOUND` for a `host` that does not resolve) when it cannot
+ *   listen.
  */
 export async function createServer<T = unknown>(options: ServerOptions<T> = {}): Promise<Server<T>> {
   const resolved = resolveServerOptions(options);
   if (resolved.attach === undefined && resolved.host !== "" && isIP(resolved.host) === 0) {
-    resolved.host = (await lookup(resolved.host)).address;
+    const name = resolved.host;
+    try {
+      resolved.host = (await lookup(name)).address;
+    } catch (err) {
+      // A host that does not resolve cannot be listened on: a ListenError with the DNS code.
+      const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
+      throw new ListenError(code, `cannot listen on ${name}: it does not resolve (${code})`, name, resolved.port, { cause: err });
+    }
   }
   const tls = resolved.tls === undefined ? undefined : await resolveTls(resolved.tls);
   return new Server<T>(resolved, tls)._start();

@@ -2,11 +2,11 @@
 // written for those runs unchanged.
 import { ClientWebSocket } from "./client.js";
 import { parseTarget, protocolProblem, resolveConnectOptions, type ConnectOptions } from "./client-options.js";
-import { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";
-import type { ConnectError } from "./errors.js";
+import { MAX_CLOSE_REASON_BYTES, NO_STATUS } from "./close-codes.js";
+import { invalidType, type ConnectError } from "./errors.js";
 import { reportUncaught } from "./reactor.js";
 
-/** What `binaryType` selects for binary messages: Node Buffers (default), ArrayBuffers or Blobs. */
+/** What `binaryType` selects for binary messages: Blobs (the default, as in browsers), ArrayBuffers or Node Buffers. */
 export type BinaryType = "nodebuffer" | "arraybuffer" | "blob";
 
 /** The `close` event (Node 20 has no global CloseEvent). */
@@ -70,15 +70,17 @@ export class WebSocket extends EventTarget {
   #origin: string; // MessageEvent.origin: the URL's origin
   #ws: ClientWebSocket;
   #state = 0;
-  #binaryType: BinaryType = "nodebuffer";
+  #binaryType: BinaryType = "blob"; // the standard's default
   #blobChain: Promise<void> | undefined; // sends wait behind a Blob being read
   #pendingBlobBytes = 0;
   #afterClose = 0; // bytes "sent" once closing: counted, never sent (as the standard says)
+  #closeCode = NO_STATUS; // what close() asked for
+  #closeReason = "";
 
   constructor(url: string | URL, protocols: string | string[] = [], options: Omit<ConnectOptions, "protocols" | "reconnect"> = {}) {
     super();
     if (options !== null && typeof options === "object" && "reconnect" in options) {
-      throw new TypeError("WebSocket does not reconnect (the standard object closes for good); use connect() with reconnect");
+      throw invalidType("reconnect", "absent: WebSocket does not reconnect (the standard object closes for good); use connect() with reconnect", options.reconnect);
     }
     const target = parseTarget(url);
     if (typeof target === "string") throw new DOMException(target, "SyntaxError");
@@ -115,7 +117,10 @@ export class WebSocket extends EventTarget {
     return this.#ws.extensions;
   }
 
-  /** How binary messages arrive in `message` events: `"nodebuffer"` (default), `"arraybuffer"` or `"blob"`. */
+  /**
+   * How binary messages arrive in `message` events: `"blob"` (the default, per the standard),
+   * `"arraybuffer"`, or `"nodebuffer"` (a Buffer, the cheapest: no copy).
+   */
   get binaryType(): BinaryType {
     return this.#binaryType;
   }
@@ -179,6 +184,8 @@ export class WebSocket extends EventTarget {
   /**
    * Starts the closing handshake (or gives up connecting). `code` must be 1000 or 3000-4999
    * (`InvalidAccessError` otherwise), `reason` at most 123 bytes of UTF-8 (`SyntaxError`).
+   * Without a code, the close frame carries no status (the peer sees 1005), unless a reason is
+   * given (then 1000), as the standard says.
    */
   close(code?: number, reason?: string): void {
     if (code !== undefined && (code !== 1000 && (!Number.isInteger(code) || code < 3000 || code > 4999))) {
@@ -190,7 +197,9 @@ export class WebSocket extends EventTarget {
     }
     if (this.#state >= WebSocket.CLOSING) return;
     this.#state = WebSocket.CLOSING;
-    const send = (): void => this.#ws.close(code !== undefined && isSendableCloseCode(code) ? code : 1000, text);
+    this.#closeCode = code ?? (reason !== undefined ? 1000 : NO_STATUS);
+    this.#closeReason = text;
+    const send = (): void => this.#ws._close(this.#closeCode, text);
     if (this.#blobChain) void this.#blobChain.then(send);
     else send();
   }
@@ -207,7 +216,7 @@ export class WebSocket extends EventTarget {
     ws.on("close", (code, reason) => this.#closed(code, reason));
     if (this.#state === WebSocket.CLOSING) {
       // close() was called while the open was on its way: nothing was sent yet.
-      ws.close(1000, "");
+      ws._close(this.#closeCode, this.#closeReason);
       return;
     }
     this.#state = WebSocket.OPEN;

@@ -19,6 +19,7 @@ struct ServerOptions {
   int port = 0;
   std::string host;  // empty: every interface
   std::vector<std::string> paths;  // empty: any path
+  std::vector<std::string> captureHeaders;  // lower-case names reported with each Open; empty: none
   bool upgradeHook = false;         // JS decides every upgrade (an upgrade handler or a path function)
   uint32_t upgradeTimeoutMs = 10000;  // a hook decision not made by then is answered 503
   uint32_t maxPendingUpgrades = 64;   // handshakes waiting for the hook; more are answered 503
@@ -27,7 +28,7 @@ struct ServerOptions {
   size_t maxBackpressure = 16 * 1024 * 1024;  // publish deliveries beyond this are dropped
   bool closeOnBackpressureLimit = false;      // ... or the slow socket is closed with 1008
   uint32_t maxConnections = 0;                // 0: unlimited; over it upgrades get 503
-  uint32_t idleTimeoutSecs = 120;             // 0: never
+  uint32_t idleTimeoutMs = 120000;            // 0: never; checked once a second (Reactor::kIdleTickMs)
   bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;
   uint32_t handshakeTimeoutSecs = 10;         // a client must complete its upgrade request within this

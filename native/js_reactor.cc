@@ -223,6 +223,8 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->host = o.Get("host").As<Napi::String>().Utf8Value();
   Napi::Array paths = o.Get("paths").As<Napi::Array>();
   for (uint32_t i = 0; i < paths.Length(); ++i) opts->paths.push_back(paths.Get(i).As<Napi::String>().Utf8Value());
+  Napi::Array capture = o.Get("captureHeaders").As<Napi::Array>();
+  for (uint32_t i = 0; i < capture.Length(); ++i) opts->captureHeaders.push_back(capture.Get(i).As<Napi::String>().Utf8Value());
   opts->upgradeHook = o.Get("upgradeHook").ToBoolean();
   opts->upgradeTimeoutMs = o.Get("upgradeTimeout").As<Napi::Number>().Uint32Value();
   opts->maxPendingUpgrades = o.Get("maxPendingUpgrades").As<Napi::Number>().Uint32Value();
@@ -232,7 +234,7 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
   opts->closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
-  opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
+  opts->idleTimeoutMs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
   opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
   opts->attached = o.Get("attached").ToBoolean();

@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "server.h"
 #include "tls_certs.h"
+#include "upgrade.h"
 
 namespace lwsnode {
 
@@ -478,10 +479,16 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       self->slots_.attach(slot, conn.get());
       char addr[64] = "";
       server->peerAddress(wsi, addr, sizeof addr);
-      // "address", or "address\nsubprotocol" for a resumed handshake.
+      // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
+      // when absent). The header table is still attached here; nothing is read unless asked.
       std::string opened(addr);
       PendingUpgrade* pending = server->pendingOf(wsi);
-      if (pending && !pending->protocol().empty()) opened += "\n" + pending->protocol();
+      opened += '\n';
+      if (pending) opened += pending->protocol();
+      opened += '\n';
+      opened += requestTarget(wsi);
+      const std::vector<std::string>& capture = server->options().captureHeaders;
+      if (!capture.empty()) appendCapturedHeaders(opened, wsi, capture);
       self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size());
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
       if (pending) self->pending_.records.back().b = pending->id();

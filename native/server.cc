@@ -447,7 +447,7 @@ void Server::broadcast(const FrameRef& frame) {
 }
 
 bool Server::checkIdle(uint64_t nowMs, const FrameRef& ping) {
-  const uint64_t idleMs = static_cast<uint64_t>(options_->idleTimeoutSecs) * 1000;
+  const uint64_t idleMs = options_->idleTimeoutMs;
   if (idleMs == 0) return false;
   bool killed = false;
   for (Connection* conn : connections_) killed |= conn->checkIdle(nowMs, idleMs, options_->sendPings, ping);

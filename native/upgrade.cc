@@ -114,14 +114,10 @@ size_t requestHeaderBytes(lws* wsi) {
   return total;
 }
 
-std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes) {
-  std::string out;
+std::string requestTarget(lws* wsi) {
   char* uri = nullptr;
   int uriLen = 0;
-  const int method = lws_http_get_uri_and_method(wsi, &uri, &uriLen);
-  static const char* const kMethods[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
-  const char* m = method >= 0 && method < 8 ? kMethods[method] : "GET";
-  appendString(out, m, std::strlen(m));
+  lws_http_get_uri_and_method(wsi, &uri, &uriLen);
   // lws stores the query apart from the path, one fragment per argument.
   std::string url(uri ? uri : "", uri ? static_cast<size_t>(uriLen) : 0);
   const int argsLen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
@@ -130,6 +126,34 @@ std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes) {
     const int got = lws_hdr_copy(wsi, &args[0], argsLen + 1, WSI_TOKEN_HTTP_URI_ARGS);
     if (got > 0) url += "?" + args.substr(0, static_cast<size_t>(got));
   }
+  return url;
+}
+
+void appendCapturedHeaders(std::string& out, lws* wsi, const std::vector<std::string>& names) {
+  std::vector<const std::string*> found(names.size(), nullptr);
+  std::vector<std::string> values(names.size());
+  forEachHeader(wsi, [&](const char* name, size_t nameLen, const char* value, size_t valueLen) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (found[i] || names[i].size() != nameLen || names[i].compare(0, nameLen, name, nameLen) != 0) continue;
+      values[i].assign(value, valueLen);
+      found[i] = &values[i];
+    }
+  });
+  for (const std::string* value : found) {
+    out += '\n';
+    if (value) (out += '=') += *value;
+  }
+}
+
+std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes) {
+  std::string out;
+  char* uri = nullptr;
+  int uriLen = 0;
+  const int method = lws_http_get_uri_and_method(wsi, &uri, &uriLen);
+  static const char* const kMethods[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+  const char* m = method >= 0 && method < 8 ? kMethods[method] : "GET";
+  appendString(out, m, std::strlen(m));
+  const std::string url = requestTarget(wsi);
   appendString(out, url.data(), url.size());
   char addr[64] = "";
   lws_get_peer_simple(wsi, addr, sizeof addr);

@@ -70,6 +70,13 @@ class PendingUpgrade {
 // Also sums the header bytes (names + values) for the maxHeaderSize check.
 std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes);
 
+// The request target of the handshake on `wsi`: path, then "?query" if there is one.
+std::string requestTarget(lws* wsi);
+
+// For the Open event: appends "\n=value" for each header of `names` (lower case) the request
+// has, "\n" for one it lacks, in the order of `names`. Repeated headers come joined by lws.
+void appendCapturedHeaders(std::string& out, lws* wsi, const std::vector<std::string>& names);
+
 // Header bytes (names + values) of the request on `wsi`.
 size_t requestHeaderBytes(lws* wsi);
 

@@ -14,6 +14,7 @@ import {
   deferred,
   describeChild,
   line,
+  needs,
   parseFrame,
   requireDist,
   runChild,
@@ -114,31 +115,36 @@ async function startWsEcho(): Promise<number> {
 }
 
 let python: ChildProcess | undefined;
-let pythonPort = 0;
+let pythonPort: Promise<number> | undefined;
 let pythonLog = "";
 const PY_SERVER = fileURLToPath(new URL("./fixtures/py_ws_server.py", import.meta.url));
+// Only the tests that talk to Python's websockets need python3-websockets.
+const PYTHON = needs("python3-websockets", "the client tests against Python's websockets");
 
-beforeAll(async () => {
-  requireDist();
+// The Python websockets server, started by the first test that needs it; its port.
+function pythonServer(): Promise<number> {
   // Debian's python3 (with python3-websockets), not whichever python3 comes first on PATH.
   // Its stderr (tracebacks for connections our tests drop on purpose) is kept for failures only.
-  python = spawn("/usr/bin/python3", [PY_SERVER], { stdio: ["ignore", "pipe", "pipe"] });
-  python.stderr!.on("data", (chunk: Buffer) => {
-    pythonLog += chunk.toString();
-  });
-  const lines = createInterface({ input: python.stdout! });
-  const port = await withTimeout(
+  pythonPort ??= withTimeout(
     new Promise<number>((resolve, reject) => {
-      lines.on("line", (l) => {
+      python = spawn("/usr/bin/python3", [PY_SERVER], { stdio: ["ignore", "pipe", "pipe"] });
+      python.stderr!.on("data", (chunk: Buffer) => {
+        pythonLog += chunk.toString();
+      });
+      createInterface({ input: python.stdout! }).on("line", (l) => {
         const m = /^PORT (\d+)$/.exec(l);
         if (m) resolve(Number(m[1]));
       });
-      python!.on("exit", (code) => reject(new Error(`the Python websockets server exited (${code}); is python3-websockets installed?\n${pythonLog}`)));
+      python.on("exit", (code) => reject(new Error(`the Python websockets server exited (${code})\n${pythonLog}`)));
     }),
     10_000,
     "the Python websockets server",
   );
-  pythonPort = port;
+  return pythonPort;
+}
+
+beforeAll(() => {
+  requireDist();
 });
 
 afterAll(() => {
@@ -150,7 +156,7 @@ afterAll(() => {
 const SERVERS: { name: string; url(): Promise<string> }[] = [
   { name: "lwsnode", url: async () => urlOf(await startEchoServer(defer, { maxPayloadLength: 64 * 1024 * 1024 }), "/echo") },
   { name: "ws (npm)", url: async () => `ws://127.0.0.1:${await startWsEcho()}/echo` },
-  { name: "Python websockets", url: async () => `ws://127.0.0.1:${pythonPort}/echo` },
+  ...(PYTHON ? [{ name: "Python websockets", url: async () => `ws://127.0.0.1:${await pythonServer()}/echo` }] : []),
 ];
 
 describe.each(SERVERS)("client echo against the $name server", ({ url }) => {
@@ -218,8 +224,8 @@ describe("handshake", () => {
     expect(req.headers.host).toBe(`127.0.0.1:${port}`);
   });
 
-  it("Python websockets sees the headers too", async () => {
-    const ws = await open(`ws://127.0.0.1:${pythonPort}/headers`, { headers: { "X-Token": "py" } });
+  it.runIf(PYTHON)("Python websockets sees the headers too", async () => {
+    const ws = await open(`ws://127.0.0.1:${await pythonServer()}/headers`, { headers: { "X-Token": "py" } });
     const headers = JSON.parse((await track(ws).next()).data.toString()) as Record<string, string>;
     expect(headers["x-token"]).toBe("py");
   });
@@ -230,11 +236,11 @@ describe("handshake", () => {
     expect(ws.protocol).toBe("v2");
   });
 
-  it("negotiates a subprotocol with Python websockets (the one both know); none offered gives none", async () => {
-    const ws = await open(`ws://127.0.0.1:${pythonPort}/protocol`, { protocols: ["unknown", "superchat"] });
+  it.runIf(PYTHON)("negotiates a subprotocol with Python websockets (the one both know); none offered gives none", async () => {
+    const ws = await open(`ws://127.0.0.1:${await pythonServer()}/protocol`, { protocols: ["unknown", "superchat"] });
     expect(ws.protocol).toBe("superchat");
     expect((await track(ws).next()).data.toString()).toBe("superchat");
-    const plain = await open(`ws://127.0.0.1:${pythonPort}/protocol`);
+    const plain = await open(`ws://127.0.0.1:${await pythonServer()}/protocol`);
     expect(plain.protocol).toBe("");
   });
 
@@ -404,16 +410,19 @@ describe("what servers do to the client", () => {
     expect(await t.closed()).toEqual({ code: 1001, reason: "server closing" });
   });
 
-  it("reports Python's close code, and the ws server's terminate() as 1006", async () => {
-    const ws = await open(`ws://127.0.0.1:${pythonPort}/close/4002`);
+  it.runIf(PYTHON)("reports Python's close code", async () => {
+    const ws = await open(`ws://127.0.0.1:${await pythonServer()}/close/4002`);
     expect(await track(ws).closed()).toEqual({ code: 4002, reason: "py-bye" });
+  });
+
+  it("reports the ws server's terminate() as 1006", async () => {
     const { wss, port } = await startWsServer();
     wss.on("connection", (s) => setTimeout(() => s.terminate(), 20));
     const dropped = await open(`ws://127.0.0.1:${port}/`);
     expect((await track(dropped).closed()).code).toBe(1006);
   });
 
-  it("answers the server's pings (ws and Python)", async () => {
+  it("answers the ws server's pings", async () => {
     const { wss, port } = await startWsServer();
     const pong = deferred<Buffer>();
     wss.on("connection", (s: WsSocket) => {
@@ -422,7 +431,10 @@ describe("what servers do to the client", () => {
     });
     await open(`ws://127.0.0.1:${port}/`);
     expect((await withTimeout(pong.promise, 5000, "pong")).toString()).toBe("are you there");
-    const py = await open(`ws://127.0.0.1:${pythonPort}/ping`);
+  });
+
+  it.runIf(PYTHON)("answers Python's pings", async () => {
+    const py = await open(`ws://127.0.0.1:${await pythonServer()}/ping`);
     expect((await track(py).next()).data.toString()).toBe("pong received");
   });
 

@@ -63,7 +63,7 @@ describe("slowloris at scale", () => {
 describe("peers that vanish without closing", () => {
   it("peers silent in the middle of a frame are pinged and freed after idleTimeout (1006)", { timeout: 20_000 }, async () => {
     const closes: number[] = [];
-    const server = await startServer(defer, { idleTimeout: 2, close: (_ws, code) => closes.push(code), message: (ws, d, b) => ws.send(d, b) });
+    const server = await startServer(defer, { idleTimeout: 2000, close: (_ws, code) => closes.push(code), message: (ws, d, b) => ws.send(d, b) });
     const raws = await Promise.all(Array.from({ length: 20 }, () => rawTracked(defer, server.port)));
     raws.forEach((raw, i) => {
       const f = frame({ opcode: OP.BINARY, payload: Buffer.alloc(1000, i) });
@@ -86,7 +86,7 @@ describe("peers that vanish without closing", () => {
       const closes: number[] = [];
       let first = true;
       const server = await startServer(defer, {
-        idleTimeout: 2,
+        idleTimeout: 2000,
         message: (ws, d, b) => ws.send(d, b),
         open(ws) {
           if (!first) return;

@@ -1,12 +1,11 @@
 // Smoke tests of examples/: each is started the way its header says (`node examples/…`), used
 // the way a reader would use it, and stopped with Ctrl-C (SIGINT), after which it must exit 0.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { closed, nextMessage, openClient, requireDist, ROOT, withTimeout } from "./helpers.js";
+import { closed, needs, nextMessage, openClient, requireDist, ROOT, withTimeout } from "./helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 
@@ -156,8 +155,7 @@ describe("examples/market-data (worker_threads producer, main-thread server)", (
 });
 
 describe("examples/browser (page and WebSockets on one port: lwsnode attached to node:http)", () => {
-  it("shows the server's messages in headless Chromium (checked on a screenshot)", { timeout: 60_000 }, async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
+  it.runIf(needs("chromium", "the browser example's test"))("shows the server's messages in headless Chromium (checked on a screenshot)", { timeout: 60_000 }, async () => {
     const example = startExample("browser/server.mjs");
     const [, url, port, wsPort] = await example.waitFor(/open (http:\/\/127\.0\.0\.1:(\d+)\/) \(WebSockets on ws:\/\/127\.0\.0\.1:(\d+)\/ws, the same port\)/);
     expect(wsPort).toBe(port);

@@ -1,6 +1,6 @@
 // Shared helpers for the lwsnode test suite: bounded waits, `ws` clients with buffered
 // events, a raw TCP WebSocket client for protocol tests, and per-test cleanup.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
@@ -11,6 +11,36 @@ import WebSocket from "ws";
 import { createServer, type Server, type ServerOptions } from "../lib/index.js";
 
 export const DEFAULT_WAIT_MS = 5000;
+
+// ---------------------------------------------------------------------------------------------
+// External tools: a missing one affects only the tests that need it
+
+/** The Debian packages some tests use, and how to tell each is installed. */
+const TOOLS = {
+  chromium: () => existsSync("/usr/bin/chromium"),
+  // Debian's python3, not whichever python3 comes first on PATH.
+  "python3-websockets": () => spawnSync("/usr/bin/python3", ["-c", "import websockets"], { stdio: "ignore" }).status === 0,
+  "redis-server": () => spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0,
+} as const;
+export type Tool = keyof typeof TOOLS;
+
+const noticed = new Set<string>();
+
+/**
+ * Whether the Debian package `tool` is installed, for `it.runIf(needs(…))` /
+ * `describe.runIf(…)`. Missing locally: false, after a one-line notice naming the package.
+ * Missing under CI (`CI=true`): throws, failing the file, since CI must run everything.
+ */
+export function needs(tool: Tool, what: string): boolean {
+  if (TOOLS[tool]()) return true;
+  const install = `apt-get install ${tool} (or bash scripts/setup-debian.sh)`;
+  if (process.env.CI === "true") throw new Error(`${tool} is missing, needed by ${what}: ${install}`);
+  if (!noticed.has(what)) {
+    noticed.add(what);
+    process.stderr.write(`skipped: ${what} (needs ${tool}: ${install})\n`);
+  }
+  return false;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
