@@ -41,9 +41,11 @@ export interface ConnectOptions {
   /** Largest message accepted, in bytes, after reassembly; a bigger one closes the connection with 1009. Default 16 MiB. */
   maxPayloadLength?: number;
   /**
-   * Offer permessage-deflate (RFC 7692). Messages the server compresses are inflated on the
-   * I/O thread; what the client sends goes uncompressed (the extension allows that). Default
-   * false.
+   * Offer permessage-deflate (RFC 7692). If the server accepts, messages it compresses are
+   * inflated on the I/O thread, and messages the client sends of at least 1 KiB are compressed
+   * there (each on its own; `send(data, isBinary, false)` skips it for one message), unless the
+   * server limits the client's window below 15 bits (then they go uncompressed, as the
+   * extension allows). Default false.
    */
   perMessageDeflate?: boolean;
   /** Milliseconds from connecting to a completed opening handshake (TCP, TLS, HTTP upgrade). Default 10000. */

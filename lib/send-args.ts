@@ -7,7 +7,7 @@ import type { SendData } from "./server-websocket.js";
 export function sendable(call: string, data: unknown): string | ArrayBufferView {
   if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw invalidType("data", `a string, an ArrayBuffer or an ArrayBufferView (${call})`, data, "argument");
+  throw invalidType("data", `a string, an ArrayBuffer or an ArrayBufferView: lwsnode's form is ${call}`, data, "argument");
 }
 
 /**
@@ -17,11 +17,9 @@ export function sendable(call: string, data: unknown): string | ArrayBufferView 
  */
 export function checkFlag(call: string, name: string, value: unknown): asserts value is boolean {
   if (typeof value === "boolean") return;
-  const hint =
-    value !== null && (typeof value === "object" || typeof value === "function")
-      ? ` lwsnode's form is ${call} with booleans; it takes no options object or callback (unlike ws): the return value reports the outcome`
-      : "";
-  throw invalidType(name, `a boolean or undefined.${hint}`, value, "argument");
+  const wsShape = value !== null && (typeof value === "object" || typeof value === "function");
+  const hint = wsShape ? " (no options object or callback, unlike ws: the return value reports the outcome)" : "";
+  throw invalidType(name, `a boolean or undefined: lwsnode's form is ${call}${hint}`, value, "argument");
 }
 
 /** Largest ping/pong payload (RFC 6455 5.5: control frames carry at most 125 bytes). */

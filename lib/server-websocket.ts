@@ -50,7 +50,10 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   readonly remoteAddress: string;
   /** The subprotocol the handshake agreed on (`Sec-WebSocket-Protocol`), or `""` for none. */
   readonly protocol: string;
-  /** The request target of the handshake: the path and the query string, e.g. `"/chat?room=1"`. */
+  /**
+   * The request target of the handshake: the path and the query string, e.g. `"/chat?room=1"`,
+   * percent-decoded by libwebsockets (as the `upgrade` hook's `req.url`).
+   */
   readonly url: string;
   /**
    * The request headers named in the server's `captureHeaders` option that the handshake

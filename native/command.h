@@ -64,8 +64,8 @@ struct ClientOptions {
   bool tls = false;
   std::string ca;         // PEM trust anchor; empty: the system's
   bool rejectUnauthorized = true;
-  // Offer permessage-deflate: lws inflates what the server compresses; what we send goes
-  // uncompressed (RSV1 clear), which the extension allows.
+  // Offer permessage-deflate: lws inflates what the server compresses; what we send is
+  // compressed by our Deflater (native/client.cc: mayCompress) when the server accepts.
   bool perMessageDeflate = false;
   uint32_t handshakeTimeoutMs = 10000;
   // The per-connection limits Connection applies to servers' sockets, for this one

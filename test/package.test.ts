@@ -83,17 +83,40 @@ describe("npm pack", () => {
   it("ships the prebuild, both builds with their types, and the sources of the fallback build, nothing else", () => {
     const files = packed;
     const allowed =
-      /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|binding\.gyp|prebuilds\/linux-x64\/lwsnode\.node|native\/[a-z0-9_]+\.(cc|h)|scripts\/(build-native\.mjs|fetch-lws\.sh|check-addon-symbols\.sh|lws-patches\/.+)|dist\/(cjs\/)?[a-z-]+\.(js|d\.ts|cjs|d\.cts)|dist\/cjs\/package\.json)$/;
+      /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|binding\.gyp|bin\/lwsnode\.mjs|bench\/loadgen\.c|prebuilds\/linux-x64\/lwsnode\.node|native\/[a-z0-9_]+\.(cc|h)|scripts\/(build-native\.mjs|fetch-lws\.sh|check-addon-symbols\.sh|lws-patches\/.+)|dist\/(cjs\/)?[a-z-]+\.(js|d\.ts|cjs|d\.cts)|dist\/cjs\/package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const f of ["LICENSE", "prebuilds/linux-x64/lwsnode.node", "dist/index.js", "dist/index.d.ts", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json", "native/addon.cc", "CMakeLists.txt", "binding.gyp", "scripts/build-native.mjs", "scripts/fetch-lws.sh"]) {
       expect(files).toContain(f);
     }
-    expect(files.some((f) => /^(test|bench|lib|examples|docs|build|node_modules)\/|\.map$|\.tsbuildinfo$/.test(f))).toBe(false);
+    expect(files.some((f) => /^(test|lib|examples|docs|build|node_modules)\/|^bench\/(?!loadgen\.c$)|\.map$|\.tsbuildinfo$/.test(f))).toBe(false);
   });
 });
 
 describe("installing the tarball into a fresh project without a compiler", () => {
   const pkg = () => join(app, "node_modules", "lwsnode");
+
+  it("installs next to nothing: lwsnode, node-gyp-build and node-addon-api (headers for a source build), under 2 MB", () => {
+    // Every package directory under node_modules, nested ones included.
+    const packages: string[] = [];
+    const walk = (dir: string, prefix: string): void => {
+      if (!existsSync(dir)) return;
+      for (const name of readdirSync(dir)) {
+        if (name.startsWith(".")) continue;
+        if (name.startsWith("@")) {
+          walk(join(dir, name), `${prefix}${name}/`);
+          continue;
+        }
+        if (!existsSync(join(dir, name, "package.json"))) continue;
+        packages.push(prefix + name);
+        walk(join(dir, name, "node_modules"), `${prefix}${name}>`);
+      }
+    };
+    walk(join(app, "node_modules"), "");
+    const bytes = Number(execFileSync("du", ["-sb", join(app, "node_modules")], { encoding: "utf8" }).split("\t")[0]);
+    console.log(`installed: ${packages.length} packages (${packages.join(", ")}), ${(bytes / 1e6).toFixed(2)} MB`);
+    expect(packages.sort()).toEqual(["lwsnode", "node-addon-api", "node-gyp-build"]);
+    expect(bytes).toBeLessThan(2_000_000);
+  });
 
   it("compiles nothing: node-gyp-build finds the prebuild", () => {
     expect(existsSync(join(pkg(), "prebuilds", "linux-x64", "lwsnode.node"))).toBe(true);

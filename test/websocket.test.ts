@@ -95,11 +95,18 @@ describe("WHATWG WebSocket", () => {
     expect(ws.onmessage).toBeNull();
   });
 
-  it("delivers text as strings and binary per binaryType (nodebuffer by default, arraybuffer, blob)", async () => {
+  it("delivers text as strings and binary per binaryType (blob by default, as the standard says; arraybuffer; nodebuffer)", async () => {
     const server = await startEchoServer(defer);
     const r = recorded(urlOf(server));
+    expect(r.ws.binaryType).toBe("blob");
     await r.opened();
-    expect(r.ws.binaryType).toBe("nodebuffer");
+    const first = deferred<unknown>();
+    r.ws.addEventListener("message", (e) => first.resolve((e as MessageEvent).data), { once: true });
+    r.ws.send(new Uint8Array([7, 8]));
+    const blob = await withTimeout(first.promise, 5000, "the first echo");
+    expect(blob).toBeInstanceOf(Blob);
+    expect([...new Uint8Array(await (blob as Blob).arrayBuffer())]).toEqual([7, 8]);
+    r.ws.binaryType = "nodebuffer";
     const datas: unknown[] = [];
     r.ws.addEventListener("message", (e) => datas.push((e as MessageEvent).data));
     r.ws.send("text");
@@ -176,7 +183,36 @@ describe("WHATWG WebSocket", () => {
     expect(r.ws.readyState).toBe(WebSocket.CLOSING);
     r.ws.send("ignored once closing");
     expect(r.ws.bufferedAmount).toBe("ignored once closing".length);
-    expect((await r.closed()).code).toBe(1000);
+    expect((await r.closed()).code).toBe(1005);
+  });
+
+  it("close() without a code sends a close frame with no status: lwsnode's and ws's servers see 1005; a reason alone means 1000", async () => {
+    const seen: number[] = [];
+    const server = await startServer(defer, { close: (_ws, code) => void seen.push(code) });
+    const r = recorded(urlOf(server));
+    await r.opened();
+    r.ws.close();
+    const close = await r.closed();
+    expect([close.code, close.wasClean]).toEqual([1005, true]);
+    await until(() => seen.length === 1, "the server's close handler");
+    expect(seen).toEqual([1005]);
+
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await once(wss, "listening");
+    defer(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const wsCodes: number[] = [];
+    wss.on("connection", (s) => s.on("close", (code) => wsCodes.push(code)));
+    const port = (wss.address() as { port: number }).port;
+    const plain = recorded(`ws://127.0.0.1:${port}/`);
+    await plain.opened();
+    plain.ws.close();
+    expect((await plain.closed()).code).toBe(1005);
+    const withReason = recorded(`ws://127.0.0.1:${port}/`);
+    await withReason.opened();
+    withReason.ws.close(undefined, "bye");
+    expect(await withReason.closed()).toMatchObject({ code: 1000, reason: "bye" });
+    await until(() => wsCodes.length === 2, "ws's close events");
+    expect(wsCodes).toEqual([1005, 1000]);
   });
 
   it("a connection that cannot be opened fires error, then close with 1006 (not clean)", async () => {
