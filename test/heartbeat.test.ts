@@ -88,6 +88,16 @@ describe("idleTimeout without pings (sendPings: false)", () => {
     expect(rec.pongs).toEqual([]);
   });
 
+  it("takes milliseconds: idleTimeout 1500 closes a silent client after 1.5 s, by the next once-a-second check", { timeout: 15_000 }, async () => {
+    const rec = await recordingServer({ idleTimeout: 1500, sendPings: false });
+    const t0 = Date.now();
+    const client = await openTracked(defer, urlOf(rec.server));
+    expect((await closed(client, 6000)).code).toBe(1006);
+    const elapsed = Date.now() - t0;
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThanOrEqual(3500);
+  });
+
   it("keeps a client open past idleTimeout while it sends a message every 500 ms", { timeout: 15_000 }, async () => {
     const rec = await recordingServer({ idleTimeout: 2000, sendPings: false });
     const client = await openTracked(defer, urlOf(rec.server));
