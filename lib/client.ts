@@ -7,6 +7,7 @@ import { parseTarget, resolveConnectOptions, type ConnectOptions, type ResolvedC
 import { ConnectError, connectFailure } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
+import { messagesOf, type ClientMessage } from "./client-stream.js";
 import { checkFlag, pingPayload, sendable } from "./send-args.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
 import { ReadyState, type SendData } from "./server-websocket.js";
@@ -221,6 +222,15 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#phase = "closing";
     this.#syncHold();
     this.#reactor!.native.terminate(this.#slot);
+  }
+
+  /**
+   * The messages from now on, for `for await (const { data, isBinary } of ws)`. The loop ends
+   * when the connection closes; `break` stops listening and leaves the connection open.
+   * Messages wait in memory until the loop takes them.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<ClientMessage, void, undefined> {
+    return messagesOf(this);
   }
 
   /** Lets the process exit while this connection is open. */

@@ -18,6 +18,7 @@ export {
   type PathOption,
 } from "./upgrade.js";
 export { connect, ClientWebSocket, type ClientWebSocketEvents } from "./client.js";
+export { createWebSocketStream, type ClientMessage, type WebSocketStreamOptions } from "./client-stream.js";
 export type { ConnectOptions, ClientTlsOptions, ReconnectOptions } from "./client-options.js";
 export { ConnectError, type ConnectFailure } from "./errors.js";
 export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";

@@ -1,0 +1,126 @@
+// Faces of a ClientWebSocket for code that pipes data: an async iterator of messages and a
+// Duplex stream (as `ws`'s createWebSocketStream).
+import { Duplex } from "node:stream";
+import type { ClientWebSocket } from "./client.js";
+import { invalidType } from "./errors.js";
+import { ReadyState } from "./server-websocket.js";
+import { SendStatus } from "./send-status.js";
+
+/** One message, as the async iterator of a {@link ClientWebSocket} yields it. */
+export interface ClientMessage {
+  /** The payload; text arrives as UTF-8 bytes too (`data.toString()`). */
+  data: Buffer;
+  /** Whether it came as a binary message. */
+  isBinary: boolean;
+}
+
+/**
+ * The messages of `ws` from now on, for `for await`. The iteration ends when the connection
+ * closes (the `close` event says how); breaking out of the loop stops listening and leaves the
+ * connection open. Messages wait in memory until the loop takes them.
+ * @internal Use `for await (const msg of ws)`.
+ */
+export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMessage, void, undefined> {
+  const queue: ClientMessage[] = [];
+  let wake: (() => void) | undefined;
+  let closed = ws.readyState === ReadyState.CLOSED;
+  const onMessage = (data: Buffer, isBinary: boolean): void => {
+    queue.push({ data, isBinary });
+    wake?.();
+  };
+  const onClose = (): void => {
+    closed = true;
+    wake?.();
+  };
+  ws.on("message", onMessage);
+  ws.on("close", onClose);
+  try {
+    for (;;) {
+      while (queue.length > 0) yield queue.shift()!;
+      if (closed) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    ws.off("message", onMessage);
+    ws.off("close", onClose);
+  }
+}
+
+/** Options of {@link createWebSocketStream}, passed on to the `Duplex`. */
+export interface WebSocketStreamOptions {
+  /** The readable side's high-water mark, in bytes. Default 16 KiB, as for any stream. */
+  readableHighWaterMark?: number;
+  /** The writable side's high-water mark, in bytes. Default 16 KiB. */
+  writableHighWaterMark?: number;
+}
+
+/**
+ * A `Duplex` over an open client connection, as `ws`'s `createWebSocketStream`: each message
+ * received is a chunk to read (a Buffer), each chunk written is a message (strings as text,
+ * bytes as binary). A write completes once `send()` has queued it without backpressure, or
+ * once `drain` says the queue went down. Ending the writable side closes the connection with
+ * 1000 after what was written; the connection's close ends the readable side (an abnormal
+ * close, 1006, destroys the stream with an error); destroying the stream terminates it.
+ *
+ * ```ts
+ * const ws = await connect("ws://127.0.0.1:8080/");
+ * await pipeline(process.stdin, createWebSocketStream(ws), process.stdout);
+ * ```
+ */
+export function createWebSocketStream(ws: ClientWebSocket, options: WebSocketStreamOptions = {}): Duplex {
+  if (options === null || typeof options !== "object") throw invalidType("options", "an object", options);
+  let drainWaiter: (() => void) | undefined;
+  const stream = new Duplex({
+    readableHighWaterMark: options.readableHighWaterMark,
+    writableHighWaterMark: options.writableHighWaterMark,
+    decodeStrings: false,
+    read() {
+      // Messages are pushed as they come: the I/O thread stops reading only when JS as a whole
+      // falls behind, not per stream.
+    },
+    write(chunk: string | Buffer, _encoding, callback) {
+      const status = ws.send(chunk, typeof chunk !== "string");
+      if (status === SendStatus.CLOSED) callback(closedError());
+      else if (status === SendStatus.BACKPRESSURE) drainWaiter = () => callback();
+      else callback();
+    },
+    final(callback) {
+      if (ws.readyState === ReadyState.OPEN) ws.close(1000);
+      callback();
+    },
+    destroy(err, callback) {
+      ws.off("message", onMessage);
+      ws.off("close", onClose);
+      ws.off("drain", onDrain);
+      if (ws.readyState !== ReadyState.CLOSED) ws.terminate();
+      callback(err);
+    },
+  });
+  const onMessage = (data: Buffer): void => {
+    stream.push(data);
+  };
+  const onDrain = (): void => {
+    const waiter = drainWaiter;
+    drainWaiter = undefined;
+    waiter?.();
+  };
+  const onClose = (code: number): void => {
+    const waiter = drainWaiter;
+    drainWaiter = undefined;
+    if (code === 1006) {
+      stream.destroy(Object.assign(new Error(`the connection dropped (1006)`), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+      return;
+    }
+    waiter?.();
+    stream.push(null);
+  };
+  ws.on("message", onMessage);
+  ws.on("drain", onDrain);
+  ws.on("close", onClose);
+  return stream;
+}
+
+function closedError(): Error {
+  return Object.assign(new Error("write after the connection closed"), { code: "ERR_STREAM_WRITE_AFTER_END" });
+}
