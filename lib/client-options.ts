@@ -58,6 +58,13 @@ export interface ConnectOptions {
    * 1011-1014, and not by `close()`/`terminate()`). Default: none.
    */
   reconnect?: ReconnectOptions;
+  /**
+   * Stops the connection when aborted: while connecting, `connect()` rejects with a
+   * `ConnectError` (`reason: "aborted"`, `code: "EABORTED"`, the signal's reason as `cause`);
+   * while waiting to reconnect, the wait ends (`reconnectFailed`, the same error); once open,
+   * the connection is closed with 1000 and never reconnects.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ResolvedConnectOptions {
@@ -71,10 +78,11 @@ export interface ResolvedConnectOptions {
   handshakeTimeout: number;
   closeTimeout: number;
   reconnect: Required<ReconnectOptions> | undefined;
+  signal: AbortSignal | undefined;
 }
 
 
-const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect"]);
+const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect", "signal"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\r\n\0]/;
 // Set by the client itself; a user value would contradict the handshake.
@@ -155,8 +163,10 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     };
     if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
   }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidType("signal", "an AbortSignal", options.signal);
   return {
     reconnect,
+    signal: options.signal,
     protocols,
     headers,
     origin,

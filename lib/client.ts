@@ -16,8 +16,13 @@ import { ReadyState, type SendData } from "./server-websocket.js";
 export interface ClientWebSocketEvents {
   /** A whole message; `data` is yours to keep. Text arrives as a Buffer of valid UTF-8 too (`data.toString()`). */
   message: [data: Buffer, isBinary: boolean];
-  /** Exactly once per opened connection: the code the server sent (1005 if none), ours if we closed first, 1006 if it dropped. */
-  close: [code: number, reason: string];
+  /**
+   * Exactly once per opened connection: the code the server sent (1005 if none), ours if we
+   * closed first, 1006 if it dropped. `willReconnect` is true when this is a temporary drop of a
+   * `reconnect` client: a new attempt is scheduled (`reconnecting` follows, then `reconnect` or
+   * `reconnectFailed`); false when the connection is closed for good.
+   */
+  close: [code: number, reason: string, willReconnect: boolean];
   /** Everything sent while `send()` reported `BACKPRESSURE` has been written. */
   drain: [];
   /** The server sent a pong, usually the answer to `ping()`. */
@@ -82,6 +87,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #everOpened = false;
   #failures = 0; // consecutive failed attempts (or the drop) since the last open
   #retryTimer?: NodeJS.Timeout;
+  #abortCause: unknown; // the signal's reason, once options.signal aborted
+  #signalCleanup?: () => void;
   #held?: (() => void)[]; // events waiting for the first listeners (see _open)
   #settle?: { resolve(ws: ClientWebSocket): void; reject(err: Error): void };
   readonly #opened: Promise<ClientWebSocket>;
@@ -95,6 +102,23 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#opened = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = (): void => this.#aborted(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#signalCleanup = () => signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  // options.signal aborted: stop connecting or waiting, or close an open connection for good.
+  #aborted(reason: unknown): void {
+    this.#abortCause = reason ?? new Error("aborted");
+    if (this.#phase === "open") {
+      this.#closeRequested = true;
+      this.close(1000);
+    } else {
+      this.#stopPending();
+    }
   }
 
   /** @internal Resolves once open; rejects with {@link ConnectError}. */
@@ -252,6 +276,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** @internal Resolves the name and asks the I/O thread to connect. */
   async _start(): Promise<void> {
     this.#phase = "resolving";
+    if (this.#options.signal?.aborted) {
+      this.#abortCause = this.#options.signal.reason;
+      this.#closeRequested = true;
+      this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the signal was aborted", this.url));
+      return;
+    }
     const t = this.#target;
     // lws connects to a Unix domain socket for an address that starts with "+".
     let address = t.socketPath !== undefined ? `+${t.socketPath}` : t.hostname;
@@ -302,6 +332,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   // One connect attempt failed: retry it (reconnect), or report the failure: connect()
   // rejects, or after an open, `reconnectFailed`.
   #attemptFailed(err: ConnectError): void {
+    if (err.reason === "aborted" && this.#abortCause !== undefined && err.cause === undefined) {
+      err = new ConnectError("aborted", "EABORTED", "aborted by the signal", this.url, 0, { cause: this.#abortCause });
+    }
     const policy = this.#options.reconnect;
     if (policy && !this.#abortRequested && !this.#closeRequested && retryable(err) && this.#failures < policy.retries) {
       this.#failures++;
@@ -310,6 +343,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     }
     this.#phase = "closed";
     this.#syncHold();
+    this.#signalCleanup?.();
     if (this.#settle) {
       this.#settle.reject(err);
       this.#settle = undefined;
@@ -439,11 +473,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#reactor!.remove(this.#id);
     const policy = this.#options.reconnect;
     const reopen = policy !== undefined && policy.retries > 0 && !this.#closeRequested && TRANSIENT_CLOSE.has(code);
-    this.emit("close", code, reason);
+    this.emit("close", code, reason, reopen);
     if (reopen && !this.#closeRequested) {
       // The drop counts as the first failure.
       this.#failures = 1;
       this.#scheduleRetry();
+    } else {
+      this.#signalCleanup?.();
     }
   }
 

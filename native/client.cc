@@ -91,8 +91,8 @@ void Client::onDeadline(lws_sorted_usec_list_t* sul) {
   Client* self = reinterpret_cast<Deadline*>(sul)->owner;
   self->deadlineArmed_ = false;
   if (self->done_ || !self->wsi_) return;
-  self->timedOut_ = true;
-  lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // CONNECTION_ERROR follows
+  if (!self->aborted_) self->timedOut_ = true;
+  self->kill();
 }
 
 void Client::abort() {
@@ -100,8 +100,17 @@ void Client::abort() {
     connection_->terminate();
   } else if (!done_ && wsi_) {
     aborted_ = true;
-    lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    kill();
   }
+}
+
+void Client::kill() {
+  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);  // CONNECTION_ERROR follows
+  // lws replaces a wsi's pending timeout as its handshake moves on (e.g. once the request is
+  // sent), which can cancel this kill: check again shortly until the wsi is gone.
+  cancelDeadline();
+  deadlineArmed_ = true;
+  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Client::onDeadline, kKillRetryUs);
 }
 
 int Client::appendHeaders(lws* wsi, unsigned char** p, size_t room) {

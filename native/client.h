@@ -61,6 +61,9 @@ class Client {
   std::string protocol_;    // chosen by the server
   std::string extensions_;  // accepted by the server
   std::unique_ptr<Deflater> deflater_;  // our sends, when permessage-deflate was accepted
+  // Kills the handshaking wsi (abort, deadline), re-checking every kKillRetryUs until it is gone.
+  void kill();
+  static constexpr lws_usec_t kKillRetryUs = 50 * LWS_US_PER_MS;
   bool deadlineArmed_ = false;
   bool timedOut_ = false;
   bool aborted_ = false;

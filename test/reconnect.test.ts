@@ -143,3 +143,69 @@ describe("reconnect", () => {
     expect(() => new WebSocket("ws://127.0.0.1/", [], { reconnect: { retries: 1 } } as never)).toThrow(TypeError);
   });
 });
+
+describe("a temporary drop and a final close are told apart", () => {
+  it("close's third argument, willReconnect, is true for a drop the client will reopen, false for its final close", async () => {
+    const wss = await wsEcho();
+    const port = (wss.address() as { port: number }).port;
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { reconnect: { retries: 5, minDelay: 20, maxDelay: 50 } });
+    defer(() => ws.terminate());
+    const closes: [number, boolean][] = [];
+    ws.on("close", (code, _reason, willReconnect) => closes.push([code, willReconnect]));
+    const reopened = once(ws, "reconnect");
+    for (const c of wss.clients) c.terminate();
+    await withTimeout(reopened, 5000, "reconnect");
+    ws.close(1000);
+    await withTimeout(once(ws, "close"), 5000, "final close");
+    expect(closes).toEqual([
+      [1006, true],
+      [1000, false],
+    ]);
+  });
+});
+
+describe("connect(url, { signal })", () => {
+  it("an AbortSignal aborted while connecting rejects with EABORTED, the signal's reason as cause", async () => {
+    // A server that accepts TCP but never answers the upgrade keeps the client connecting.
+    const net = createNetServer(() => {});
+    net.listen(0, "127.0.0.1");
+    await once(net, "listening");
+    defer(() => net.close());
+    const controller = new AbortController();
+    const pending = connect(`ws://127.0.0.1:${(net.address() as { port: number }).port}/`, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("user gave up")), 100);
+    const err = await withTimeout(pending.then(() => undefined, (e: unknown) => e as ConnectError), 5000, "the rejection");
+    expect(err).toBeInstanceOf(ConnectError);
+    expect([err!.reason, err!.code]).toEqual(["aborted", "EABORTED"]);
+    expect((err!.cause as Error).message).toBe("user gave up");
+  });
+
+  it("an already aborted signal rejects at once; a bad signal is ERR_INVALID_ARG_TYPE", async () => {
+    const server = await startEchoServer(defer);
+    await expect(connect(urlOf(server), { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "EABORTED" });
+    await expect(connect(urlOf(server), { signal: {} as AbortSignal })).rejects.toMatchObject({ code: "ERR_INVALID_ARG_TYPE" });
+  });
+
+  it("aborting cancels the wait for a reconnect (reconnectFailed, EABORTED) and closes an open connection for good", async () => {
+    const wss = await wsEcho();
+    const port = (wss.address() as { port: number }).port;
+    const controller = new AbortController();
+    const ws = await connect(`ws://127.0.0.1:${port}/`, { signal: controller.signal, reconnect: { retries: 5, minDelay: 2000, maxDelay: 2000 } });
+    defer(() => ws.terminate());
+    const waiting = once(ws, "reconnecting");
+    for (const c of wss.clients) c.terminate();
+    await withTimeout(waiting, 5000, "reconnecting");
+    const failed = once(ws, "reconnectFailed");
+    controller.abort();
+    const [err] = (await withTimeout(failed, 1000, "reconnectFailed at once")) as [ConnectError];
+    expect(err.code).toBe("EABORTED");
+    expect(ws.readyState).toBe(3);
+
+    const other = new AbortController();
+    const open = await connect(`ws://127.0.0.1:${port}/`, { signal: other.signal, reconnect: { retries: 5 } });
+    const closed = once(open, "close");
+    other.abort();
+    const [code, , willReconnect] = (await withTimeout(closed, 5000, "close")) as [number, string, boolean];
+    expect([code, willReconnect]).toEqual([1000, false]);
+  });
+});
