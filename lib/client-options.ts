@@ -65,6 +65,67 @@ export interface ConnectOptions {
    * the connection is closed with 1000 and never reconnects.
    */
   signal?: AbortSignal;
+  /**
+   * An HTTP proxy to tunnel through with `CONNECT host:port` (then TLS, for `wss://`, end to end
+   * with the server): `"http://proxy.example:3128"`, or `true` to follow the environment's
+   * convention: `https_proxy` (or `HTTPS_PROXY`) for `wss://`, `http_proxy` (`HTTP_PROXY`) for
+   * `ws://`, none for hosts that `no_proxy` (`NO_PROXY`) lists (comma-separated names, matching
+   * the name and its subdomains; `*` for all). Default: none, whatever the environment says.
+   * The proxy resolves the server's name. No proxy authentication.
+   */
+  proxy?: string | URL | boolean;
+  /**
+   * Keepalive: ms of silence (nothing received: no message, ping or pong) after which the
+   * client pings the server. 0 (default) sends no pings of its own.
+   */
+  pingInterval?: number;
+  /**
+   * With `pingInterval`: ms to wait for anything from the server after that ping; if nothing
+   * comes, the connection is taken as dead (half-open) and dropped: `close` with 1006, and a
+   * `reconnect` client reopens it. Default: `pingInterval`.
+   */
+  pongTimeout?: number;
+}
+
+/** An HTTP proxy, parsed. */
+export interface ProxyTarget {
+  hostname: string;
+  port: number;
+}
+
+/**
+ * The proxy to use for `target` under the `proxy` option (reading the environment for `true`).
+ * Throws `ERR_OUT_OF_RANGE` for a proxy that is not an `http://host:port` URL.
+ */
+export function resolveProxy(option: ResolvedConnectOptions["proxy"], target: Target): ProxyTarget | undefined {
+  if (option === undefined) return undefined;
+  let url: string | undefined;
+  if (option === "env") {
+    const env = process.env;
+    url = target.tls ? env.https_proxy || env.HTTPS_PROXY : env.http_proxy || env.HTTP_PROXY;
+    if (!url || bypassed(env.no_proxy ?? env.NO_PROXY ?? "", target.hostname)) return undefined;
+  } else {
+    url = option;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url.includes("://") ? url : `http://${url}`);
+  } catch {
+    throw outOfRange("proxy", "an http://host:port URL", url);
+  }
+  if (parsed.protocol !== "http:" || parsed.username !== "" || parsed.hostname === "") {
+    throw outOfRange("proxy", "an http://host:port URL without credentials", url);
+  }
+  const hostname = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname;
+  return { hostname, port: parsed.port === "" ? 80 : Number(parsed.port) };
+}
+
+function bypassed(noProxy: string, hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return noProxy
+    .split(",")
+    .map((e) => e.trim().toLowerCase().replace(/^\*?\./, ""))
+    .some((e) => e === "*" || (e !== "" && (host === e || host.endsWith(`.${e}`))));
 }
 
 export interface ResolvedConnectOptions {
@@ -79,10 +140,14 @@ export interface ResolvedConnectOptions {
   closeTimeout: number;
   reconnect: Required<ReconnectOptions> | undefined;
   signal: AbortSignal | undefined;
+  /** An explicit proxy URL, "env" for the environment's, or undefined. */
+  proxy: string | "env" | undefined;
+  pingInterval: number;
+  pongTimeout: number;
 }
 
 
-const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect", "signal"]);
+const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect", "signal", "proxy", "pingInterval", "pongTimeout"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\r\n\0]/;
 // Set by the client itself; a user value would contradict the handshake.
@@ -164,8 +229,16 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidType("signal", "an AbortSignal", options.signal);
+  let proxy: string | "env" | undefined;
+  if (options.proxy === true) proxy = "env";
+  else if (typeof options.proxy === "string" || options.proxy instanceof URL) proxy = String(options.proxy);
+  else if (options.proxy !== undefined && options.proxy !== false) throw invalidType("proxy", "a URL or a boolean", options.proxy);
+  const pingInterval = integer("pingInterval", options.pingInterval, 0, 0, 2 ** 31 - 1);
   return {
     reconnect,
+    proxy,
+    pingInterval,
+    pongTimeout: integer("pongTimeout", options.pongTimeout, Math.max(1, pingInterval), 1, 2 ** 31 - 1),
     signal: options.signal,
     protocols,
     headers,

@@ -3,7 +3,15 @@ import { EventEmitter } from "node:events";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { checkClose } from "./close-codes.js";
-import { parseTarget, resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions, type Target } from "./client-options.js";
+import {
+  parseTarget,
+  resolveConnectOptions,
+  resolveProxy,
+  type ConnectOptions,
+  type ProxyTarget,
+  type ResolvedConnectOptions,
+  type Target,
+} from "./client-options.js";
 import { ConnectError, connectFailure } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
@@ -88,6 +96,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #failures = 0; // consecutive failed attempts (or the drop) since the last open
   #retryTimer?: NodeJS.Timeout;
   #abortCause: unknown; // the signal's reason, once options.signal aborted
+  #proxy: ProxyTarget | undefined;
+  #heard = 0; // bumped by everything received; the keepalive timer compares it
+  #keepalive?: NodeJS.Timeout;
   #signalCleanup?: () => void;
   #held?: (() => void)[]; // events waiting for the first listeners (see _open)
   #settle?: { resolve(ws: ClientWebSocket): void; reject(err: Error): void };
@@ -99,6 +110,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.url = target.url;
     this.#target = target;
     this.#options = options;
+    // A Unix domain socket is local: no proxy.
+    this.#proxy = target.socketPath === undefined ? resolveProxy(options.proxy, target) : undefined;
     this.#opened = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
@@ -283,14 +296,17 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       return;
     }
     const t = this.#target;
+    // Through a proxy, the proxy resolves the server's name; we resolve the proxy's.
+    const proxy = this.#proxy;
+    const name = proxy ? proxy.hostname : t.hostname;
     // lws connects to a Unix domain socket for an address that starts with "+".
-    let address = t.socketPath !== undefined ? `+${t.socketPath}` : t.hostname;
+    let address = t.socketPath !== undefined ? `+${t.socketPath}` : name;
     if (t.socketPath === undefined && isIP(address) === 0) {
       try {
-        address = (await lookup(t.hostname)).address;
+        address = (await lookup(name)).address;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
-        this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${t.hostname} (${code})`, this.url, 0, { cause: err }));
+        this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${name}${proxy ? " (the proxy)" : ""} (${code})`, this.url, 0, { cause: err }));
         return;
       }
     }
@@ -306,7 +322,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     const o = this.#options;
     reactor.native.connect({
       id: this.#id,
-      address,
+      ...(proxy ? { address: t.hostname, proxyAddress: address, proxyPort: proxy.port } : { address }),
       host: t.host,
       port: t.port,
       path: t.path,
@@ -433,10 +449,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       }
     });
     if (reopened) this.#deliver(() => this.emit("reconnect"));
+    if (this.#options.pingInterval > 0) this.#startKeepalive();
     // The connection's events (a separate object: Endpoint and SocketEvents both have _closed).
     return {
       // The hot path: no closure unless events are being held back.
       _message: (data, isBinary) => {
+        this.#heard++;
         if (this.#held) this.#held.push(() => this.emit("message", data, isBinary));
         else this.emit("message", data, isBinary);
       },
@@ -445,15 +463,59 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
           this.#drainWanted = false;
           this.emit("drain");
         }),
-      _ping: (data) => this.#deliver(() => this.emit("ping", data)),
-      _pong: (data) => this.#deliver(() => this.emit("pong", data)),
+      _ping: (data) => {
+        this.#heard++;
+        this.#deliver(() => this.emit("ping", data));
+      },
+      _pong: (data) => {
+        this.#heard++;
+        this.#deliver(() => this.emit("pong", data));
+      },
       _closed: (code, reason, counter) => {
+        clearTimeout(this.#keepalive);
+        this.#keepalive = undefined;
         // The slot is released after this dispatch: stop using it now, report the close in order.
         this.#finalBuffered = this.#sent + counter;
         this.#slot = -1;
         this.#deliver(() => this.#onClose(code, reason));
       },
     };
+  }
+
+  // Keepalive: after pingInterval ms with nothing received, ping; if nothing arrives within
+  // pongTimeout ms more, the peer is gone (half-open): drop the connection (1006).
+  #startKeepalive(): void {
+    const { pingInterval, pongTimeout } = this.#options;
+    let heard = this.#heard;
+    const idle = (): void => {
+      this.#keepalive = undefined;
+      if (this.#phase !== "open") return;
+      if (this.#heard !== heard) {
+        heard = this.#heard;
+        this.#keepalive = setTimeout(idle, pingInterval).unref();
+        return;
+      }
+      this.ping("keepalive");
+      this.#keepalive = setTimeout(() => {
+        this.#keepalive = undefined;
+        if (this.#phase !== "open") return;
+        if (this.#heard !== heard) {
+          heard = this.#heard;
+          this.#keepalive = setTimeout(idle, pingInterval).unref();
+        } else {
+          this.#terminateForKeepalive();
+        }
+      }, pongTimeout).unref();
+    };
+    this.#keepalive = setTimeout(idle, pingInterval).unref();
+  }
+
+  // A dead peer is a drop, not our close: a `reconnect` client reopens it.
+  #terminateForKeepalive(): void {
+    if (this.#slot < 0) return;
+    this.#phase = "closing";
+    this.#syncHold();
+    this.#reactor!.native.terminate(this.#slot);
   }
 
   #deliver(event: () => void): void {

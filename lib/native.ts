@@ -63,7 +63,10 @@ export interface NativeConnectOptions {
   /** PEM trust anchor for wss://, or "" for the system's. */
   ca: string;
   rejectUnauthorized: boolean;
-  /** Offer permessage-deflate (inbound is inflated natively; outbound stays uncompressed). */
+  /** Numeric address of an HTTP proxy to tunnel through (CONNECT); `address` is then the host name. */
+  proxyAddress?: string;
+  proxyPort?: number;
+  /** Offer permessage-deflate (inbound inflated by lws, outbound compressed by our Deflater). */
   perMessageDeflate: boolean;
   handshakeTimeoutMs: number;
   maxPayloadLength: number;

@@ -39,10 +39,13 @@ Client::Client(Reactor& reactor, std::unique_ptr<ClientOptions> options)
 Client::~Client() { cancelDeadline(); }
 
 std::string Client::vhostKey() const {
-  // lws offers every extension of a vhost on each of its client connections.
+  // lws offers every extension of a vhost on each of its client connections, and takes the
+  // proxy from the vhost too.
   const std::string pmd = options_->perMessageDeflate ? "+pmd" : "";
-  if (!options_->tls) return "ws" + pmd;
-  return std::string(options_->rejectUnauthorized ? "wss+verify" : "wss") + pmd + ":" + options_->ca;
+  const std::string proxy =
+      options_->proxyAddress.empty() ? "" : "+proxy=" + options_->proxyAddress + ":" + std::to_string(options_->proxyPort);
+  if (!options_->tls) return "ws" + pmd + proxy;
+  return std::string(options_->rejectUnauthorized ? "wss+verify" : "wss") + pmd + proxy + ":" + options_->ca;
 }
 
 void Client::cancelDeadline() {

@@ -64,6 +64,10 @@ struct ClientOptions {
   bool tls = false;
   std::string ca;         // PEM trust anchor; empty: the system's
   bool rejectUnauthorized = true;
+  // An HTTP proxy (CONNECT tunnel), numeric address; empty: connect directly. `address` is
+  // then the host name: the proxy resolves it.
+  std::string proxyAddress;
+  int proxyPort = 0;
   // Offer permessage-deflate: lws inflates what the server compresses; what we send is
   // compressed by our Deflater (native/client.cc: mayCompress) when the server accepts.
   bool perMessageDeflate = false;

@@ -363,6 +363,10 @@ Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
   opts->tls = o.Get("tls").ToBoolean();
   opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
   opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
+  if (o.Has("proxyAddress")) {
+    opts->proxyAddress = o.Get("proxyAddress").As<Napi::String>().Utf8Value();
+    opts->proxyPort = o.Get("proxyPort").As<Napi::Number>().Int32Value();
+  }
   opts->perMessageDeflate = o.Get("perMessageDeflate").ToBoolean();
   opts->handshakeTimeoutMs = o.Get("handshakeTimeoutMs").As<Napi::Number>().Uint32Value();
   opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());

@@ -370,6 +370,13 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
   info.user = this;  // like the default vhost: serverOf() sees no Server here
   info.log_cx = &logCx_;
   if (o.perMessageDeflate) info.extensions = kClientExtensions;
+  // lws tunnels each connection of this vhost through the proxy with CONNECT host:port. Without
+  // one, say so: lws would otherwise take $http_proxy from the environment, and a proxy is
+  // opt-in (the `proxy` option). ":0" parses as no address, port 0: no proxy, and no error log.
+  const bool v6 = o.proxyAddress.find(':') != std::string::npos;  // lws wants "[::1]:port"
+  const std::string proxy = o.proxyAddress.empty() ? ":0"
+                            : (v6 ? "[" + o.proxyAddress + "]" : o.proxyAddress) + ":" + std::to_string(o.proxyPort);
+  info.http_proxy_address = proxy.c_str();  // copied by lws_create_vhost
   if (o.tls) {
     // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
     // first certificate of `ca` when given (the others are added below).
