@@ -4,7 +4,7 @@ import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { attach, detach, handOver } from "./attach.js";
-import { ClosedError, ListenError } from "./errors.js";
+import { ClosedError, ListenError, withCode } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkFlag, sendable } from "./send-args.js";
@@ -110,7 +110,9 @@ export class Server<T = unknown> implements Endpoint {
    * server does not serve is answered 404; a server that is closing answers 503.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (this.#options.attach === undefined) throw new TypeError("handleUpgrade() needs a server created with `server` or `noServer`");
+    if (this.#options.attach === undefined) {
+      throw withCode(new TypeError("handleUpgrade() needs a server created with `server` or `noServer`"), "ERR_INVALID_STATE");
+    }
     if (this.#state !== "listening") {
       socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 20\r\nconnection: close\r\n\r\nService Unavailable\n");
       return;
