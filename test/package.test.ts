@@ -1,7 +1,7 @@
 // The published package: a self-contained prebuild, a tarball holding only what users need, and
 // an install from that tarball that loads the prebuild (no compiler reachable) from both
 // `import` and `require`, with types for both.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -15,9 +15,20 @@ const npmEnv: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 
 delete npmEnv.LWSNODE_ADDON;
 delete npmEnv.LD_PRELOAD;
 
-function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = npmEnv, timeout = 120_000): string {
-  const r = spawnSync(process.execPath, [NPM_CLI, ...args], { cwd, env, encoding: "utf8", timeout });
-  if (r.status !== 0) throw new Error(`npm ${args.join(" ")} failed (${r.status}/${r.signal}):\n${r.stdout}\n${r.stderr}`);
+// Asynchronous, so that minutes of npm never block the test worker (vitest's RPC with it would
+// time out: "Timeout calling onTaskUpdate").
+function run(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { ...options, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const status = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : null) : 0;
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = npmEnv, timeout = 120_000): Promise<string> {
+  const r = await run(process.execPath, [NPM_CLI, ...args], { cwd, env, timeout });
+  if (r.status !== 0) throw new Error(`npm ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -26,13 +37,13 @@ let app = "";
 /** What `npm pack` put in the tarball, as paths relative to the package root. */
 let packed: string[] = [];
 
-beforeAll(() => {
+beforeAll(async () => {
   // The prebuild comes from the script releases use. It reuses the CMake build (only strips and
   // relinks when the addon is up to date), so the prebuild tested is always the current sources'.
-  npm(["run", "prebuildify"], ROOT, npmEnv, 600_000);
+  await npm(["run", "prebuildify"], ROOT, npmEnv, 600_000);
   if (!existsSync(join(ROOT, "dist", "cjs", "package.json"))) throw new Error("dist/ is incomplete: run `npm run build:ts`");
   work = mkdtempSync(join(tmpdir(), "lwsnode-pack-"));
-  const [tarball] = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", work], ROOT)) as {
+  const [tarball] = JSON.parse(await npm(["pack", "--json", "--ignore-scripts", "--pack-destination", work], ROOT)) as {
     filename: string;
     files: { path: string }[];
   }[];
@@ -49,7 +60,7 @@ beforeAll(() => {
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
   for (const f of readdirSync(FIXTURES + "consumer")) copyFileSync(join(FIXTURES, "consumer", f), join(app, f));
   const noCompiler = { ...npmEnv, PATH: bin, CC: "false", CXX: "false", npm_config_prefer_offline: "true" };
-  npm(["install", "--no-package-lock", join(work, tarball!.filename)], app, noCompiler, 180_000);
+  await npm(["install", "--no-package-lock", join(work, tarball!.filename)], app, noCompiler, 180_000);
 }, 600_000);
 
 afterAll(() => {
@@ -140,13 +151,13 @@ describe("installing the tarball into a fresh project without a compiler", () =>
     });
   }
 
-  it("type-checks an ES module and a CommonJS module that use it", { timeout: 90_000 }, () => {
+  it("type-checks an ES module and a CommonJS module that use it", { timeout: 90_000 }, async () => {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const r = spawnSync(
+    const r = await run(
       process.execPath,
       [tsc, "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
         "--typeRoots", join(ROOT, "node_modules", "@types"), "--types", "node", "types.mts", "types.cts"],
-      { cwd: app, encoding: "utf8", timeout: 80_000 },
+      { cwd: app, timeout: 80_000 },
     );
     expect(r.status, r.stdout + r.stderr).toBe(0);
   });
