@@ -158,6 +158,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       data = new Uint8Array(data);
     }
     this.#sent += reactor.native.send(this.#slot, data, isBinary, flags);
+    reactor.cork();
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -171,6 +172,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
     this.#sent += this.#reactor!.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    this.#reactor!.cork();
     return true;
   }
 

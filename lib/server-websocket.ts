@@ -114,6 +114,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       data = new Uint8Array(data);
     }
     this.#sent += this.#reactor.native.send(this.#slot, data, isBinary, flags);
+    this.#reactor.cork();
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -140,6 +141,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > 125) throw new RangeError("ping(data): a ping payload is at most 125 bytes");
     this.#sent += this.#reactor.native.ping(this.#slot, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    this.#reactor.cork();
     return true;
   }
 

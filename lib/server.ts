@@ -184,6 +184,7 @@ export class Server<T = unknown> implements Endpoint {
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): void {
     if (this.#state !== "listening") return;
     this.#reactor.native.broadcast(this.#id, toView(data), isBinary, compress);
+    this.#reactor.cork();
   }
 
   /** Sockets subscribed to `topic`. */
@@ -216,6 +217,7 @@ export class Server<T = unknown> implements Endpoint {
     const count = this.#subscribers.get(topic);
     if (count === undefined) return false;
     this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot, compress);
+    this.#reactor.cork();
     return true;
   }
 
