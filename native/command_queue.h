@@ -34,10 +34,11 @@ class CommandQueue {
   // calls takeBeforeSleep and sleep) before it polls again, so pushes need not wake it.
   // Lock-free: only sleep() clears it, under the lock, after a last look at the queue.
   void markAwake() { ioAwake_.store(true, std::memory_order_relaxed); }
-  // I/O thread, in prepare: what was pushed while it was awake (no wakeup was sent for it).
+  // I/O thread, in prepare: what was pushed while it was awake, if a wakeup was asked for
+  // (not the deferred sends of a JS turn still running).
   std::vector<Command> takeBeforeSleep();
-  // I/O thread, last thing before polling: from now on pushes wake it; if commands arrived
-  // since takeBeforeSleep, wakes it at once (its poll returns immediately).
+  // I/O thread, last thing before polling: from now on pushes wake it; if a wakeup was asked
+  // for since takeBeforeSleep, wakes it at once (its poll returns immediately).
   void sleep();
 
   // I/O thread: attach once the context exists (commands pushed before are drained then),
@@ -53,6 +54,8 @@ class CommandQueue {
   lws_context* context_ = nullptr;
   bool wakeInFlight_ = false;
   std::atomic<bool> ioAwake_{false};  // written by the I/O thread; read by pushes under mutex_
+  // A wakeup was asked for (a JS turn ended) since the last take; written under mutex_.
+  std::atomic<bool> wakeWanted_{false};
   bool closed_ = false;
 };
 

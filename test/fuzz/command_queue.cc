@@ -6,7 +6,8 @@
 //  - lws_cancel_service (the wakeup) runs only while attached, at most once until the next
 //    takeAll, never after detach, and never while the I/O thread is awake (markAwake until
 //    sleep); sleep() wakes at once if commands arrived while it was awake,
-//  - takeBeforeSleep returns what is queued, in order, like takeAll,
+//  - takeBeforeSleep returns what is queued, in order, like takeAll, but only once a wakeup was
+//    asked for (a push without defer, or flushWake) since the last take,
 //  - after detach every push is refused.
 #include <cstddef>
 #include <cstdint>
@@ -30,7 +31,7 @@ extern "C" void lws_cancel_service(lws_context* cx) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   lwsnode::CommandQueue q;
   std::deque<uint32_t> model;  // slots of queued commands, in order
-  bool attached = false, closed = false, inFlight = false, awake = false;
+  bool attached = false, closed = false, inFlight = false, awake = false, wanted = false;
   uint32_t next = 0;
   g_wakes = 0;
   g_context = nullptr;
@@ -48,6 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const bool accepted = q.push(std::move(cmd), defer);
         if (accepted == closed) std::abort();
         if (accepted) model.push_back(next++);
+        if (accepted && !defer) wanted = true;
         const bool shouldWake = accepted && !defer && attached && !inFlight && !awake;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
@@ -55,6 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 2: {  // JS: flush a deferred wake
         q.flushWake();
+        if (!model.empty()) wanted = true;
         const bool shouldWake = !model.empty() && attached && !inFlight && !awake;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
@@ -63,12 +66,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 3:    // I/O thread: drain after a wakeup
       case 6: {  // I/O thread: drain what came while it was awake (before sleeping)
         std::vector<lwsnode::Command> got = op % 8 == 3 ? q.takeAll() : q.takeBeforeSleep();
-        if (got.size() != model.size()) std::abort();
+        if (got.size() != (op % 8 == 3 || wanted ? model.size() : 0)) std::abort();
         for (const lwsnode::Command& c : got) {
           if (c.slot != model.front() || !c.frame) std::abort();
           model.pop_front();
         }
         if (op % 8 == 3) inFlight = false;
+        if (op % 8 == 3 || wanted) wanted = false;
         if (g_wakes != wakesBefore) std::abort();
         break;
       }
@@ -80,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 7: {  // I/O thread: about to poll
         q.sleep();
         awake = false;
-        const bool shouldWake = !model.empty() && attached && !inFlight;
+        const bool shouldWake = wanted && !model.empty() && attached && !inFlight;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
         break;
@@ -91,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             g_context = kContext;  // attach: queued commands wake at once
             q.attach(kContext);
             attached = true;
+            if (!model.empty()) wanted = true;
             const bool shouldWake = !model.empty() && !awake;
             if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
             inFlight = shouldWake;
