@@ -417,7 +417,30 @@ static void flush_dirty(void) {
   ndirty = 0;
 }
 
+// --rate: the tokens go round-robin, one message per connection per pass, to connections
+// under their in-flight cap; the cursor carries over, so no connection is favoured (a fixed
+// total rate spread over every connection, whichever answered last).
+static void echo_pump_rate(void) {
+  static long cursor;
+  long refused = 0;  // consecutive connections that could not take a message
+  while (refused < nconns && !finished && phase_start) {
+    conn *c = &conns[cursor];
+    if (c->state != C_OPEN || c->inflight >= opt.inflight) {
+      refused++;
+      cursor = (cursor + 1) % nconns;
+      continue;
+    }
+    if (!rate_allows()) break;  // this connection gets the next token
+    queue_frame(c, 2, payload, (size_t)opt.size, 1);
+    c->inflight++, sent_total++;
+    flush_later(c);
+    refused = 0;
+    cursor = (cursor + 1) % nconns;
+  }
+}
+
 static void echo_pump(conn *c) {
+  if (opt.rate > 0) return echo_pump_rate();
   if (c->state != C_OPEN || finished || !phase_start) return;
   int queued = 0;
   while (c->inflight < opt.inflight && rate_allows()) {
@@ -656,6 +679,7 @@ static void all_ready(void) {
     fprintf(stderr, "MARK start\n");
   }
   if (opt.mode == BROADCAST) pub_pump();
+  else if (opt.rate > 0) echo_pump_rate();
   else
     for (long i = 0; i < nconns; i++) echo_pump(&conns[i]);
 }
@@ -746,8 +770,7 @@ int main(int argc, char **argv) {
       }
       if (opt.rate > 0) {
         if (opt.mode == BROADCAST) pub_pump();
-        else
-          for (long i = 0; i < nconns; i++) echo_pump(&conns[i]);
+        else echo_pump_rate();
       }
       if (opened == 0) {
         exit_code = 1;

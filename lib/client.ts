@@ -199,6 +199,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       flags |= NOTIFY_DRAIN;
     }
     this.#sent += reactor.native.send(this.#slot, bytes, isBinary, flags);
+    reactor.cork();
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -213,6 +214,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     const payload = pingPayload(data);
     if (this.#phase !== "open" || this.#slot < 0) return false;
     this.#sent += this.#reactor!.native.ping(this.#slot, payload);
+    this.#reactor!.cork();
     return true;
   }
 

@@ -82,6 +82,8 @@ export interface NativeReactor {
   listen(options: NativeListenOptions): Float64Array;
   /** Copies `data` once into a native frame and queues it for `slot`; returns its payload bytes. */
   send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): number;
+  /** Wakes the I/O thread for the commands queued by send/ping/publish/broadcast (they do not). */
+  flushWake(): void;
   /** Asks for a drain event once everything queued for `slot` so far is written. */
   watchDrain(slot: number): void;
   /** `discardQueue`: drop what is queued instead of writing it first (slow-consumer policy). */

@@ -85,6 +85,24 @@ export class Reactor {
     this.native.unref(); // only holds keep the process alive (see hold())
   }
 
+  /**
+   * Call after each native send/ping/publish/broadcast (they never wake the I/O thread): the
+   * first one of a JS turn queues one microtask that wakes it, so all of the turn's commands
+   * cross together with one wakeup. bufferedAmount and SendStatus stay synchronous: they are
+   * counted in JS when the command is queued.
+   */
+  cork(): void {
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    queueMicrotask(this.wake);
+  }
+
+  private wakeQueued = false;
+  private readonly wake = (): void => {
+    this.wakeQueued = false;
+    this.native.flushWake();
+  };
+
   get isStopping(): boolean {
     return this.stopping;
   }

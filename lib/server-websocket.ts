@@ -138,6 +138,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       flags |= NOTIFY_DRAIN;
     }
     this.#sent += this.#reactor.native.send(this.#slot, bytes, isBinary, flags);
+    this.#reactor.cork();
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
@@ -165,6 +166,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     const payload = pingPayload(data);
     if (this.#state !== ReadyState.OPEN) return false;
     this.#sent += this.#reactor.native.ping(this.#slot, payload);
+    this.#reactor.cork();
     return true;
   }
 

@@ -193,6 +193,7 @@ export class Server<T = unknown> implements Endpoint {
     checkFlag("server.broadcast(data, isBinary?, compress?)", "compress", compress);
     if (this.#state !== "listening") return;
     this.#reactor.native.broadcast(this.#id, bytes, isBinary, compress);
+    this.#reactor.cork();
   }
 
   /** Sockets subscribed to `topic`. */
@@ -225,6 +226,7 @@ export class Server<T = unknown> implements Endpoint {
     const count = this.#subscribers.get(topic);
     if (count === undefined) return false;
     this.#reactor.native.publish(this.#id, topic, data, isBinary, senderSlot, compress);
+    this.#reactor.cork();
     return true;
   }
 

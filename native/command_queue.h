@@ -2,10 +2,13 @@
 //
 // Waking is part of the queue so that it happens under the same lock as destruction: the I/O
 // thread detaches the context (detach()) before destroying it, so lws_cancel_service() can
-// never run on a context that is going away. Only the first push after a drain wakes; JS may
-// defer that wake to the end of an event dispatch so one wakeup carries a whole burst.
+// never run on a context that is going away. Only the first push after a drain wakes; JS
+// defers that wake to the end of its turn (an event dispatch, or a microtask after sends) so
+// one wakeup carries a whole burst. No push wakes an I/O thread that is awake: it looks at the
+// queue once more before it sleeps (takeBeforeSleep / sleep).
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -24,8 +27,19 @@ class CommandQueue {
   // JS thread: wake the I/O thread if commands wait and no wakeup is in flight.
   void flushWake();
 
-  // I/O thread: takes everything queued so far; the next push wakes it again.
+  // I/O thread: takes everything queued so far; the next push wakes it again (unless awake).
   std::vector<Command> takeAll();
+
+  // I/O thread: it is running callbacks and will pass through its prepare phase (where it
+  // calls takeBeforeSleep and sleep) before it polls again, so pushes need not wake it.
+  // Lock-free: only sleep() clears it, under the lock, after a last look at the queue.
+  void markAwake() { ioAwake_.store(true, std::memory_order_relaxed); }
+  // I/O thread, in prepare: what was pushed while it was awake, if a wakeup was asked for
+  // (not the deferred sends of a JS turn still running).
+  std::vector<Command> takeBeforeSleep();
+  // I/O thread, last thing before polling: from now on pushes wake it; if a wakeup was asked
+  // for since takeBeforeSleep, wakes it at once (its poll returns immediately).
+  void sleep();
 
   // I/O thread: attach once the context exists (commands pushed before are drained then),
   // detach before destroying it (later pushes are refused and never wake).
@@ -39,6 +53,9 @@ class CommandQueue {
   std::vector<Command> commands_;
   lws_context* context_ = nullptr;
   bool wakeInFlight_ = false;
+  std::atomic<bool> ioAwake_{false};  // written by the I/O thread; read by pushes under mutex_
+  // A wakeup was asked for (a JS turn ended) since the last take; written under mutex_.
+  std::atomic<bool> wakeWanted_{false};
   bool closed_ = false;
 };
 

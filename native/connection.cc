@@ -53,6 +53,7 @@ Connection::Connection(Reactor& reactor, const ServerOptions& limits, ServerStat
 Connection::~Connection() {
   lws_sul_cancel(&closeDeadline_.sul);  // runs in CLOSED, while the context is alive
   reactor_.forgetPaused(*this);
+  if (dirty_) reactor_.forgetDirty(*this);
 }
 
 // ---- inbound ----
@@ -234,9 +235,8 @@ void Connection::onClosed() {
 void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   if (closeRequested_ || sentClose_) return;  // JS sees the close soon; nothing more goes out
   if (flags & kNotifyDrain) notifyDrain_ = true;
-  const bool wasIdle = head_ == queue_.size();
-  if (!frame) {  // only a drain watch: an idle queue reports at the next WRITEABLE
-    if (wasIdle) requestWritable();
+  if (!frame) {  // only a drain watch: the flush reports an idle queue at once
+    markDirty();
     return;
   }
   if (deflater_ && frame->compressible() && frame->payloadLength() >= options_.deflateThreshold) {
@@ -247,7 +247,7 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   queuedBytes_ += len;
   stats_.add(ServerStats::QueuedBytes, static_cast<double>(len));
   queue_.push_back(std::move(frame));
-  if (wasIdle) requestWritable();
+  markDirty();
 }
 
 void Connection::deliver(const FrameRef& frame) {
@@ -296,6 +296,10 @@ void Connection::terminate() {
 
 void Connection::requestWritable() { lws_callback_on_writable(wsi_); }
 
+void Connection::markDirty() {
+  if (!dirty_) reactor_.markDirty(*this);
+}
+
 size_t Connection::wireLength(const Frame& frame) const {
   return frame.wireLength() + (masked_ ? kMaskKeyLength : 0);
 }
@@ -320,75 +324,87 @@ void Connection::popFront() {
   }
 }
 
-int Connection::onWritable() {
-  if (head_ < queue_.size()) {
-    size_t written = 0;  // message bytes handed to lws (before compression: see accountLength)
-    size_t frames = 0;   // whole messages finished
-    uint8_t* base = reactor_.scratch() + LWS_PRE;
-    Frame& front = *queue_[head_];
-    if (front.payloadLength() > Reactor::kFragmentPayload) {
-      // A large message goes out as fragments of at most kFragmentPayload, one per callback,
-      // each a whole frame built in the scratch buffer (lws may put a pong or close between
-      // fragments; never inside one). lws keeps at most one fragment that the kernel refused,
-      // so memory and bufferedAmount stay exact to within one fragment.
-      const size_t chunk = std::min(Reactor::kFragmentPayload, front.payloadLength() - frontOffset_);
-      const bool first = frontOffset_ == 0;
-      const bool last = frontOffset_ + chunk == front.payloadLength();
-      const Opcode opcode = first ? front.opcode() : Opcode::Continuation;
-      // RFC 7692: only a compressed message's first frame carries RSV1.
-      const bool rsv1 = first && front.compressed();
-      if (masked_) {
-        uint8_t header[kMaxFrameHeader];
-        const uint8_t n = writeFrameHeader(header + kMaxFrameHeader, last, opcode, chunk, rsv1);
-        const size_t len = putMaskedFrame(base, header + kMaxFrameHeader - n, n, front.payload() + frontOffset_,
-                                          chunk, reactor_.maskKeys());
-        if (lws_write(wsi_, base, len, LWS_WRITE_RAW) < 0) return -1;
-      } else {
-        uint8_t* payload = base + kMaxFrameHeader;
-        const uint8_t header = writeFrameHeader(payload, last, opcode, chunk, rsv1);
-        std::memcpy(payload, front.payload() + frontOffset_, chunk);
-        if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return -1;
-      }
-      written = accounted(front, frontOffset_ + chunk) - accounted(front, frontOffset_);
-      frontOffset_ += chunk;
-      if (last) {
-        frontOffset_ = 0;
-        frames = 1;
-        popFront();
-      }
-    } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
-      // One frame, written whole from its own buffer (a client's masked copy from scratch).
-      if (masked_) {
-        if (lws_write(wsi_, base, copyFrame(base, front), LWS_WRITE_RAW) < 0) return -1;
-      } else if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) {
-        return -1;
-      }
-      written = front.accountLength();
+bool Connection::writeOnce() {
+  size_t written = 0;  // message bytes handed to lws (before compression: see accountLength)
+  size_t frames = 0;   // whole messages finished
+  uint8_t* base = reactor_.scratch() + LWS_PRE;
+  Frame& front = *queue_[head_];
+  if (front.payloadLength() > Reactor::kFragmentPayload) {
+    // A large message goes out as fragments of at most kFragmentPayload, each a whole frame
+    // built in the scratch buffer (lws may put a pong or close between fragments; never
+    // inside one). lws keeps at most one fragment that the kernel refused, so memory and
+    // bufferedAmount stay exact to within one fragment.
+    const size_t chunk = std::min(Reactor::kFragmentPayload, front.payloadLength() - frontOffset_);
+    const bool first = frontOffset_ == 0;
+    const bool last = frontOffset_ + chunk == front.payloadLength();
+    const Opcode opcode = first ? front.opcode() : Opcode::Continuation;
+    // RFC 7692: only a compressed message's first frame carries RSV1.
+    const bool rsv1 = first && front.compressed();
+    if (masked_) {
+      uint8_t header[kMaxFrameHeader];
+      const uint8_t n = writeFrameHeader(header + kMaxFrameHeader, last, opcode, chunk, rsv1);
+      const size_t len = putMaskedFrame(base, header + kMaxFrameHeader - n, n, front.payload() + frontOffset_,
+                                        chunk, reactor_.maskKeys());
+      if (lws_write(wsi_, base, len, LWS_WRITE_RAW) < 0) return false;
+    } else {
+      uint8_t* payload = base + kMaxFrameHeader;
+      const uint8_t header = writeFrameHeader(payload, last, opcode, chunk, rsv1);
+      std::memcpy(payload, front.payload() + frontOffset_, chunk);
+      if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return false;
+    }
+    written = accounted(front, frontOffset_ + chunk) - accounted(front, frontOffset_);
+    frontOffset_ += chunk;
+    if (last) {
+      frontOffset_ = 0;
       frames = 1;
       popFront();
-    } else {
-      // Coalesce: one memcpy per small frame beats one syscall per frame.
-      size_t used = 0;
-      while (head_ < queue_.size()) {
-        const Frame& f = *queue_[head_];
-        if (used + wireLength(f) > Reactor::kCoalesceLimit) break;
-        used += copyFrame(base + used, f);
-        written += f.accountLength();
-        ++frames;
-        popFront();
-      }
-      if (lws_write(wsi_, base, used, LWS_WRITE_RAW) < 0) return -1;
     }
-    addTo(counter_, -static_cast<double>(written));
-    queuedBytes_ -= written;
-    ServerStats& stats = stats_;
-    stats.add(ServerStats::QueuedBytes, -static_cast<double>(written));
-    stats.add(ServerStats::BytesOut, static_cast<double>(written));
-    stats.add(ServerStats::MessagesOut, static_cast<double>(frames));
-    if (head_ < queue_.size()) {
-      requestWritable();
-      return 0;
+  } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
+    // One frame, written whole from its own buffer (a client's masked copy from scratch).
+    if (masked_) {
+      if (lws_write(wsi_, base, copyFrame(base, front), LWS_WRITE_RAW) < 0) return false;
+    } else if (lws_write(wsi_, front.wire(), front.wireLength(), LWS_WRITE_RAW) < 0) {
+      return false;
     }
+    written = front.accountLength();
+    frames = 1;
+    popFront();
+  } else {
+    // Coalesce: one memcpy per small frame beats one syscall per frame.
+    size_t used = 0;
+    while (head_ < queue_.size()) {
+      const Frame& f = *queue_[head_];
+      if (used + wireLength(f) > Reactor::kCoalesceLimit) break;
+      used += copyFrame(base + used, f);
+      written += f.accountLength();
+      ++frames;
+      popFront();
+    }
+    if (lws_write(wsi_, base, used, LWS_WRITE_RAW) < 0) return false;
+  }
+  // lws took it all: what the kernel refused is in lws's buflist, bounded by one write.
+  addTo(counter_, -static_cast<double>(written));
+  queuedBytes_ -= written;
+  ServerStats& stats = stats_;
+  stats.add(ServerStats::QueuedBytes, -static_cast<double>(written));
+  stats.add(ServerStats::BytesOut, static_cast<double>(written));
+  stats.add(ServerStats::MessagesOut, static_cast<double>(frames));
+  return true;
+}
+
+bool Connection::writeQueued() {
+  // Each write goes on only while lws holds nothing: a refused remainder means the kernel's
+  // buffer is full, and lws's WRITEABLE (asked for by lws itself) resumes once it drains.
+  while (head_ < queue_.size() && !lws_has_buffered_out(wsi_))
+    if (!writeOnce()) return false;
+  return true;
+}
+
+int Connection::onWritable() {
+  if (!writeQueued()) return -1;
+  if (head_ < queue_.size()) {
+    requestWritable();  // lws asked already if it buffered; this covers the rest
+    return 0;
   }
   if (closeRequested_ && !sentClose_) {
     sentClose_ = true;
@@ -401,6 +417,33 @@ int Connection::onWritable() {
     reactor_.events().push(EventType::Drain, slot_);
   }
   return 0;
+}
+
+void Connection::flush() {
+  dirty_ = false;
+  // After a close frame (ours or the peer's) lws writes only its close; WRITEABLE is never
+  // delivered to us again, as before.
+  if (sentClose_ || peerClosed_) return;
+  if (lws_has_buffered_out(wsi_)) {
+    // lws still holds part of an earlier write: it asked for WRITEABLE, which goes on.
+    requestWritable();
+    return;
+  }
+  if (!writeQueued()) {
+    // The socket failed under the write: lws closes it (CLOSED follows) in its next turn.
+    terminate();
+    reactor_.needLwsTurn();
+    return;
+  }
+  // A close waits for the queue; it leaves from WRITEABLE (returning -1 there sends it).
+  if (head_ < queue_.size() || closeRequested_) {
+    requestWritable();
+    return;
+  }
+  if (notifyDrain_) {
+    notifyDrain_ = false;
+    reactor_.events().push(EventType::Drain, slot_);
+  }
 }
 
 }  // namespace lwsnode

@@ -1,9 +1,13 @@
 // One established WebSocket connection, on the I/O thread only.
 //
-// Outbound: frames queue here and are written only from the WRITEABLE callback. Each
-// callback coalesces queued small frames into one lws_write (LWS_WRITE_RAW: the frames are
-// already framed), or writes one large frame straight from its own buffer. Frames are always
-// written whole, so lws may interleave its own control frames (pong, close) between them.
+// Outbound: frames queue here and are written at once, not after a WRITEABLE round trip:
+// queueing marks the connection dirty, and the reactor flushes each dirty connection once at
+// the end of the batch of commands (or publish fan-out) that filled it (flush()). A write
+// coalesces queued small frames into one lws_write (LWS_WRITE_RAW: the frames are already
+// framed), or writes one large frame straight from its own buffer. Only what the kernel
+// refused waits: lws keeps that remainder (its buflist), asks for WRITEABLE itself, and the
+// WRITEABLE callback goes on from there. Frames are always written whole, so lws may
+// interleave its own control frames (pong, close) between them.
 // Inbound: fragments are reassembled into whole messages and handed to the event batch.
 //
 // The same class serves a server's accepted sockets and client connections (connect()); a
@@ -51,6 +55,12 @@ class Connection {
   // lws callbacks; a negative return closes the connection.
   int onReceive(const void* in, size_t len);
   int onWritable();
+  // Writes what is queued unless lws still holds part of an earlier write (then WRITEABLE
+  // continues); reports drain; asks for WRITEABLE for a pending close. Outside lws's callbacks
+  // for this wsi (the reactor's flush of dirty connections).
+  void flush();
+  bool dirty() const { return dirty_; }
+  void setDirty(bool on) { dirty_ = on; }
   int onPeerClose(const uint8_t* in, size_t len);
   void onClosed();  // emits the Close event; the owner deletes us afterwards
 
@@ -79,6 +89,11 @@ class Connection {
 
  private:
   void requestWritable();
+  void markDirty();
+  // Writes queued frames until the queue is empty or lws holds a refused remainder; false if
+  // lws failed the socket.
+  bool writeQueued();
+  bool writeOnce();
   // Copies one whole frame (header and payload) to `dst` as it goes on the wire; returns its
   // length. Client connections mask it with a fresh key.
   size_t copyFrame(uint8_t* dst, const Frame& frame);
@@ -119,6 +134,7 @@ class Connection {
   bool readsPaused_ = false;
 
   bool notifyDrain_ = false;
+  bool dirty_ = false;  // in the reactor's list of connections to flush this turn
   bool closeRequested_ = false;  // send a close frame once the queue is flushed
   int closeCode_ = 0;
   std::string closeReason_;

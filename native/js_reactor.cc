@@ -77,6 +77,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                      {
                          InstanceMethod<&JsReactor::listen>("listen"),
                          InstanceMethod<&JsReactor::send>("send"),
+                         InstanceMethod<&JsReactor::flushWake>("flushWake"),
                          InstanceMethod<&JsReactor::watchDrain>("watchDrain"),
                          InstanceMethod<&JsReactor::ping>("ping"),
                          InstanceMethod<&JsReactor::subscribe>("subscribe"),
@@ -215,6 +216,19 @@ void JsReactor::submit(Command&& cmd) {
   if (reactor_) reactor_->submit(std::move(cmd), dispatching_);
 }
 
+// Sends and publishes never wake the I/O thread themselves: JS calls flushWake() once at the
+// end of its turn (a microtask queued by the first send of the turn, see lib/reactor.ts cork()),
+// so every command of the turn crosses with one wakeup. Other commands wake as before and
+// carry whatever is queued ahead of them, in order.
+void JsReactor::submitCorked(Command&& cmd) {
+  if (reactor_) reactor_->submit(std::move(cmd), true);
+}
+
+Napi::Value JsReactor::flushWake(const Napi::CallbackInfo& info) {
+  if (reactor_) reactor_->flushWake();
+  return info.Env().Undefined();
+}
+
 Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   auto opts = std::make_unique<ServerOptions>();
@@ -276,7 +290,7 @@ Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
   cmd.slot = u32(info, 0);
   cmd.flags = u32(info, 3);
   cmd.frame->setCompressible((cmd.flags & kCompress) != 0);
-  submit(std::move(cmd));
+  submitCorked(std::move(cmd));
   return Napi::Number::New(info.Env(), bytes);
 }
 
@@ -286,7 +300,7 @@ Napi::Value JsReactor::ping(const Napi::CallbackInfo& info) {
   cmd.frame = frameFrom(info.Env(), info[1], Opcode::Ping);
   const double bytes = static_cast<double>(cmd.frame->payloadLength());
   cmd.slot = u32(info, 0);
-  submit(std::move(cmd));
+  submitCorked(std::move(cmd));
   return Napi::Number::New(info.Env(), bytes);
 }
 
@@ -306,7 +320,7 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
     cmd.flags = kExcludeSender;
     cmd.code = sender;
   }
-  submit(std::move(cmd));
+  submitCorked(std::move(cmd));
   return info.Env().Undefined();
 }
 
@@ -316,7 +330,7 @@ Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   cmd.slot = u32(info, 0);
   cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
   cmd.frame->setCompressible(info[3].ToBoolean());
-  submit(std::move(cmd));
+  submitCorked(std::move(cmd));
   return info.Env().Undefined();
 }
 

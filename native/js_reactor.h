@@ -27,6 +27,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
 
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value send(const Napi::CallbackInfo& info);
+  Napi::Value flushWake(const Napi::CallbackInfo& info);
   Napi::Value watchDrain(const Napi::CallbackInfo& info);
   Napi::Value ping(const Napi::CallbackInfo& info);
   Napi::Value subscribe(const Napi::CallbackInfo& info);
@@ -51,6 +52,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value socketPair(const Napi::CallbackInfo& info);
 
   void submit(Command&& cmd);
+  void submitCorked(Command&& cmd);  // the wakeup waits for flushWake()
   Napi::Value slotCommand(const Napi::CallbackInfo& info, CommandType type, bool withText);
   void stopNow();  // join the I/O thread and release the TSFN; idempotent
 

@@ -171,6 +171,9 @@ void Reactor::run() {
 }
 
 void Reactor::onPrepare() {
+  // Cross-thread: commands JS pushed while this thread was awake came without a wakeup.
+  if (!destroying_) applyBeforeSleep();
+  flushDirty();  // anything queued outside a command batch (pings, stop) leaves before we sleep
   // vhost-level work runs here, outside every lws callback.
   if (!destroying_)
     for (auto& entry : servers_) entry.second->resumeParked();
@@ -199,6 +202,23 @@ void Reactor::onPrepare() {
     // an fd; work done from outside its callbacks needs one such turn.
     lws_cancel_service(context_);
   }
+  // Cross-thread: from here pushes wake us again (or, if one came since applyBeforeSleep,
+  // the poll we are about to enter returns at once).
+  if (!destroying_) commands_.sleep();
+}
+
+void Reactor::applyBeforeSleep() {
+  std::vector<Command> cmds = commands_.takeBeforeSleep();
+  if (cmds.empty()) return;
+  for (Command& cmd : cmds) {
+    // Outside lws's callbacks: whatever arms an lws timer (close deadlines, kills) needs an
+    // lws turn to take effect; writes and subscriptions do not.
+    const CommandType t = cmd.type;
+    if (t != CommandType::Send && t != CommandType::Publish && t != CommandType::Broadcast &&
+        t != CommandType::Subscribe && t != CommandType::Unsubscribe)
+      lwsNeedsTurn_ = true;
+    apply(cmd);
+  }
 }
 
 void Reactor::beginDestroy() {
@@ -214,6 +234,7 @@ void Reactor::onIdleTick() {
   if (destroying_ || !keepalivePing_) return;
   const uint64_t now = nowMs();
   for (auto& entry : servers_) lwsNeedsTurn_ |= entry.second->checkIdle(now, keepalivePing_);
+  flushDirty();
 }
 
 void Reactor::publishEvents() {
@@ -235,6 +256,27 @@ void Reactor::publishEvents() {
 void Reactor::applyCommands() {
   std::vector<Command> cmds = commands_.takeAll();
   for (Command& cmd : cmds) apply(cmd);
+  flushDirty();  // one write per connection for the whole batch
+}
+
+void Reactor::markDirty(Connection& conn) {
+  conn.setDirty(true);
+  dirty_.push_back(&conn);
+}
+
+void Reactor::forgetDirty(Connection& conn) {
+  auto it = std::find(dirty_.begin(), dirty_.end(), &conn);
+  if (it != dirty_.end()) dirty_.erase(it);
+  it = std::find(flushing_.begin(), flushing_.end(), &conn);
+  if (it != flushing_.end()) *it = nullptr;  // gone during this flush
+}
+
+void Reactor::flushDirty() {
+  if (dirty_.empty()) return;
+  flushing_.swap(dirty_);  // a flush may mark connections again (none today); they wait
+  for (size_t i = 0; i < flushing_.size(); ++i)
+    if (Connection* c = flushing_[i]) c->flush();
+  flushing_.clear();
 }
 
 void Reactor::apply(Command& cmd) {
@@ -433,6 +475,8 @@ void Reactor::onServerGone(Server& server) {
 
 int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
   auto* self = static_cast<Reactor*>(lws_context_user(lws_get_context(wsi)));
+  // This thread is running lws's callbacks: it passes through onPrepare before it polls again.
+  self->commands_.markAwake();
   auto* session = static_cast<Session*>(user);
   Connection** pss = session ? &session->conn : nullptr;
 

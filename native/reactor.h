@@ -76,6 +76,12 @@ class Reactor {
   void deferDestroy(Server& server);
   // lws state changed outside its callbacks: give it a turn (see onPrepare).
   void needLwsTurn() { lwsNeedsTurn_ = true; }
+  // Write-at-once: a connection that queued frames is flushed once at the end of this turn's
+  // commands (or idle tick, or in prepare at the latest), so a batch of sends and publishes
+  // costs one write per connection.
+  void markDirty(Connection& conn);
+  void forgetDirty(Connection& conn);
+  void flushDirty();
   void onServerGone(Server& server);
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
@@ -91,6 +97,7 @@ class Reactor {
  private:
   void run();
   void applyCommands();
+  void applyBeforeSleep();
   void apply(Command& cmd);
   void applyDeferred(Command& cmd);
   void onPrepare();
@@ -133,6 +140,8 @@ class Reactor {
   std::unordered_map<std::string, ClientVhost> clientVhosts_;
   MaskKeys maskKeys_;
   std::vector<Connection*> paused_;
+  std::vector<Connection*> dirty_;  // queued frames since the last flush (see markDirty)
+  std::vector<Connection*> flushing_;  // dirty_'s previous storage, reused
   bool shutdownRequested_ = false;
   bool destroying_ = false;
 

@@ -1,9 +1,13 @@
 // Fuzzes the JS -> I/O thread command queue (native/command_queue.cc) with any sequence of
-// push / flushWake / takeAll / attach / detach, against a model:
+// push / flushWake / takeAll / attach / detach / markAwake / takeBeforeSleep / sleep, against a
+// model:
 //  - takeAll returns every accepted command once, in push order, with its frame still owned
 //    (frames are refcounted: ASan and LeakSanitizer catch a double release or a leak),
 //  - lws_cancel_service (the wakeup) runs only while attached, at most once until the next
-//    takeAll, and never after detach,
+//    takeAll, never after detach, and never while the I/O thread is awake (markAwake until
+//    sleep); sleep() wakes at once if commands arrived while it was awake,
+//  - takeBeforeSleep returns what is queued, in order, like takeAll, but only once a wakeup was
+//    asked for (a push without defer, or flushWake) since the last take,
 //  - after detach every push is refused.
 #include <cstddef>
 #include <cstdint>
@@ -27,14 +31,14 @@ extern "C" void lws_cancel_service(lws_context* cx) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   lwsnode::CommandQueue q;
   std::deque<uint32_t> model;  // slots of queued commands, in order
-  bool attached = false, closed = false, inFlight = false;
+  bool attached = false, closed = false, inFlight = false, awake = false, wanted = false;
   uint32_t next = 0;
   g_wakes = 0;
   g_context = nullptr;
   for (size_t i = 0; i < size; ++i) {
     const uint8_t op = data[i];
     const int wakesBefore = g_wakes;
-    switch (op % 5) {
+    switch (op % 8) {
       case 0:
       case 1: {  // push, wake deferred when op's bit 3 is set
         lwsnode::Command cmd(lwsnode::CommandType::Send);
@@ -45,26 +49,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const bool accepted = q.push(std::move(cmd), defer);
         if (accepted == closed) std::abort();
         if (accepted) model.push_back(next++);
-        const bool shouldWake = accepted && !defer && attached && !inFlight;
+        if (accepted && !defer) wanted = true;
+        const bool shouldWake = accepted && !defer && attached && !inFlight && !awake;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
         break;
       }
       case 2: {  // JS: flush a deferred wake
         q.flushWake();
-        const bool shouldWake = !model.empty() && attached && !inFlight;
+        if (!model.empty()) wanted = true;
+        const bool shouldWake = !model.empty() && attached && !inFlight && !awake;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
         break;
       }
-      case 3: {  // I/O thread: drain
-        std::vector<lwsnode::Command> got = q.takeAll();
-        if (got.size() != model.size()) std::abort();
+      case 3:    // I/O thread: drain after a wakeup
+      case 6: {  // I/O thread: drain what came while it was awake (before sleeping)
+        std::vector<lwsnode::Command> got = op % 8 == 3 ? q.takeAll() : q.takeBeforeSleep();
+        if (got.size() != (op % 8 == 3 || wanted ? model.size() : 0)) std::abort();
         for (const lwsnode::Command& c : got) {
           if (c.slot != model.front() || !c.frame) std::abort();
           model.pop_front();
         }
-        inFlight = false;
+        if (op % 8 == 3) inFlight = false;
+        if (op % 8 == 3 || wanted) wanted = false;
+        if (g_wakes != wakesBefore) std::abort();
+        break;
+      }
+      case 5:  // I/O thread: running callbacks
+        q.markAwake();
+        awake = true;
+        if (g_wakes != wakesBefore) std::abort();
+        break;
+      case 7: {  // I/O thread: about to poll
+        q.sleep();
+        awake = false;
+        const bool shouldWake = wanted && !model.empty() && attached && !inFlight;
+        if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
+        if (shouldWake) inFlight = true;
         break;
       }
       case 4:
@@ -73,7 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             g_context = kContext;  // attach: queued commands wake at once
             q.attach(kContext);
             attached = true;
-            const bool shouldWake = !model.empty();
+            if (!model.empty()) wanted = true;
+            const bool shouldWake = !model.empty() && !awake;
             if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
             inFlight = shouldWake;
           }
