@@ -70,6 +70,7 @@ export class Server<T = unknown> implements Endpoint {
   #refed = true;
   #holding = false;
   #connections = 0;
+  #lastAddress = ""; // the remoteAddress of the last socket opened (see _open)
   #stats?: Float64Array; // live native counters (shared memory)
   #droppedSends = 0;
   #subscribers = new Map<string, number>(); // topic -> subscribed sockets, mirrored in JS
@@ -330,10 +331,15 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _open(slot: number, opened: string, upgradeId: number): ServerWebSocket<T> {
     const newline = opened.indexOf("\n"); // "address" or "address\nsubprotocol"
+    let address = newline < 0 ? opened : opened.slice(0, newline);
+    // Sockets from one address (a proxy, a NAT, a load test) share one string: 10k idle
+    // connections from one proxy would otherwise keep 10k copies of it.
+    if (address === this.#lastAddress) address = this.#lastAddress;
+    else this.#lastAddress = address;
     const ws =
       newline < 0
-        ? new ServerWebSocket<T>(this.#reactor, this, slot, opened)
-        : new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, newline), opened.slice(newline + 1));
+        ? new ServerWebSocket<T>(this.#reactor, this, slot, address)
+        : new ServerWebSocket<T>(this.#reactor, this, slot, address, opened.slice(newline + 1));
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);
