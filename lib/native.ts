@@ -126,10 +126,10 @@ export interface NativeReactor {
 }
 
 /**
- * One batch of events: fixed-size records, small payloads at `slabBase + offset` in `slab`,
- * large payloads in `large`.
+ * One delivery of events (lib/inbox.ts): `inbox` when the native side made a new one (JS keeps
+ * using the last one otherwise), and the large payloads the records name by index.
  */
-export type Dispatch = (records: Uint32Array, slab: Buffer | undefined, slabBase: number, large: Buffer[] | undefined) => void;
+export type Dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined) => void;
 
 interface Addon {
   Reactor: new (dispatch: Dispatch, logLevels: number) => NativeReactor;
@@ -152,8 +152,7 @@ export const NOTIFY_DRAIN = 1;
 /** send() flag: the message may be compressed (permessage-deflate). */
 export const COMPRESS = 8;
 
-/** Event record layout shared with native/event_batch.h: 8 x u32 per event. */
-export const RECORD_WORDS = 8;
+/** Event types shared with native/event_batch.h (record layout: lib/inbox.ts). */
 export const EV_OPEN = 1;
 export const EV_MESSAGE = 2;
 export const EV_CLOSE = 3;

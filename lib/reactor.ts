@@ -21,9 +21,9 @@ import {
   EV_STOPPED,
   EV_UPGRADE,
   EV_UPGRADE_GONE,
-  RECORD_WORDS,
   type NativeReactor,
 } from "./native.js";
+import { Inbox, RECORD_WORDS } from "./inbox.js";
 import { forgetLogListener, logLevelMask, logLine } from "./logger.js";
 
 /** A listening server or a client connection registered with a reactor. */
@@ -57,7 +57,6 @@ export interface SocketEvents {
   _closed(code: number, reason: string, counter: number): void;
 }
 
-const EMPTY = Buffer.alloc(0);
 const CHUNK_SHIFT = 10; // 1024 counters per chunk, as in native/slot_table.h
 const CHUNK_MASK = 1023;
 
@@ -77,6 +76,7 @@ export class Reactor {
   private nextId = 1;
   private holds = 0;
   private stopping = false;
+  private readonly inbox = new Inbox();
 
   private readonly onLogLevels = (mask: number): void => this.native.setLogLevels(mask);
 
@@ -139,38 +139,35 @@ export class Reactor {
     return this.counters[slot >>> CHUNK_SHIFT]![slot & CHUNK_MASK]!;
   }
 
-  private readonly dispatch = (records: Uint32Array, slab: Buffer | undefined, base: number, large: Buffer[] | undefined): void => {
+  // One call per delivery: every event batch the I/O thread published since the last one,
+  // read from the inbox (lib/inbox.ts) with no Node-API call per event.
+  private readonly dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined): void => {
+    const box = this.inbox;
+    const end = box.begin(inbox, large);
+    const records = box.words;
     let released: number[] | undefined;
-    for (let i = 0; i < records.length; i += RECORD_WORDS) {
+    for (let i = box.firstRecord; i < end; i += RECORD_WORDS) {
       const type = records[i]!;
       const slot = records[i + 1]!;
       const a = records[i + 2]!;
       try {
         switch (type) {
-          case EV_MESSAGE: {
-            const len = records[i + 5]!;
-            const off = records[i + 4]!;
-            const data = records[i + 6] ? large![off]! : len === 0 ? EMPTY : slab!.subarray(base + off, base + off + len);
-            this.sockets[slot]?._message(data, a === 1);
+          case EV_MESSAGE:
+            this.sockets[slot]?._message(box.payload(i), a === 1);
             break;
-          }
           case EV_OPEN: {
             const endpoint = this.endpoints.get(a);
             if (this.counters[slot >>> CHUNK_SHIFT] === undefined) {
               this.counters[slot >>> CHUNK_SHIFT] = this.native.counters(slot >>> CHUNK_SHIFT)!;
             }
-            if (endpoint) this.sockets[slot] = endpoint._open(slot, this.text(records, i, slab, base), records[i + 3]!);
+            if (endpoint) this.sockets[slot] = endpoint._open(slot, box.text(i), records[i + 3]!);
             break;
           }
           case EV_UPGRADE:
-          case EV_HTTP_REQUEST: {
-            const len = records[i + 5]!;
-            const off = base + records[i + 4]!;
-            const bytes = records[i + 6] ? large![records[i + 4]!]! : len === 0 ? EMPTY : slab!.subarray(off, off + len);
-            if (type === EV_UPGRADE) this.endpoints.get(a)?._upgrade?.(slot, bytes, records[i + 3]!);
-            else this.endpoints.get(a)?._httpRequest?.(slot, bytes);
+          case EV_HTTP_REQUEST:
+            if (type === EV_UPGRADE) this.endpoints.get(a)?._upgrade?.(slot, box.payload(i), records[i + 3]!);
+            else this.endpoints.get(a)?._httpRequest?.(slot, box.payload(i));
             break;
-          }
           case EV_UPGRADE_GONE:
             this.endpoints.get(a)?._upgradeGone?.(slot);
             break;
@@ -178,32 +175,29 @@ export class Reactor {
             this.sockets[slot]?._drain();
             break;
           case EV_PONG:
-          case EV_PING: {
-            const len = records[i + 5]!;
-            const off = base + records[i + 4]!;
-            const data = len === 0 ? EMPTY : slab!.subarray(off, off + len);
-            if (type === EV_PONG) this.sockets[slot]?._pong(data);
-            else this.sockets[slot]?._ping(data);
+            this.sockets[slot]?._pong(box.payload(i));
             break;
-          }
+          case EV_PING:
+            this.sockets[slot]?._ping(box.payload(i));
+            break;
           case EV_CLOSE: {
             const socket = this.sockets[slot];
             this.sockets[slot] = undefined;
             (released ??= []).push(slot);
-            socket?._closed(a, this.text(records, i, slab, base), this.counter(slot));
+            socket?._closed(a, box.text(i), this.counter(slot));
             break;
           }
           case EV_LISTENING:
             this.endpoints.get(a)?._listening(records[i + 3]!);
             break;
           case EV_LISTEN_ERROR: {
-            const text = this.text(records, i, slab, base);
+            const text = box.text(i);
             const space = text.indexOf(" ");
             this.endpoints.get(a)?._listenFailed(text.slice(0, space), text.slice(space + 1));
             break;
           }
           case EV_CONNECT_ERROR: {
-            const text = this.text(records, i, slab, base);
+            const text = box.text(i);
             const space = text.indexOf(" ");
             this.endpoints.get(a)?._connectFailed?.(text.slice(0, space), text.slice(space + 1), records[i + 3]!);
             break;
@@ -212,7 +206,7 @@ export class Reactor {
             this.endpoints.get(a)?._closed();
             break;
           case EV_LOG:
-            logLine(a, this.text(records, i, slab, base));
+            logLine(a, box.text(i));
             break;
           case EV_STOPPED:
             this.native.join();
@@ -232,15 +226,9 @@ export class Reactor {
         reportUncaught(err);
       }
     }
+    box.end();
     if (released) for (const slot of released) this.native.release(slot);
   };
-
-  private text(records: Uint32Array, i: number, slab: Buffer | undefined, base: number): string {
-    const len = records[i + 5]!;
-    if (len === 0 || !slab) return "";
-    const off = base + records[i + 4]!;
-    return slab.toString("utf8", off, off + len);
-  }
 }
 
 let current: Reactor | undefined;

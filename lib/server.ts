@@ -65,6 +65,7 @@ export class Server<T = unknown> implements Endpoint {
   #refed = true;
   #holding = false;
   #connections = 0;
+  #lastAddress = ""; // the remoteAddress of the last socket opened (see _open)
   #stats?: Float64Array; // live native counters (shared memory)
   #droppedSends = 0;
   #subscribers = new Map<string, number>(); // topic -> subscribed sockets, mirrored in JS
@@ -357,7 +358,12 @@ export class Server<T = unknown> implements Endpoint {
         c = end;
       }
     }
-    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, a), opened.slice(a + 1, b), url, headers);
+    let address = opened.slice(0, a);
+    // Sockets from one address (a proxy, a NAT, a load test) share one string: 10k idle
+    // connections from one proxy would otherwise keep 10k copies of it.
+    if (address === this.#lastAddress) address = this.#lastAddress;
+    else this.#lastAddress = address;
+    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, address, opened.slice(a + 1, b), url, headers);
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);

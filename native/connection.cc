@@ -51,9 +51,17 @@ Connection::Connection(Reactor& reactor, const ServerOptions& limits, ServerStat
       lastActivityMs_(reactor.nowMs()) {}
 
 Connection::~Connection() {
-  lws_sul_cancel(&closeDeadline_.sul);  // runs in CLOSED, while the context is alive
+  if (closing_) lws_sul_cancel(&closing_->deadline.sul);  // runs in CLOSED, while the context is alive
   reactor_.forgetPaused(*this);
   if (dirty_) reactor_.forgetDirty(*this);
+}
+
+Connection::Closing& Connection::closing() {
+  if (!closing_) {
+    closing_ = std::make_unique<Closing>();
+    closing_->deadline.owner = this;
+  }
+  return *closing_;
 }
 
 // ---- inbound ----
@@ -141,10 +149,10 @@ int Connection::onPeerClose(const uint8_t* in, size_t len) {
   }
   peerClosed_ = true;
   if (len >= 2) {
-    peerCode_ = (in[0] << 8) | in[1];
-    peerReason_.assign(reinterpret_cast<const char*>(in + 2), len - 2);
+    closing().peerCode = (in[0] << 8) | in[1];
+    closing().peerReason.assign(reinterpret_cast<const char*>(in + 2), len - 2);
   } else {
-    peerCode_ = LWS_CLOSE_STATUS_NO_STATUS;
+    closing().peerCode = LWS_CLOSE_STATUS_NO_STATUS;
   }
   return 0;
 }
@@ -209,9 +217,10 @@ void Connection::onClosed() {
   stats_.add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
   int code = LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
   const std::string* reason = nullptr;
+  std::string lwsReason;
   if (peerClosed_) {
-    code = peerCode_;
-    reason = &peerReason_;
+    code = closing().peerCode;
+    reason = &closing().peerReason;
   } else if (sentClose_ || closeRequested_) {
     // We closed first: report our code even if a stuck peer never got the frame.
     code = closeCode_;
@@ -220,8 +229,8 @@ void Connection::onClosed() {
     // lws failed the connection itself (a protocol error it detected) and sent this close.
     const uint8_t* payload = lws_get_close_payload(wsi_);
     code = (payload[0] << 8) | payload[1];
-    lwsReason_.assign(reinterpret_cast<const char*>(payload + 2), lws_get_close_length(wsi_) - 2);
-    reason = &lwsReason_;
+    lwsReason.assign(reinterpret_cast<const char*>(payload + 2), lws_get_close_length(wsi_) - 2);
+    reason = &lwsReason;
   }
   EventBatch& events = reactor_.events();
   if (reason)
@@ -281,11 +290,11 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
 
 void Connection::armCloseDeadline() {
   const lws_usec_t us = static_cast<lws_usec_t>(options_.closeTimeoutMs) * LWS_US_PER_MS;
-  lws_sul_schedule(lws_get_context(wsi_), 0, &closeDeadline_.sul, &Connection::onCloseDeadline, us);
+  lws_sul_schedule(lws_get_context(wsi_), 0, &closing().deadline.sul, &Connection::onCloseDeadline, us);
 }
 
 void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
-  Connection* self = reinterpret_cast<CloseDeadline*>(sul)->owner;
+  Connection* self = reinterpret_cast<Closing::CloseDeadline*>(sul)->owner;
   lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -140,16 +141,21 @@ class Connection {
   std::string closeReason_;
   bool sentClose_ = false;
   bool peerClosed_ = false;
-  int peerCode_ = 0;
-  std::string peerReason_;
-  std::string lwsReason_;
-  // Bounds every close we start by the server's closeTimeout: a peer that stopped reading
-  // would otherwise hold the connection until the idle timeout. Standard layout, so the lws
-  // timer callback can find its connection.
-  struct CloseDeadline {
-    lws_sorted_usec_list_t sul;
-    Connection* owner;
-  } closeDeadline_{{}, this};
+  // What only a closing connection needs, allocated when its close starts: an idle
+  // connection's bytes matter (10k idle sockets are the storm benchmark's 10k Connections).
+  struct Closing {
+    // Bounds every close we start by the server's closeTimeout: a peer that stopped reading
+    // would otherwise hold the connection until the idle timeout. Standard layout, so the lws
+    // timer callback can find its connection.
+    struct CloseDeadline {
+      lws_sorted_usec_list_t sul;
+      Connection* owner;
+    } deadline;
+    int peerCode = 0;
+    std::string peerReason;
+  };
+  Closing& closing();  // allocates it on first use
+  std::unique_ptr<Closing> closing_;
 };
 
 }  // namespace lwsnode

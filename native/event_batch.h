@@ -1,10 +1,13 @@
 // Events from the I/O thread to JS, gathered per loop iteration and delivered in one
 // thread-safe-function call. Records are fixed-size so JS reads them from one Uint32Array;
-// small payloads share one slab (JS gets Buffer views of it, no copy), large ones keep
-// their own allocation and become external Buffers.
+// small payloads share one slab, large ones keep their own allocation and become external
+// Buffers. On the JS thread every batch taken at once is packed (packInbox) into the
+// reactor's reusable inbox, which JS reads without a Node-API call; JS copies payloads out
+// of it into Buffers of its own (lib/inbox.ts).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "bytes.h"
@@ -39,7 +42,8 @@ struct EventRecord {
   uint32_t slot;
   uint32_t a;
   uint32_t b;
-  uint32_t offset;  // into the slab, or index into `large` when `isLarge`
+  uint32_t offset;  // into the slab, or index into `large` when `isLarge` (in an inbox: the
+                    // byte offset in the inbox, or the index among every batch's `large`)
   uint32_t length;
   uint32_t isLarge;
   uint32_t reserved;
@@ -87,6 +91,46 @@ class EventBatch {
   Bytes slab;
   std::vector<Bytes> large;
   size_t payloadBytes = 0;  // inbound bytes held for JS, for rx flow control
+};
+
+// The inbox JS reads (layout shared with lib/inbox.ts): a header of 4 x u32 (record count,
+// payload start, payload end, large payload count), then every record, then every small
+// payload, all batches in order. Offsets are rebased so that a record's `offset` is the byte
+// offset of its payload in the inbox, or (isLarge) its index among the batches' large payloads
+// in order.
+struct Inbox {
+  static constexpr size_t kHeaderBytes = 16;
+
+  // Bytes packInbox() writes for `batches`.
+  static size_t bytesFor(const std::vector<EventBatch>& batches) {
+    size_t n = kHeaderBytes;
+    for (const EventBatch& b : batches) n += b.records.size() * sizeof(EventRecord) + b.slab.size();
+    return n;
+  }
+
+  // Writes the inbox for `batches` to `dst`, which has room for bytesFor(batches) bytes (and
+  // is 4-byte aligned).
+  static void pack(const std::vector<EventBatch>& batches, uint8_t* dst) {
+    size_t records = 0;
+    for (const EventBatch& b : batches) records += b.records.size();
+    const size_t payloadStart = kHeaderBytes + records * sizeof(EventRecord);
+    auto* out = reinterpret_cast<EventRecord*>(dst + kHeaderBytes);
+    size_t payload = payloadStart;
+    uint32_t largeBase = 0;
+    for (const EventBatch& b : batches) {
+      for (const EventRecord& r : b.records) {
+        *out = r;
+        out->offset = r.isLarge ? r.offset + largeBase : static_cast<uint32_t>(r.offset + payload);
+        ++out;
+      }
+      if (!b.slab.empty()) std::memcpy(dst + payload, b.slab.data(), b.slab.size());
+      payload += b.slab.size();
+      largeBase += static_cast<uint32_t>(b.large.size());
+    }
+    const uint32_t header[4] = {static_cast<uint32_t>(records), static_cast<uint32_t>(payloadStart),
+                                static_cast<uint32_t>(payload), largeBase};
+    std::memcpy(dst, header, sizeof(header));
+  }
 };
 
 }  // namespace lwsnode

@@ -149,58 +149,71 @@ bool externalBuffer(napi_env env, uint8_t* block, size_t len, napi_value* out) {
 // Raw Node-API calls here, each checked: while a worker is being terminated they fail, and
 // node-addon-api would then build a Napi::Error, which itself fails and aborts the process.
 // A failed call just ends the delivery; the environment is going away.
+//
+// Every batch queued since the last delivery goes to JS in one call, packed into the reusable
+// inbox (event_batch.h: Inbox) that JS reads without any Node-API call; JS makes the message
+// Buffers itself (lib/inbox.ts). In the steady state a delivery costs two Node-API calls
+// (napi_get_undefined, napi_call_function) whatever the number of events. Only payloads of
+// EventBatch::kLargePayload or more cost one external Buffer each (copying them would cost
+// more than the call).
 void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
   if (napiEnv == nullptr || !self->reactor_) return;  // the environment is being torn down
   napi_env env = napiEnv;
+  // Cross-thread: takes the batches the I/O thread published; it will not wake us again for
+  // what it publishes while we dispatch (see Reactor::deliveryDone()).
   std::vector<EventBatch> batches = self->reactor_->takeEvents();
-  self->dispatching_ = true;
   napi_value undefined = nullptr;
-  bool ok = napi_get_undefined(env, &undefined) == napi_ok;
-  for (size_t b = 0; ok && b < batches.size(); ++b) {
-    EventBatch& batch = batches[b];
-    const size_t bytes = batch.payloadBytes;
-    const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
-    const size_t recordWords = recordBytes / 4;
-    const size_t slabBytes = batch.slab.size();
-    napi_value argv[4] = {nullptr, undefined, nullptr, undefined};  // records, slab, slabBase, large
-    napi_value arrayBuffer = nullptr;
-    size_t slabBase = 0;
-    if (slabBytes <= kCopiedSlabLimit) {
-      // Small batch: records and payloads in one plain JS Buffer. Copying a few KiB is cheaper
-      // than an external buffer, whose finalizer and backing-store bookkeeping cost more.
-      void* data = nullptr;
-      ok = napi_create_buffer(env, recordBytes + slabBytes, &data, &argv[1]) == napi_ok;
-      if (!ok) break;
-      std::memcpy(data, batch.records.data(), recordBytes);
-      if (slabBytes) std::memcpy(static_cast<uint8_t*>(data) + recordBytes, batch.slab.data(), slabBytes);
-      size_t byteOffset = 0;
-      ok = napi_get_typedarray_info(env, argv[1], nullptr, nullptr, nullptr, &arrayBuffer, &byteOffset) == napi_ok &&
-           napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, byteOffset, &argv[0]) == napi_ok;
-      slabBase = recordBytes;
-    } else {
-      // Large batch: the slab itself becomes the Buffer (no copy); messages are views of it.
-      void* data = nullptr;
-      ok = napi_create_arraybuffer(env, recordBytes, &data, &arrayBuffer) == napi_ok;
-      if (ok) std::memcpy(data, batch.records.data(), recordBytes);
-      ok = ok && napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, 0, &argv[0]) == napi_ok &&
-           externalBuffer(env, batch.slab.release(), slabBytes, &argv[1]);
+  bool ok = !batches.empty() && napi_get_undefined(env, &undefined) == napi_ok;
+  size_t bytes = 0;
+  size_t large = 0;
+  for (const EventBatch& b : batches) {
+    bytes += b.payloadBytes;
+    large += b.large.size();
+  }
+  napi_value argv[2] = {undefined, undefined};  // a new inbox, the large payloads
+  const size_t need = Inbox::bytesFor(batches);
+  if (ok && need > self->inboxCapacity_) {
+    // Grows in powers of two from kInboxBytes; JS adopts the new inbox when passed one.
+    size_t cap = kInboxBytes;
+    while (cap < need) cap *= 2;
+    void* data = nullptr;
+    ok = napi_create_arraybuffer(env, cap, &data, &argv[0]) == napi_ok;
+    if (ok) {
+      self->inbox_.Reset();
+      self->inbox_ = Napi::Reference<Napi::ArrayBuffer>::New(Napi::ArrayBuffer(env, argv[0]), 1);
+      self->inboxData_ = static_cast<uint8_t*>(data);
+      self->inboxCapacity_ = cap;
     }
-    if (ok && !batch.large.empty()) {
-      ok = napi_create_array_with_length(env, batch.large.size(), &argv[3]) == napi_ok;
-      for (uint32_t i = 0; ok && i < batch.large.size(); ++i) {
-        const size_t len = batch.large[i].size();
+  }
+  if (ok) Inbox::pack(batches, self->inboxData_);
+  if (ok && large > 0) {
+    ok = napi_create_array_with_length(env, large, &argv[1]) == napi_ok;
+    uint32_t index = 0;
+    for (EventBatch& b : batches) {
+      for (size_t i = 0; ok && i < b.large.size(); ++i, ++index) {
+        const size_t len = b.large[i].size();
         napi_value buf = nullptr;
-        ok = externalBuffer(env, batch.large[i].release(), len, &buf) && napi_set_element(env, argv[3], i, buf) == napi_ok;
+        ok = externalBuffer(env, b.large[i].release(), len, &buf) && napi_set_element(env, argv[1], index, buf) == napi_ok;
       }
     }
-    ok = ok && napi_create_double(env, static_cast<double>(slabBase), &argv[2]) == napi_ok;
-    // JS dispatch catches handler errors itself: a failed call means the environment is ending
-    // (its exception stays pending for Node to handle).
-    ok = ok && napi_call_function(env, undefined, dispatch, 4, argv, nullptr) == napi_ok;
-    if (ok && self->reactor_) self->reactor_->eventsConsumed(bytes);
   }
+  self->dispatching_ = true;
+  // JS dispatch catches handler errors itself: a failed call means the environment is ending
+  // (its exception stays pending for Node to handle).
+  ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, nullptr) == napi_ok;
   self->dispatching_ = false;
-  if (self->reactor_) self->reactor_->flushWake();
+  if (self->inboxCapacity_ > kInboxKeepBytes) {
+    // A burst grew the inbox: let it go (JS drops it too) rather than keep it for ever.
+    self->inbox_.Reset();
+    self->inboxData_ = nullptr;
+    self->inboxCapacity_ = 0;
+  }
+  if (!self->reactor_) return;
+  if (ok) self->reactor_->eventsConsumed(bytes);
+  self->reactor_->flushWake();
+  // Cross-thread: batches published while we dispatched did not wake us; schedule their
+  // delivery ourselves, as the next macrotask, so timers and I/O still get their turn.
+  if (!self->reactor_->deliveryDone() && !self->tsfnReleased_) self->tsfn_.NonBlockingCall();
 }
 
 // (slot [, text]): the commands that name a slot (or server id) and maybe a topic.

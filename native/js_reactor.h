@@ -57,13 +57,20 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   void stopNow();  // join the I/O thread and release the TSFN; idempotent
 
   using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
-  static constexpr size_t kCopiedSlabLimit = 64 * 1024;
+  // The inbox (event_batch.h) starts at this size, and one grown beyond kInboxKeepBytes by a
+  // burst is dropped after that delivery (lib/inbox.ts mirrors both).
+  static constexpr size_t kInboxBytes = 64 * 1024;
+  static constexpr size_t kInboxKeepBytes = 1024 * 1024;
 
   napi_env env_;
   Tsfn tsfn_;
   bool tsfnReleased_ = false;
   bool cleanupHookAdded_ = false;
   bool dispatching_ = false;  // sends during a dispatch share one wakeup, issued at its end
+  // JS thread only: the reusable buffer deliver() packs batches into; JS holds it too.
+  Napi::Reference<Napi::ArrayBuffer> inbox_;
+  uint8_t* inboxData_ = nullptr;
+  size_t inboxCapacity_ = 0;
   // Declared last so it is destroyed first: its destructor joins the I/O thread, which may
   // still call into tsfn_ until then.
   std::unique_ptr<Reactor> reactor_;

@@ -97,8 +97,16 @@ std::vector<EventBatch> Reactor::takeEvents() {
   std::vector<EventBatch> out;
   std::lock_guard<std::mutex> lock(outboxMutex_);
   out.swap(outbox_);
-  kickPending_ = false;
+  // kickPending_ stays set while JS dispatches: the I/O thread queues what it publishes
+  // meanwhile without waking JS again (deliveryDone() decides what happens to it).
   return out;
+}
+
+bool Reactor::deliveryDone() {
+  std::lock_guard<std::mutex> lock(outboxMutex_);
+  if (!outbox_.empty()) return false;  // still "kicked": the caller schedules the next delivery
+  kickPending_ = false;                // from now on the next publish wakes JS
+  return true;
 }
 
 void Reactor::eventsConsumed(size_t bytes) {
@@ -239,7 +247,8 @@ void Reactor::onIdleTick() {
 
 void Reactor::publishEvents() {
   if (pending_.empty()) return;
-  const size_t bytes = pending_.payloadBytes;
+  // Counted before JS can see (and subtract) the batch, so the count never wraps.
+  undeliveredBytes_.fetch_add(pending_.payloadBytes, std::memory_order_acq_rel);
   bool kick;
   {
     std::lock_guard<std::mutex> lock(outboxMutex_);
@@ -247,9 +256,9 @@ void Reactor::publishEvents() {
     kick = !kickPending_;
     kickPending_ = true;
   }
-  undeliveredBytes_.fetch_add(bytes, std::memory_order_acq_rel);
   pending_ = EventBatch();
-  // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
+  // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
+  // stays set until deliveryDone()); JS takes every queued batch when it runs.
   if (kick) notify_();
 }
 

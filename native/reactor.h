@@ -52,6 +52,10 @@ class Reactor {
   bool submit(Command&& cmd, bool deferWake = false) { return commands_.push(std::move(cmd), deferWake); }
   void flushWake() { commands_.flushWake(); }
   std::vector<EventBatch> takeEvents();
+  // JS finished dispatching what takeEvents() returned. True: nothing new, and the next publish
+  // wakes JS; false: more batches arrived meanwhile and no wakeup was sent for them, so the
+  // caller must schedule the next delivery itself.
+  bool deliveryDone();
   // JS finished dispatching `bytes` of inbound payload; resumes paused reads when caught up.
   void eventsConsumed(size_t bytes);
   bool finished() const { return finished_.load(std::memory_order_acquire); }

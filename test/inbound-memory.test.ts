@@ -1,0 +1,63 @@
+// Inbound messages and memory: a Buffer handed to a `message` handler stays valid after the
+// handler returns (users keep them), and keeping a tiny one does not pin the large batch it
+// arrived in.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { describe, expect, it } from "vitest";
+import { frame, OP, rawTracked, startServer, useCleanup, waitFor } from "./helpers.js";
+
+const defer = useCleanup();
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+/** ArrayBuffer bytes alive after a full collection. */
+function liveArrayBuffers(): number {
+  gc();
+  gc();
+  return process.memoryUsage().arrayBuffers;
+}
+
+describe("inbound message memory", () => {
+  it("keeps 10,000 tiny messages from large batches valid, pinning no batch (arrayBuffers stays bounded)", async () => {
+    const TINY = 10_000;
+    const kept: Buffer[] = [];
+    let bigSeen = 0;
+    const server = await startServer(defer, {
+      message(_ws, data) {
+        if (data.length <= 8) kept.push(data); // the user keeps only the tiny ones
+        else bigSeen++;
+      },
+    });
+    const raw = await rawTracked(defer, server.port);
+    // Each tiny message travels with 24 KiB of 12 KiB messages (below the size that gets its
+    // own allocation), written together so that they share the server's event batches.
+    const big = frame({ opcode: OP.BINARY, payload: Buffer.alloc(12 * 1024, 0x5a) });
+    const tiny = (i: number): Buffer => {
+      const p = Buffer.alloc(8);
+      p.writeUInt32BE(i, 0);
+      p.writeUInt32BE(~i >>> 0, 4);
+      return frame({ opcode: OP.BINARY, payload: p });
+    };
+    const before = liveArrayBuffers();
+    const PER_WRITE = 50;
+    for (let i = 0; i < TINY; i += PER_WRITE) {
+      const parts: Buffer[] = [];
+      for (let k = i; k < i + PER_WRITE; k++) parts.push(tiny(k), big, big);
+      if (!raw.socket.write(Buffer.concat(parts))) await new Promise((r) => raw.socket.once("drain", r));
+    }
+    await waitFor(() => kept.length === TINY, 60_000, "every tiny message");
+    expect(bigSeen).toBe(2 * TINY);
+    const grown = liveArrayBuffers() - before;
+
+    // Every kept Buffer still holds its own bytes, after 240 MiB more went through the inbox.
+    for (let i = 0; i < TINY; i++) {
+      const b = kept[i]!;
+      expect(b.length).toBe(8);
+      if (b.readUInt32BE(0) !== i || b.readUInt32BE(4) !== ~i >>> 0) expect.fail(`kept message ${i} changed`);
+    }
+    // 10,000 messages of 8 bytes: pinning even one 24 KiB batch each would be 240 MiB; a
+    // message may pin at most its 8 KiB page, and here each tiny message's page is its own.
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
+  }, 120_000);
+});
