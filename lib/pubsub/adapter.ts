@@ -1,0 +1,43 @@
+// The broker behind topic bridging, kept small so that another broker (NATS, say) can be added
+// without touching the server: the server only subscribes, unsubscribes, publishes opaque
+// envelopes (see envelope.ts) and hears messages back.
+
+/** Something the bridge reports: watch it with `pubsub.onEvent`. */
+export type PubSubEvent =
+  | { type: "connected" }
+  /** The broker connection was lost; publishes are buffered (up to the bound) meanwhile. */
+  | { type: "disconnected"; error?: string }
+  /** The next reconnect attempt comes in `delay` ms (backoff). */
+  | { type: "reconnecting"; attempt: number; delay: number }
+  /** Messages were dropped (buffer full, or lost in flight when the connection broke); `total` so far. */
+  | { type: "dropped"; count: number; total: number }
+  | { type: "error"; error: string };
+
+/** The bridge's counters (merged into `server.stats()` as `pubsub*`). */
+export interface PubSubCounters {
+  /** Messages handed to the broker (acknowledged by it). */
+  published: number;
+  /** Messages waiting for the broker connection to come back. */
+  buffered: number;
+  /** Messages lost: over the buffer bound while disconnected, or in flight when the connection broke. */
+  dropped: number;
+  /** Messages received from other publishers (own echoes excluded). */
+  received: number;
+  /** Whether the publishing connection is up now. */
+  connected: boolean;
+}
+
+/** A broker connection as the bridge sees it. Implementations never throw from these calls. */
+export interface PubSubAdapter {
+  /** Start receiving `channel`; kept across reconnects until `unsubscribe`. */
+  subscribe(channel: string): void;
+  unsubscribe(channel: string): void;
+  /** Sends one envelope; buffered while disconnected up to the bound, then dropped (counted). */
+  publish(channel: string, payload: Buffer): void;
+  /** Every message of a subscribed channel, in the broker's order. */
+  onMessage(handler: (channel: string, payload: Buffer) => void): void;
+  onEvent(handler: (event: PubSubEvent) => void): void;
+  counters(): PubSubCounters;
+  /** Sends what is in flight if connected, drops the rest, closes every connection. */
+  close(): Promise<void>;
+}
