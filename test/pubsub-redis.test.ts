@@ -284,7 +284,9 @@ describe("pubsub: topics bridged through Redis", () => {
     const onB = await subscriber(b!, "w");
     a!.send({ cmd: "worker", topic: "w", count: 100 });
     await a!.waitLine(/^worker-done \{"code":0\}/, 20_000); // the bridged worker exits by itself after close()
-    await waitFor(() => onA.got.length >= 100 && onB.got.length >= 100, 10_000, "the worker's messages");
+    await waitFor(() => onA.got.length >= 100 && onB.got.length >= 100, 10_000, "the worker's messages").catch((err) => {
+      throw new Error(`${err.message}: A got ${onA.got.length}, B got ${onB.got.length}; A said ${a!.lines.join(" | ")}`);
+    });
     await sleep(200);
     for (const s of [onA, onB]) {
       expect(s.got).toHaveLength(100);

@@ -32,8 +32,11 @@ export interface PubSubAdapter {
   /** Start receiving `channel`; kept across reconnects until `unsubscribe`. */
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
-  /** Sends one envelope; buffered while disconnected up to the bound, then dropped (counted). */
-  publish(channel: string, payload: Buffer): void;
+  /**
+   * Sends one envelope holding `count` messages; buffered while disconnected up to the bound,
+   * then dropped (counted as `count` messages).
+   */
+  publish(channel: string, payload: Buffer, count: number): void;
   /** Every message of a subscribed channel, in the broker's order. */
   onMessage(handler: (channel: string, payload: Buffer) => void): void;
   onEvent(handler: (event: PubSubEvent) => void): void;

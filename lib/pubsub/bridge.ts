@@ -8,19 +8,30 @@
 // then wait a round trip, see nothing while the broker is down, and `ws.publish` could no longer
 // skip its sender.) Order: a publisher's messages leave on one connection, and Redis keeps a
 // connection's order to every subscriber.
+//
+// Batching: consecutive publishes to one topic within a JS turn share one envelope (one Redis
+// PUBLISH), sent at the end of the turn or when the topic changes (so order across topics is
+// kept too) or the envelope is full. Counters still count messages.
 import type { PubSubAdapter, PubSubCounters, PubSubEvent } from "./adapter.js";
-import { decode, encode } from "./envelope.js";
+import { decode, EnvelopeBuilder } from "./envelope.js";
 import type { ResolvedPubSub } from "./options.js";
 import { RedisAdapter } from "./redis.js";
 
 /** Delivers a message from another server to this server's subscribers of `topic`. */
 export type Deliver = (topic: string, payload: Buffer, isBinary: boolean, compress: boolean) => void;
 
+// An envelope is sent once it holds this much, even within one turn.
+const MAX_BATCH_BYTES = 256 * 1024;
+const MAX_BATCH_MESSAGES = 1024;
+
 export class TopicBridge {
   #adapter: PubSubAdapter;
   #prefix: string;
   #origin: Buffer;
   #received = 0;
+  #batch?: EnvelopeBuilder;
+  #batchTopic = "";
+  readonly #flush = (): void => this.#send();
 
   /** Without `deliver`, the bridge only publishes (a producer thread's). */
   constructor(options: ResolvedPubSub, origin: Buffer, deliver?: Deliver, adapter?: PubSubAdapter) {
@@ -32,10 +43,11 @@ export class TopicBridge {
       const prefix = this.#prefix;
       this.#adapter.onMessage((channel, message) => {
         if (!channel.startsWith(prefix)) return;
-        const envelope = decode(message, origin);
-        if (envelope === undefined || envelope === "own") return;
-        this.#received++;
-        deliver(channel.slice(prefix.length), envelope.payload, envelope.isBinary, envelope.compress);
+        const messages = decode(message, origin);
+        if (messages === undefined || messages === "own") return;
+        const topic = channel.slice(prefix.length);
+        this.#received += messages.length;
+        for (const m of messages) deliver(topic, m.payload, m.isBinary, m.compress);
       });
     }
   }
@@ -51,15 +63,31 @@ export class TopicBridge {
   }
 
   publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, compress: boolean): void {
-    this.#adapter.publish(this.#prefix + topic, encode(this.#origin, data, isBinary, compress));
+    if (this.#batch && this.#batchTopic !== topic) this.#send();
+    if (!this.#batch) {
+      this.#batch = new EnvelopeBuilder(this.#origin);
+      this.#batchTopic = topic;
+      queueMicrotask(this.#flush);
+    }
+    this.#batch.add(data, isBinary, compress);
+    if (this.#batch.bytes >= MAX_BATCH_BYTES || this.#batch.count >= MAX_BATCH_MESSAGES) this.#send();
   }
 
   counters(): PubSubCounters {
-    return { ...this.#adapter.counters(), received: this.#received };
+    const c = this.#adapter.counters();
+    return { ...c, buffered: c.buffered + (this.#batch?.count ?? 0), received: this.#received };
   }
 
   close(): Promise<void> {
+    this.#send();
     return this.#adapter.close();
+  }
+
+  #send(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = undefined;
+    this.#adapter.publish(this.#prefix + this.#batchTopic, batch.finish(), batch.count);
   }
 }
 

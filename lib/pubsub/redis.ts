@@ -46,9 +46,13 @@ function loadIoredis(): RedisConstructor {
   }
 }
 
+// close() with messages buffered while the connection is still being made waits this long.
+const CLOSE_CONNECT_WAIT_MS = 2000;
+
 interface Pending {
   channel: string;
   payload: Buffer;
+  count: number; // messages in the envelope
 }
 
 export class RedisAdapter implements PubSubAdapter {
@@ -57,6 +61,7 @@ export class RedisAdapter implements PubSubAdapter {
   #channels = new Set<string>();
   #buffer: Pending[] = [];
   #bufferedBytes = 0;
+  #bufferedCount = 0;
   #maxBuffered: number;
   #maxBufferedBytes: number;
   #published = 0;
@@ -64,6 +69,8 @@ export class RedisAdapter implements PubSubAdapter {
   #dropReport = 0; // drops not yet reported in an event
   #closed = false;
   #attempts = 0;
+  #inflight = 0; // publishes sent, not yet answered
+  #settled?: () => void; // close() waits for #inflight to reach 0
   #onMessage?: (channel: string, payload: Buffer) => void;
   #onEvent?: (event: PubSubEvent) => void;
 
@@ -81,7 +88,8 @@ export class RedisAdapter implements PubSubAdapter {
       autoResubscribe: false, // we resubscribe from the current wanted set
       retryStrategy: (times: number) => Math.min(minDelay * 2 ** Math.min(times - 1, 20), maxDelay),
     };
-    this.#pub = new Redis(options.redis, { ...common, connectionName: "lwsnode-pub" });
+    // Auto-pipelining: the publishes of one JS turn leave in one write, not one syscall each.
+    this.#pub = new Redis(options.redis, { ...common, enableAutoPipelining: true, connectionName: "lwsnode-pub" });
     this.#pub.on("ready", () => {
       this.#attempts = 0;
       this.#emit({ type: "connected" });
@@ -118,14 +126,15 @@ export class RedisAdapter implements PubSubAdapter {
     if (!this.#closed && this.#sub?.status === "ready") this.#sub.unsubscribe(channel).catch(() => {});
   }
 
-  publish(channel: string, payload: Buffer): void {
-    if (this.#closed) return this.#drop(1);
-    if (this.#buffer.length === 0 && this.#pub.status === "ready") return this.#send(channel, payload);
-    if (this.#buffer.length >= this.#maxBuffered || this.#bufferedBytes + payload.length > this.#maxBufferedBytes) {
-      return this.#drop(1);
+  publish(channel: string, payload: Buffer, count: number): void {
+    if (this.#closed) return this.#drop(count);
+    if (this.#buffer.length === 0 && this.#pub.status === "ready") return this.#send(channel, payload, count);
+    if (this.#bufferedCount + count > this.#maxBuffered || this.#bufferedBytes + payload.length > this.#maxBufferedBytes) {
+      return this.#drop(count);
     }
-    this.#buffer.push({ channel, payload });
+    this.#buffer.push({ channel, payload, count });
     this.#bufferedBytes += payload.length;
+    this.#bufferedCount += count;
   }
 
   onMessage(handler: (channel: string, payload: Buffer) => void): void {
@@ -139,7 +148,7 @@ export class RedisAdapter implements PubSubAdapter {
   counters() {
     return {
       published: this.#published,
-      buffered: this.#buffer.length,
+      buffered: this.#bufferedCount,
       dropped: this.#dropped,
       received: 0,
       connected: this.#pub.status === "ready",
@@ -149,12 +158,28 @@ export class RedisAdapter implements PubSubAdapter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#buffer.length > 0 && this.#pub.status !== "ready" && this.#pub.status !== "end") {
+      // Still connecting (a fresh worker publisher, say): give the buffer a short chance to go.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_CONNECT_WAIT_MS);
+        this.#pub.on("ready", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     if (this.#buffer.length > 0) {
-      this.#drop(this.#buffer.length);
+      this.#drop(this.#bufferedCount);
       this.#buffer = [];
       this.#bufferedBytes = 0;
+      this.#bufferedCount = 0;
     }
     this.#sub?.disconnect();
+    if (this.#inflight > 0) {
+      // Auto-pipelined publishes may not be written yet: QUIT must not overtake them. Each one
+      // settles (answered, or failed with its connection), so this wait ends.
+      await new Promise<void>((resolve) => (this.#settled = resolve));
+    }
     if (this.#pub.status === "ready") {
       // QUIT is answered after every publish sent before it: what is in flight gets through.
       await this.#pub.quit().catch(() => this.#pub.disconnect());
@@ -163,11 +188,17 @@ export class RedisAdapter implements PubSubAdapter {
     }
   }
 
-  #send(channel: string, payload: Buffer): void {
-    this.#pub.publish(channel, payload).then(
-      () => void this.#published++,
-      () => this.#drop(1),
-    );
+  #send(channel: string, payload: Buffer, count: number): void {
+    this.#inflight++;
+    this.#pub
+      .publish(channel, payload)
+      .then(
+        () => void (this.#published += count),
+        () => this.#drop(count),
+      )
+      .finally(() => {
+        if (--this.#inflight === 0) this.#settled?.();
+      });
   }
 
   // Reconnected: what waited goes first, in order, before anything published from now on.
@@ -175,7 +206,8 @@ export class RedisAdapter implements PubSubAdapter {
     const waiting = this.#buffer;
     this.#buffer = [];
     this.#bufferedBytes = 0;
-    for (const m of waiting) this.#send(m.channel, m.payload);
+    this.#bufferedCount = 0;
+    for (const m of waiting) this.#send(m.channel, m.payload, m.count);
   }
 
   #drop(n: number): void {
