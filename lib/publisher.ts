@@ -10,10 +10,11 @@ import { checkTopic, type SendData } from "./server-websocket.js";
  * `postMessage`) and pass to {@link createPublisher} there.
  */
 export interface PublisherHandle {
+  /** Marks a publisher handle. */
   readonly kind: "lwsnode.publisher";
   /** Resolves the server's publishing door in any thread of this process. */
   readonly id: number;
-  /** With `pubsub`: the bridge settings and the server's origin id (hex). */
+  /** @internal With `pubsub`: the bridge settings and the server's origin id (hex). */
   readonly pubsub?: { readonly options: ResolvedPubSub; readonly origin: string };
 }
 

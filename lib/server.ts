@@ -191,10 +191,14 @@ export class Server<T = unknown> implements Endpoint {
    * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
    * `closeOnBackpressureLimit`, is closed with 1008.
    *
+   * With `pubsub`, the message also goes to every server bridged through the same Redis (see
+   * the README's "Scaling out"), and each of their subscribers gets it once.
+   *
    * @param compress - with `perMessageDeflate`, subscribers that negotiated it get the message
    *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
    *   `threshold` long. Default true.
-   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
+   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far);
+   *   with `pubsub`, true whenever the server is listening (other servers may have subscribers).
    * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for a topic that is not a string, data that is
    *   not a string or bytes, or `isBinary`/`compress` that are not booleans; RangeError
    *   (`ERR_OUT_OF_RANGE`) for an empty or over-long topic.

@@ -4,14 +4,38 @@
 
 /** Something the bridge reports: watch it with `pubsub.onEvent`. */
 export type PubSubEvent =
-  | { type: "connected" }
-  /** The broker connection was lost; publishes are buffered (up to the bound) meanwhile. */
-  | { type: "disconnected"; error?: string }
-  /** The next reconnect attempt comes in `delay` ms (backoff). */
-  | { type: "reconnecting"; attempt: number; delay: number }
-  /** Messages were dropped (buffer full, or lost in flight when the connection broke); `total` so far. */
-  | { type: "dropped"; count: number; total: number }
-  | { type: "error"; error: string };
+  | {
+      /** The Redis connection is up (again); what was buffered is being sent. */
+      type: "connected";
+    }
+  | {
+      /** The connection was lost (or could not be made); publishes are buffered meanwhile. */
+      type: "disconnected";
+      /** Why, when known. */
+      error?: string;
+    }
+  | {
+      /** The next reconnect attempt comes in `delay` ms (backoff). */
+      type: "reconnecting";
+      /** Attempts since the connection was lost, this one included. */
+      attempt: number;
+      /** Milliseconds until this attempt. */
+      delay: number;
+    }
+  | {
+      /** Messages were dropped: buffer full while disconnected, or in flight when the connection broke. */
+      type: "dropped";
+      /** Messages dropped in this burst. */
+      count: number;
+      /** Messages dropped since the server started (`stats().pubsubDropped`). */
+      total: number;
+    }
+  | {
+      /** The client reported an error (typically a failed connection attempt). */
+      type: "error";
+      /** Its message. */
+      error: string;
+    };
 
 /** The bridge's counters (merged into `server.stats()` as `pubsub*`). */
 export interface PubSubCounters {

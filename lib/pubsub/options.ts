@@ -25,7 +25,12 @@ export interface PubSubOptions {
   /** Bytes held while Redis is unreachable; beyond it messages are dropped (counted). Default 16 MiB. */
   maxBufferedBytes?: number;
   /** Reconnect backoff in ms: `minDelay`, doubling up to `maxDelay`. Default 100 and 5000. */
-  retry?: { minDelay?: number; maxDelay?: number };
+  retry?: {
+    /** First delay, in ms. Default 100. */
+    minDelay?: number;
+    /** Largest delay, in ms. Default 5000. */
+    maxDelay?: number;
+  };
   /**
    * Connection changes and losses. Without it, a lost connection and dropped messages are
    * reported once per outage with `process.emitWarning` (type `LwsnodePubSubWarning`).
