@@ -43,6 +43,8 @@ export interface ServerStats {
   pubsubBuffered?: number;
   /** With `pubsub`: messages lost (buffer full while Redis was away, or in flight when the connection broke). */
   pubsubDropped?: number;
+  /** With `pubsub`: of `pubsubDropped`, those in flight when the connection broke (Redis may have delivered them). */
+  pubsubUnconfirmed?: number;
   /** With `pubsub`: messages received from other servers and delivered here. */
   pubsubReceived?: number;
   /** With `pubsub`: whether the Redis connection is up. */
@@ -252,7 +254,7 @@ export class Server<T = unknown> implements Endpoint {
     const local = this.#localStats();
     if (!this.#bridge) return local;
     const b = this.#bridge.counters();
-    return { ...local, pubsubPublished: b.published, pubsubBuffered: b.buffered, pubsubDropped: b.dropped, pubsubReceived: b.received, pubsubConnected: b.connected };
+    return { ...local, pubsubPublished: b.published, pubsubBuffered: b.buffered, pubsubDropped: b.dropped, pubsubUnconfirmed: b.unconfirmed, pubsubReceived: b.received, pubsubConnected: b.connected };
   }
 
   #localStats(): ServerStats {

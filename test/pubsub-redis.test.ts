@@ -4,7 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer as netServer, Socket, type AddressInfo } from "node:net";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import { createServer } from "../lib/index.js";
@@ -59,23 +59,19 @@ async function startRedis(port?: number): Promise<RedisProcess> {
  * A TCP proxy in front of Redis whose door we control: while closed, connections are cut at
  * once (a network loss, as far as the client can tell).
  */
-async function startProxy(target: number): Promise<{ url: string; open: boolean; cut(): void }> {
+async function startProxy(target: number): Promise<{ url: string; open: boolean }> {
   const sockets = new Set<Socket>();
   const state = { open: true };
   const server = netServer((client) => {
     if (!state.open) return void client.destroy();
     const upstream = new Socket();
     sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
     upstream.connect(target, "127.0.0.1");
+    // Ends travel along after the bytes before them (pipe), so no answer is lost in here.
     client.pipe(upstream).pipe(client);
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
+    const forget = (s: Socket) => () => void sockets.delete(s);
+    client.on("close", forget(client)).on("error", () => upstream.destroy());
+    upstream.on("close", forget(upstream)).on("error", () => client.end());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   cleanups.push(() => {
@@ -89,9 +85,6 @@ async function startProxy(target: number): Promise<{ url: string; open: boolean;
     },
     set open(v: boolean) {
       state.open = v;
-    },
-    cut() {
-      for (const s of sockets) s.destroy();
     },
   };
 }
@@ -234,6 +227,7 @@ describe("pubsub: topics bridged through Redis", () => {
 
     const stats = await servers[1]!.stats();
     expect(stats.pubsubDropped).toBe(0);
+    expect(stats.pubsubUnconfirmed).toBe(0);
     expect(stats.pubsubReceived).toBe(2 * COUNT + 1);
     expect(stats.pubsubPublished).toBe(COUNT);
     expect(stats.pubsubConnected).toBe(true);
@@ -310,9 +304,8 @@ describe("pubsub: topics bridged through Redis", () => {
     const COUNT = 600; // 2 per 10 ms: about 3 s
     a.send({ cmd: "publish", topic: "live", count: COUNT, batch: 2, intervalMs: 10 });
     await waitFor(() => onB.got.length >= 100, 10_000, "the stream flows");
-    proxy.open = false;
+    proxy.open = false; // A's reconnects are refused until B is back
     await redis.kill();
-    proxy.cut();
     await a.waitLine(/^event \{"type":"disconnected"/);
     await sleep(700); // publishing goes on: some buffered, then dropped past 50
     const restarted = await startRedis(redis.port);
@@ -328,11 +321,14 @@ describe("pubsub: topics bridged through Redis", () => {
     expect(stats.pubsubConnected).toBe(true);
     expect(stats.pubsubBuffered).toBe(0);
     const dropped = stats.pubsubDropped as number;
+    // In flight when Redis died: Redis may have delivered them before it went; nothing else is unknown.
+    const unconfirmed = stats.pubsubUnconfirmed as number;
     expect(dropped).toBeGreaterThan(0);
     await waitFor(() => onB.got.length >= COUNT - dropped, 10_000, "B got everything that was not dropped");
     await sleep(300);
     const seqs = sequenceOf(onB.got, "A");
-    expect(seqs.length).toBe(COUNT - dropped);
+    expect(seqs.length).toBeGreaterThanOrEqual(COUNT - dropped);
+    expect(seqs.length).toBeLessThanOrEqual(COUNT - dropped + unconfirmed);
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!); // in order, no duplicate
     expect(stats.pubsubPublished).toBe(COUNT - dropped);
     expect(a.lines.some((l) => l.startsWith('event {"type":"dropped"'))).toBe(true);

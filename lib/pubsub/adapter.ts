@@ -45,6 +45,11 @@ export interface PubSubCounters {
   buffered: number;
   /** Messages lost: over the buffer bound while disconnected, or in flight when the connection broke. */
   dropped: number;
+  /**
+   * Of `dropped`, those sent whose answer never came (the connection broke first): Redis may
+   * have delivered them before it went away. Never resent.
+   */
+  unconfirmed: number;
   /** Messages received from other publishers (own echoes excluded). */
   received: number;
   /** Whether the publishing connection is up now. */

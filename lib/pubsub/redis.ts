@@ -66,6 +66,7 @@ export class RedisAdapter implements PubSubAdapter {
   #maxBufferedBytes: number;
   #published = 0;
   #dropped = 0;
+  #unconfirmed = 0; // of #dropped: sent, but the connection broke before Redis answered
   #dropReport = 0; // drops not yet reported in an event
   #closed = false;
   #attempts = 0;
@@ -150,6 +151,7 @@ export class RedisAdapter implements PubSubAdapter {
       published: this.#published,
       buffered: this.#bufferedCount,
       dropped: this.#dropped,
+      unconfirmed: this.#unconfirmed,
       received: 0,
       connected: this.#pub.status === "ready",
     };
@@ -194,7 +196,10 @@ export class RedisAdapter implements PubSubAdapter {
       .publish(channel, payload)
       .then(
         () => void (this.#published += count),
-        () => this.#drop(count),
+        () => {
+          this.#unconfirmed += count;
+          this.#drop(count);
+        },
       )
       .finally(() => {
         if (--this.#inflight === 0) this.#settled?.();
