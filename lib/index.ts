@@ -22,3 +22,7 @@ export { createWebSocketStream, type ClientMessage, type WebSocketStreamOptions 
 export type { ConnectOptions, ClientTlsOptions, ReconnectOptions } from "./client-options.js";
 export { ConnectError, type ConnectFailure } from "./errors.js";
 export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";
+export { createPublisher, type Publisher, type PublisherHandle } from "./publisher.js";
+export type { PubSubOptions } from "./pubsub/options.js";
+export type { PubSubEvent, PubSubCounters } from "./pubsub/adapter.js";
+export { PubSubClientMissingError } from "./pubsub/redis.js";

@@ -123,6 +123,10 @@ export interface NativeReactor {
   adopt(id: number, fd: number, preamble: Uint8Array, attachId: number, owned: boolean, peer: string): boolean;
   /** A connected pair of Unix stream sockets. */
   socketPair(): [number, number];
+  /** The id of server `id`'s door for other threads' publishers (native/publisher.h). */
+  publisherHandle(id: number): number;
+  /** Server `id` is closing: its publishers' later calls return false. */
+  closePublishers(id: number): void;
 }
 
 /**

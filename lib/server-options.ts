@@ -4,6 +4,7 @@ import type { HttpHandler } from "./http-handler.js";
 import type { ServerWebSocket } from "./server-websocket.js";
 import { invalidType, outOfRange } from "./errors.js";
 import type { TlsOptions } from "./tls-options.js";
+import { resolvePubSub, type PubSubOptions, type ResolvedPubSub } from "./pubsub/options.js";
 import { resolvePath, type PathOption, type UpgradeHandler } from "./upgrade.js";
 
 /**
@@ -143,6 +144,12 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Serve `wss://` with this certificate and key (TLS 1.2 and later). Default: plain `ws://`. */
   tls?: TlsOptions;
+  /**
+   * Bridge topics through Redis: `server.publish`, `ws.publish` and worker publishers reach
+   * the topic's subscribers on every server bridged to the same Redis. Needs `ioredis`
+   * (optional peer dependency). See the README's "Scaling out".
+   */
+  pubsub?: PubSubOptions;
   /** Milliseconds the `upgrade` handler (or a `path` function) has to decide; later, the client gets 503. Default 10000. */
   upgradeTimeout?: number;
   /** Handshakes waiting for the `upgrade` handler at once; more are answered 503 straight away. Default 64. */
@@ -199,6 +206,7 @@ export interface ResolvedServerOptions<T> {
   perMessageDeflate: Required<PerMessageDeflateOptions> | undefined;
   /** Raw `tls` option; checked and loaded by createServer (it may read files). */
   tls: unknown;
+  pubsub?: ResolvedPubSub;
   handlers: ServerHandlers<T>;
 }
 
@@ -239,6 +247,7 @@ const KNOWN = new Set<string>([
   "maxPendingUpgrades",
   "maxHeaderSize",
   "captureHeaders",
+  "pubsub",
 ]);
 
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;
@@ -363,6 +372,7 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 3_600_000),
     perMessageDeflate: deflateOptions(options.perMessageDeflate),
     tls: options.tls,
+    ...(options.pubsub !== undefined ? { pubsub: resolvePubSub(options.pubsub) } : {}),
     handlers,
   };
 }

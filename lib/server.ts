@@ -10,6 +10,10 @@ import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, 
 import { checkFlag, sendable } from "./send-args.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
+import type { PublisherHandle } from "./publisher.js";
+import { TopicBridge } from "./pubsub/bridge.js";
+import { newOrigin } from "./pubsub/envelope.js";
+import { portablePubSub } from "./pubsub/options.js";
 import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
 import { httpResponse } from "./http-handler.js";
 
@@ -33,6 +37,18 @@ export interface ServerStats {
   queuedBytes: number;
   /** Messages not sent because a socket was over `maxBackpressure` (sends and publish deliveries). */
   dropped: number;
+  /** With `pubsub`: messages Redis acknowledged. */
+  pubsubPublished?: number;
+  /** With `pubsub`: messages waiting for Redis to come back. */
+  pubsubBuffered?: number;
+  /** With `pubsub`: messages lost (buffer full while Redis was away, or in flight when the connection broke). */
+  pubsubDropped?: number;
+  /** With `pubsub`: of `pubsubDropped`, those in flight when the connection broke (Redis may have delivered them). */
+  pubsubUnconfirmed?: number;
+  /** With `pubsub`: messages received from other servers and delivered here. */
+  pubsubReceived?: number;
+  /** With `pubsub`: whether the Redis connection is up. */
+  pubsubConnected?: boolean;
 }
 
 // Field order of native/server_stats.h.
@@ -79,12 +95,22 @@ export class Server<T = unknown> implements Endpoint {
   // Attached: the Node request of each handover, until its handshake reaches the hook.
   #handedOver = new Map<number, IncomingMessage>();
   #nextAttachId = 1;
+  // Topics bridged through Redis (`pubsub`), and this server's id in its envelopes.
+  #bridge?: TopicBridge;
+  #origin?: Buffer;
+  #bridgeClosed?: Promise<void>;
 
   /** @internal Use {@link createServer}. */
   constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
     this.#tls = tls;
     this.#options = options;
     this.#handlers = options.handlers;
+    if (options.pubsub) {
+      this.#origin = newOrigin();
+      this.#bridge = new TopicBridge(options.pubsub, this.#origin, (topic, payload, isBinary, compress) =>
+        this._deliverRemote(topic, payload, isBinary, compress),
+      );
+    }
     this.#reactor = currentReactor();
     this.#id = this.#reactor.add(this);
   }
@@ -168,10 +194,14 @@ export class Server<T = unknown> implements Endpoint {
    * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
    * `closeOnBackpressureLimit`, is closed with 1008.
    *
+   * With `pubsub`, the message also goes to every server bridged through the same Redis (see
+   * the README's "Scaling out"), and each of their subscribers gets it once.
+   *
    * @param compress - with `perMessageDeflate`, subscribers that negotiated it get the message
    *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
    *   `threshold` long. Default true.
-   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
+   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far);
+   *   with `pubsub`, true whenever the server is listening (other servers may have subscribers).
    * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for a topic that is not a string, data that is
    *   not a string or bytes, or `isBinary`/`compress` that are not booleans; RangeError
    *   (`ERR_OUT_OF_RANGE`) for an empty or over-long topic.
@@ -202,8 +232,33 @@ export class Server<T = unknown> implements Endpoint {
     return this.#subscribers.get(topic) ?? 0;
   }
 
+  /**
+   * A handle to publish to this server from another thread: post it to a `Worker` and call
+   * {@link createPublisher} there. Its publishes go straight to the I/O thread (not through
+   * this thread), in order per publishing thread; after `close()` they return false. With
+   * `pubsub`, the worker's publisher also reaches the other bridged servers (it opens its own
+   * Redis connection).
+   *
+   * @throws {@link ClosedError} once `close()` was called.
+   */
+  publisherHandle(): PublisherHandle {
+    if (this.#state === "closing" || this.#state === "closed") throw new ClosedError("server is closed");
+    const id = this.#reactor.native.publisherHandle(this.#id);
+    const pubsub = this.#options.pubsub;
+    return pubsub && this.#origin
+      ? { kind: "lwsnode.publisher", id, pubsub: { options: portablePubSub(pubsub), origin: this.#origin.toString("hex") } }
+      : { kind: "lwsnode.publisher", id };
+  }
+
   /** Live counters; reading them costs no call into native code. */
   stats(): ServerStats {
+    const local = this.#localStats();
+    if (!this.#bridge) return local;
+    const b = this.#bridge.counters();
+    return { ...local, pubsubPublished: b.published, pubsubBuffered: b.buffered, pubsubDropped: b.dropped, pubsubUnconfirmed: b.unconfirmed, pubsubReceived: b.received, pubsubConnected: b.connected };
+  }
+
+  #localStats(): ServerStats {
     const v = this.#stats;
     if (!v) {
       return { connections: 0, connectionsTotal: 0, rejected: 0, messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, queuedBytes: 0, dropped: this.#droppedSends };
@@ -224,11 +279,22 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
     if (this.#state !== "listening") return false;
-    const count = this.#subscribers.get(topic);
-    if (count === undefined) return false;
-    this.#reactor.native.publish(this.#id, topic, data, isBinary, senderSlot, compress);
-    this.#reactor.cork();
+    const local = this.#subscribers.has(topic);
+    if (!local && !this.#bridge) return false;
+    if (local) {
+      this.#reactor.native.publish(this.#id, topic, data, isBinary, senderSlot, compress);
+      this.#reactor.cork();
+    }
+    if (!this.#bridge) return true;
+    this.#bridge.publish(topic, data, isBinary, compress); // other servers (our echo is skipped)
     return true;
+  }
+
+  /** @internal A message another bridged server published: one native fan-out, as a local publish. */
+  _deliverRemote(topic: string, payload: Buffer, isBinary: boolean, compress: boolean): void {
+    if (this.#state !== "listening" || !this.#subscribers.has(topic)) return;
+    this.#reactor.native.publish(this.#id, topic, payload, isBinary, -1, compress);
+    this.#reactor.cork(); // one wakeup for every message of this turn
   }
 
   /** @internal A socket joined (+1) or left (-1) `topic`. */
@@ -236,6 +302,9 @@ export class Server<T = unknown> implements Endpoint {
     const n = (this.#subscribers.get(topic) ?? 0) + delta;
     if (n > 0) this.#subscribers.set(topic, n);
     else this.#subscribers.delete(topic);
+    // The Redis channel follows local membership: joined by the first socket, left by the last.
+    if (n === 1 && delta > 0) this.#bridge?.join(topic);
+    else if (n <= 0) this.#bridge?.leave(topic);
   }
 
   /** @internal */
@@ -255,10 +324,11 @@ export class Server<T = unknown> implements Endpoint {
       this.#resolveClosed = resolve;
     });
     if (this.#state === "closed") {
-      this.#resolveClosed!();
+      void (this.#bridgeClosed ?? Promise.resolve()).then(this.#resolveClosed);
     } else {
       this.#state = "closing";
       this.#syncHold();
+      this.#reactor.native.closePublishers(this.#id); // other threads' publishes now return false
       this.#reactor.native.stopServer(this.#id);
       if (this.#options.attach?.server) detach(this.#options.attach.server, this);
     }
@@ -489,9 +559,12 @@ export class Server<T = unknown> implements Endpoint {
   #finish(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.#reactor.native.closePublishers(this.#id);
     this.#syncHold();
     this.#reactor.remove(this.#id);
-    this.#resolveClosed?.();
+    // The bridge's connections go too, so a process whose servers are closed exits by itself.
+    this.#bridgeClosed = this.#bridge ? this.#bridge.close().catch(() => {}) : Promise.resolve();
+    void this.#bridgeClosed.then(() => this.#resolveClosed?.());
   }
 
   // Keep the reactor's event loop reference while events matter to this server: during start

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "js_reactor.h"
+#include "publisher.h"
 
 namespace {
 
@@ -12,6 +13,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   // mute it. Idempotent, so every environment may do it.
   lws_set_log_level(0, nullptr);
   exports.Set("Reactor", lwsnode::JsReactor::define(env));
+  exports.Set("Publisher", lwsnode::JsPublisher::define(env));
   exports.Set("lwsVersion", Napi::String::New(env, lws_get_library_version()));
   return exports;
 }

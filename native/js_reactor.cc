@@ -6,58 +6,13 @@
 #include <cstring>
 
 #include "adopt.h"
+#include "js_frame.h"
 
 namespace lwsnode {
 
 namespace {
 
 uint32_t u32(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Uint32Value(); }
-
-// Bytes of a Buffer/TypedArray/DataView argument; false if it is none of those.
-bool viewBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
-  bool is = false;
-  void* ptr = nullptr;
-  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t count;
-    napi_value ab;
-    size_t offset;
-    napi_get_typedarray_info(env, v, &type, &count, &ptr, &ab, &offset);
-    static const size_t kElem[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
-    *len = count * (type <= napi_bigint64_array ? kElem[type] : 1);
-  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
-    napi_value ab;
-    size_t offset;
-    napi_get_dataview_info(env, v, len, &ptr, &ab, &offset);
-  } else {
-    return false;
-  }
-  *data = static_cast<const uint8_t*>(ptr);
-  return true;
-}
-
-// The one copy from JS memory: a string's UTF-8 or a view's bytes, framed with `opcode`.
-FrameRef frameFrom(napi_env env, napi_value data, Opcode opcode) {
-  napi_valuetype type;
-  napi_typeof(env, data, &type);
-  FrameRef frame;
-  if (type == napi_string) {
-    size_t len = 0;
-    napi_get_value_string_utf8(env, data, nullptr, 0, &len);
-    frame = Frame::create(opcode, len);
-    if (!frame) throw Napi::Error::New(env, "out of memory");
-    size_t copied = 0;
-    napi_get_value_string_utf8(env, data, reinterpret_cast<char*>(frame->payload()), len + 1, &copied);
-  } else {
-    const uint8_t* bytes = nullptr;
-    size_t len = 0;
-    if (!viewBytes(env, data, &bytes, &len)) throw Napi::TypeError::New(env, "data must be a string or an ArrayBufferView");
-    frame = Frame::create(opcode, len);
-    if (!frame) throw Napi::Error::New(env, "out of memory");
-    if (len) std::memcpy(frame->payload(), bytes, len);
-  }
-  return frame;
-}
 
 // Shares a native block with JS as a Float64Array; the ArrayBuffer co-owns the block.
 template <typename Block>
@@ -100,6 +55,8 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::upgradeReject>("upgradeReject"),
                          InstanceMethod<&JsReactor::adopt>("adopt"),
                          InstanceMethod<&JsReactor::socketPair>("socketPair"),
+                         InstanceMethod<&JsReactor::publisherHandle>("publisherHandle"),
+                         InstanceMethod<&JsReactor::closePublishers>("closePublishers"),
                      });
 }
 
@@ -128,6 +85,8 @@ void JsReactor::onEnvCleanup(void* self) {
 }
 
 void JsReactor::stopNow() {
+  for (auto& [id, gate] : gates_) gate->close();  // producers stop before the reactor may go
+  gates_.clear();
   if (reactor_) reactor_->stopAndJoin();
   if (!tsfnReleased_) {
     tsfnReleased_ = true;
@@ -504,6 +463,27 @@ Napi::Value JsReactor::socketPair(const Napi::CallbackInfo& info) {
 
 Napi::Value JsReactor::unref(const Napi::CallbackInfo& info) {
   if (!tsfnReleased_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+// publisherHandle(serverId) -> id a worker's createPublisher() resolves (see publisher.h).
+Napi::Value JsReactor::publisherHandle(const Napi::CallbackInfo& info) {
+  const uint32_t serverId = u32(info, 0);
+  std::shared_ptr<PublishGate>& gate = gates_[serverId];
+  if (!gate) {
+    gate = std::make_shared<PublishGate>(reactor_.get(), serverId);
+    PublisherRegistry::add(gate);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(gate->id()));
+}
+
+// closePublishers(serverId): the server is closing; its publishers' later calls return false.
+Napi::Value JsReactor::closePublishers(const Napi::CallbackInfo& info) {
+  auto it = gates_.find(u32(info, 0));
+  if (it != gates_.end()) {
+    it->second->close();
+    gates_.erase(it);
+  }
   return info.Env().Undefined();
 }
 

@@ -9,7 +9,9 @@
 #include <napi.h>
 
 #include <memory>
+#include <unordered_map>
 
+#include "publisher.h"
 #include "reactor.h"
 
 namespace lwsnode {
@@ -50,6 +52,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value upgradeReject(const Napi::CallbackInfo& info);
   Napi::Value adopt(const Napi::CallbackInfo& info);
   Napi::Value socketPair(const Napi::CallbackInfo& info);
+  Napi::Value publisherHandle(const Napi::CallbackInfo& info);
+  Napi::Value closePublishers(const Napi::CallbackInfo& info);
 
   void submit(Command&& cmd);
   void submitCorked(Command&& cmd);  // the wakeup waits for flushWake()
@@ -71,6 +75,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Reference<Napi::ArrayBuffer> inbox_;
   uint8_t* inboxData_ = nullptr;
   size_t inboxCapacity_ = 0;
+  // Doors for other threads' publishers, by server id (publisher.h); closed before reactor_ goes.
+  std::unordered_map<uint32_t, std::shared_ptr<PublishGate>> gates_;
   // Declared last so it is destroyed first: its destructor joins the I/O thread, which may
   // still call into tsfn_ until then.
   std::unique_ptr<Reactor> reactor_;

@@ -94,7 +94,7 @@ describe("npm pack", () => {
   it("ships the prebuild, both builds with their types, and the sources of the fallback build, nothing else", () => {
     const files = packed;
     const allowed =
-      /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|binding\.gyp|bin\/lwsnode\.mjs|bench\/loadgen\.c|prebuilds\/linux-x64\/lwsnode\.node|native\/[a-z0-9_]+\.(cc|h)|scripts\/(build-native\.mjs|fetch-lws\.sh|check-addon-symbols\.sh|lws-patches\/.+)|dist\/(cjs\/)?[a-z-]+\.(js|d\.ts|cjs|d\.cts)|dist\/cjs\/package\.json)$/;
+      /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|binding\.gyp|bin\/lwsnode\.mjs|bench\/loadgen\.c|prebuilds\/linux-x64\/lwsnode\.node|native\/[a-z0-9_]+\.(cc|h)|scripts\/(build-native\.mjs|fetch-lws\.sh|check-addon-symbols\.sh|lws-patches\/.+)|dist\/(cjs\/)?(pubsub\/)?[a-z-]+\.(js|d\.ts|cjs|d\.cts)|dist\/cjs\/package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const f of ["LICENSE", "prebuilds/linux-x64/lwsnode.node", "dist/index.js", "dist/index.d.ts", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json", "native/addon.cc", "CMakeLists.txt", "binding.gyp", "scripts/build-native.mjs", "scripts/fetch-lws.sh"]) {
       expect(files).toContain(f);

@@ -4,9 +4,9 @@
 //
 //   node examples/market-data/server.mjs     (PORT=… to choose the port; 8080 by default)
 //
-// lwsnode servers belong to the JS thread that created them, so the worker hands its ticks to
-// the main thread (postMessage), which publishes them: one copy into a native frame per tick,
-// fanned out to every subscriber on the I/O thread.
+// The worker publishes its ticks itself: server.publisherHandle() is plain data posted to it,
+// and createPublisher(handle) there pushes each tick straight to the server's I/O thread (one
+// copy into a native frame, fanned out to every subscriber there), not through this thread.
 import { Worker } from "node:worker_threads";
 import { createServer } from "lwsnode";
 
@@ -33,20 +33,15 @@ const server = await createServer({
 });
 
 const producer = new Worker(new URL("./producer.mjs", import.meta.url), {
-  workerData: { symbols: SYMBOLS, intervalMs: Number(process.env.TICK_MS ?? 100) },
-});
-let published = 0;
-producer.on("message", (batch) => {
-  for (const tick of batch) {
-    // publish() returns false when nobody follows the symbol: nothing was framed or sent.
-    if (server.publish(`ticks/${tick.symbol}`, JSON.stringify(tick))) published++;
-  }
+  workerData: { symbols: SYMBOLS, intervalMs: Number(process.env.TICK_MS ?? 100), feed: server.publisherHandle() },
 });
 
 console.log(`market data on ws://${server.host}:${server.port} (symbols: ${SYMBOLS.join(", ")})`);
 
 async function stop() {
+  const stopped = new Promise((resolve) => producer.once("message", resolve));
   producer.postMessage("stop");
+  const { published } = await stopped;
   await server.close();
   console.log(`market data closed after ${published} ticks published`);
 }
