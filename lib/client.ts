@@ -8,7 +8,7 @@ import { ConnectError, connectFailure } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
-import { ReadyState, type SendData } from "./server-websocket.js";
+import { ReadyState, sendDataError, type SendData } from "./server-websocket.js";
 
 /** Events of a {@link ClientWebSocket} (Node EventEmitter style, as in `ws`). */
 export interface ClientWebSocketEvents {
@@ -145,6 +145,10 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    *   wait for `drain`), or `CLOSED` (not open: nothing is sent).
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
+      if (!(data instanceof ArrayBuffer)) throw sendDataError(data);
+      data = new Uint8Array(data);
+    }
     if (this.#phase !== "open" || this.#slot < 0) return SendStatus.CLOSED;
     const reactor = this.#reactor!;
     const pressured = this.#sent + reactor.counter(this.#slot) > BACKPRESSURE_HIGH_WATER_MARK;
@@ -152,10 +156,6 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (pressured && !this.#drainWanted) {
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
-    }
-    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
-      if (!(data instanceof ArrayBuffer)) throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
-      data = new Uint8Array(data);
     }
     this.#sent += reactor.native.send(this.#slot, data, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
@@ -314,11 +314,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.emit("reconnecting", this.#failures, delay);
   }
 
-  // close()/terminate() while a retry waits: nothing is open, so it is closed at once.
+  // close()/terminate() while a retry waits: nothing is open, so it is closed at once. The
+  // caller asked for it: no `reconnectFailed` (its `close` event already came with the drop).
   #stopRetrying(): void {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#attemptFailed(new ConnectError("aborted", "EABORTED", "close() while waiting to reconnect", this.url));
+    this.#phase = "closed";
+    this.#syncHold();
   }
 
   // Endpoint: a client never listens.
@@ -428,11 +430,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     }
   }
 
-  // The reactor's event loop reference: held while connecting and closing, and while open
+  // The reactor's event loop reference: held while closing, and while connecting or open
   // unless unref()'d.
   #syncHold(): void {
     const p = this.#phase;
-    const want = p === "connecting" || p === "closing" || (p === "open" && this.#refed);
+    // An unref()'d connection (WebSocket.unref() works before the open) never holds the
+    // process, also not while it connects; closing is short and bounded, so it always does.
+    const want = p === "closing" || ((p === "open" || p === "connecting") && this.#refed);
     if (want && !this.#holding) this.#reactor!.hold();
     else if (!want && this.#holding) this.#reactor!.unhold();
     this.#holding = want;

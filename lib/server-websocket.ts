@@ -3,7 +3,7 @@ import type { Reactor, SocketEvents } from "./reactor.js";
 import type { Server } from "./server.js";
 import { checkClose } from "./close-codes.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
-import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
+import { BACKPRESSURE_HIGH_WATER_MARK, PublishStatus, SendStatus } from "./send-status.js";
 
 /** Topic names are non-empty strings of at most this many UTF-16 code units. */
 export const MAX_TOPIC_LENGTH = 1024;
@@ -13,6 +13,13 @@ export function checkTopic(topic: unknown): asserts topic is string {
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
     throw new RangeError(`topic must be 1 to ${MAX_TOPIC_LENGTH} characters long`);
   }
+}
+
+/** The TypeError (`ERR_INVALID_ARG_TYPE`) for data send() cannot take. */
+export function sendDataError(data: unknown): TypeError {
+  const err = new TypeError(`send(data): data must be a string, an ArrayBuffer or an ArrayBufferView, not ${data === null ? "null" : typeof data}`);
+  (err as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
+  return err;
 }
 
 /** Data a socket can send: text as a string, bytes as any ArrayBuffer or view of one. */
@@ -89,6 +96,11 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    *   `DROPPED` (over `maxBackpressure`; not sent) or `CLOSED`.
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
+    // Bad data is a TypeError whatever the socket's state: checked before anything else.
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
+      if (!(data instanceof ArrayBuffer)) throw sendDataError(data);
+      data = new Uint8Array(data);
+    }
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
     const buffered = this.#sent + this.#reactor.counter(this.#slot);
     if (buffered >= this.#server.maxBackpressure) {
@@ -106,12 +118,6 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     if (pressured && !this.#drainWanted) {
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
-    }
-    if (typeof data !== "string" && !ArrayBuffer.isView(data)) {
-      if (!(data instanceof ArrayBuffer)) {
-        throw new TypeError("send(data): data must be a string, an ArrayBuffer or an ArrayBufferView");
-      }
-      data = new Uint8Array(data);
     }
     this.#sent += this.#reactor.native.send(this.#slot, data, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
@@ -152,7 +158,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     checkTopic(topic);
     if (this.#state !== ReadyState.OPEN || this.#topics?.has(topic)) return false;
     (this.#topics ??= new Set()).add(topic);
-    this.#server._subscribed(topic, 1);
+    this.#server._subscribed(topic, this, true);
     this.#reactor.native.subscribe(this.#slot, topic);
     return true;
   }
@@ -161,7 +167,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   unsubscribe(topic: string): boolean {
     checkTopic(topic);
     if (!this.#topics?.delete(topic)) return false;
-    this.#server._subscribed(topic, -1);
+    this.#server._subscribed(topic, this, false);
     if (this.#state !== ReadyState.CLOSED) this.#reactor.native.unsubscribe(this.#slot, topic);
     return true;
   }
@@ -177,13 +183,33 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   }
 
   /**
-   * Publishes to every subscriber of `topic` except this socket (see `server.publish`).
-   * @returns false if the socket is not open (nothing is published).
+   * Publishes to every subscriber of `topic` except this socket (see `server.publish`, also for
+   * backpressure).
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the socket is not open or nobody else is
+   *   subscribed, else `SUCCESS` or `BACKPRESSURE`.
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
-    if (this.#state !== ReadyState.OPEN) return false;
-    return this.#server._publish(topic, data, isBinary, this.#slot, compress);
+    if (this.#state !== ReadyState.OPEN) return PublishStatus.NOT_PUBLISHED;
+    return this.#server._publish(topic, data, isBinary, this, compress);
+  }
+
+  /** @internal The slot that names this socket in native commands. */
+  get _slot(): number {
+    return this.#slot;
+  }
+
+  /**
+   * @internal A publish or broadcast of `bytes` will reach this socket: it counts in
+   * bufferedAmount from now on. True if that leaves the socket at the high-water mark or above
+   * (a drain watch is then set).
+   */
+  _published(bytes: number): boolean {
+    if (this.#state === ReadyState.CLOSED) return false;
+    this.#sent += bytes;
+    if (this.#sent + this.#reactor.counter(this.#slot) < BACKPRESSURE_HIGH_WATER_MARK) return false;
+    if (this.#state === ReadyState.OPEN) this.#askForDrain();
+    return true;
   }
 
   /** Drops the connection at once, without a closing handshake; `close` reports 1006. */
@@ -207,6 +233,12 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   /** @internal */
   _drain(): void {
     this.#drainWanted = false;
+    // The I/O thread wrote all it had, but publishes made since (counted here, not fanned out
+    // yet) may still hold the socket at the high-water mark: then the drain is still to come.
+    if (this.#state === ReadyState.OPEN && this.bufferedAmount >= BACKPRESSURE_HIGH_WATER_MARK) {
+      this.#askForDrain();
+      return;
+    }
     this.#server._drain(this);
   }
 
@@ -225,7 +257,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     this.#finalBuffered = this.#sent + counter;
     this.#state = ReadyState.CLOSED;
     if (this.#topics) {
-      for (const topic of this.#topics) this.#server._subscribed(topic, -1);
+      for (const topic of this.#topics) this.#server._subscribed(topic, this, false);
       this.#topics = undefined; // the native side dropped them with the connection
     }
     this.#server._closedSocket(this, code, reason);

@@ -7,6 +7,7 @@ import { attach, detach, handOver } from "./attach.js";
 import { ClosedError, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
+import { PublishStatus } from "./send-status.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
 import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
@@ -72,7 +73,9 @@ export class Server<T = unknown> implements Endpoint {
   #connections = 0;
   #stats?: Float64Array; // live native counters (shared memory)
   #droppedSends = 0;
-  #subscribers = new Map<string, number>(); // topic -> subscribed sockets, mirrored in JS
+  // topic -> subscribed sockets, mirrored in JS: publish() counts each one's bufferedAmount.
+  #subscribers = new Map<string, Set<ServerWebSocket<T>>>();
+  #sockets = new Set<ServerWebSocket<T>>(); // open sockets, for broadcast()'s accounting
   #listen?: { resolve(server: Server<T>): void; reject(err: Error): void };
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
@@ -166,29 +169,43 @@ export class Server<T = unknown> implements Endpoint {
   /**
    * Sends one message to every socket subscribed to `topic`. The data is copied and framed
    * once; every subscriber's queue shares that frame, and the fan-out runs on the I/O thread.
-   * Messages published from this thread arrive at each subscriber in publish order. A
-   * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
+   * Messages published from this thread arrive at each subscriber in publish order.
+   *
+   * Backpressure: the message counts in every subscriber's `bufferedAmount` from this call on
+   * (also before the I/O thread has fanned it out) until it is written. When that leaves a
+   * subscriber at `BACKPRESSURE_HIGH_WATER_MARK` or more, the result is
+   * `PublishStatus.BACKPRESSURE` and that subscriber's `drain` handler runs once it has
+   * written everything, so a publisher can pace on the subscribers it cares about. A subscriber
+   * already over `maxBackpressure` when the fan-out reaches it misses the message (counted in
+   * `stats().dropped`, and no longer in its `bufferedAmount`) or, with
    * `closeOnBackpressureLimit`, is closed with 1008.
    *
    * @param compress - with `perMessageDeflate`, subscribers that negotiated it get the message
    *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
    *   `threshold` long. Default true.
-   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far).
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the topic had no subscribers (after the
+   *   subscribe/unsubscribe calls made so far) or the server is not listening, else `SUCCESS`
+   *   or `BACKPRESSURE`.
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
-    return this._publish(topic, data, isBinary, -1, compress);
+    return this._publish(topic, data, isBinary, undefined, compress);
   }
 
-  /** Sends one message to every open socket of this server (one shared frame, like `publish`). */
-  broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): void {
-    if (this.#state !== "listening") return;
-    this.#reactor.native.broadcast(this.#id, toView(data), isBinary, compress);
+  /**
+   * Sends one message to every open socket of this server (one shared frame, with the same
+   * backpressure accounting and result as `publish`).
+   */
+  broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
+    const view = toView(data);
+    if (this.#state !== "listening" || this.#sockets.size === 0) return PublishStatus.NOT_PUBLISHED;
+    const bytes = this.#reactor.native.broadcast(this.#id, view, isBinary, compress);
+    return this.#account(this.#sockets, bytes, undefined);
   }
 
   /** Sockets subscribed to `topic`. */
   subscriberCount(topic: string): number {
-    return this.#subscribers.get(topic) ?? 0;
+    return this.#subscribers.get(topic)?.size ?? 0;
   }
 
   /** Live counters; reading them costs no call into native code. */
@@ -210,20 +227,39 @@ export class Server<T = unknown> implements Endpoint {
     };
   }
 
-  /** @internal */
-  _publish(topic: string, data: SendData, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
-    if (this.#state !== "listening") return false;
-    const count = this.#subscribers.get(topic);
-    if (count === undefined) return false;
-    this.#reactor.native.publish(this.#id, topic, toView(data), isBinary, senderSlot, compress);
-    return true;
+  /** @internal `sender`: the socket publishing (it receives nothing), if any. */
+  _publish(topic: string, data: SendData, isBinary: boolean, sender: ServerWebSocket<T> | undefined, compress: boolean): PublishStatus {
+    const view = toView(data);
+    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
+    const subscribers = this.#subscribers.get(topic);
+    if (subscribers === undefined || (subscribers.size === 1 && sender !== undefined && subscribers.has(sender))) {
+      return PublishStatus.NOT_PUBLISHED;
+    }
+    const bytes = this.#reactor.native.publish(this.#id, topic, view, isBinary, sender?._slot ?? -1, compress);
+    return this.#account(subscribers, bytes, sender);
   }
 
-  /** @internal A socket joined (+1) or left (-1) `topic`. */
-  _subscribed(topic: string, delta: number): void {
-    const n = (this.#subscribers.get(topic) ?? 0) + delta;
-    if (n > 0) this.#subscribers.set(topic, n);
-    else this.#subscribers.delete(topic);
+  // Every receiver's bufferedAmount counts the message from now on (the fan-out on the I/O
+  // thread comes later, in command order); receivers it leaves at the high-water mark or above
+  // get a drain watch, queued after the message.
+  #account(receivers: Set<ServerWebSocket<T>>, bytes: number, sender: ServerWebSocket<T> | undefined): PublishStatus {
+    let pressured = false;
+    for (const ws of receivers) {
+      if (ws !== sender && ws._published(bytes)) pressured = true;
+    }
+    return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
+  }
+
+  /** @internal `ws` joined (true) or left (false) `topic`. */
+  _subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void {
+    let set = this.#subscribers.get(topic);
+    if (joined) {
+      if (!set) this.#subscribers.set(topic, (set = new Set()));
+      set.add(ws);
+    } else if (set) {
+      set.delete(ws);
+      if (set.size === 0) this.#subscribers.delete(topic);
+    }
   }
 
   /** @internal */
@@ -271,7 +307,21 @@ export class Server<T = unknown> implements Endpoint {
   _start(): Promise<Server<T>> {
     this.#syncHold();
     const o = this.#options;
-    this.#stats = this.#reactor.native.listen({
+    try {
+      this.#stats = this.#listenNative(o);
+    } catch (err) {
+      // Nothing was queued: let go of the hold and the reactor, as a failed listen would.
+      this.#finish();
+      return Promise.reject(err);
+    }
+    this.#tls = undefined; // the native side has its own copy
+    return new Promise((resolve, reject) => {
+      this.#listen = { resolve, reject };
+    });
+  }
+
+  #listenNative(o: ResolvedServerOptions<T>): Float64Array {
+    return this.#reactor.native.listen({
       id: this.#id,
       port: o.port,
       host: o.host,
@@ -294,10 +344,6 @@ export class Server<T = unknown> implements Endpoint {
       httpHook: this.#handlers.http !== undefined,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
-    });
-    this.#tls = undefined; // the native side has its own copy
-    return new Promise((resolve, reject) => {
-      this.#listen = { resolve, reject };
     });
   }
 
@@ -339,6 +385,7 @@ export class Server<T = unknown> implements Endpoint {
       this.#upgradeData.delete(upgradeId);
     }
     this.#connections++;
+    this.#sockets.add(ws);
     try {
       this.#handlers.open?.(ws);
     } catch (err) {
@@ -453,6 +500,7 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _closedSocket(ws: ServerWebSocket<T>, code: number, reason: string): void {
     this.#connections--;
+    this.#sockets.delete(ws);
     this.#handlers.close?.(ws, code, reason);
   }
 

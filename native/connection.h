@@ -57,8 +57,9 @@ class Connection {
   // Commands from JS (and the server's shutdown).
   // A null frame only applies `flags` (a drain watch).
   void enqueue(FrameRef frame, uint32_t flags, bool countedByJs);
-  // A publish: queued unless this socket is over maxBackpressure, where the server's policy
-  // drops it (counted) or closes the socket with 1008.
+  // A publish (counted in bufferedAmount by JS when it was made): queued unless this socket is
+  // over maxBackpressure, where the server's policy drops it (counted) or closes the socket
+  // with 1008.
   void deliver(const FrameRef& frame);
   void close(int code, const std::string& reason, bool discardQueue = false);
   void terminate();

@@ -292,7 +292,8 @@ Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) { return slotCo
 
 Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Unsubscribe, true); }
 
-// publish(serverId, topic, data, binary, senderSlot | -1, compress)
+// publish(serverId, topic, data, binary, senderSlot | -1, compress) -> payload bytes (JS adds
+// them to every receiver's bufferedAmount)
 Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Publish);
   cmd.slot = u32(info, 0);
@@ -304,18 +305,20 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
     cmd.flags = kExcludeSender;
     cmd.code = sender;
   }
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   submit(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
-// broadcast(serverId, data, binary, compress)
+// broadcast(serverId, data, binary, compress) -> payload bytes, as publish
 Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Broadcast);
   cmd.slot = u32(info, 0);
   cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
   cmd.frame->setCompressible(info[3].ToBoolean());
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   submit(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
 Napi::Value JsReactor::watchDrain(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -112,6 +113,7 @@ void Reactor::eventsConsumed(size_t bytes) {
 
 void Reactor::run() {
   ioThread_ = std::this_thread::get_id();
+  pthread_setname_np(pthread_self(), "lwsnode-io");  // visible in /proc, gdb and perf
   uv_loop_init(&loop_);
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
@@ -217,7 +219,9 @@ void Reactor::onIdleTick() {
 
 void Reactor::publishEvents() {
   if (pending_.empty()) return;
-  const size_t bytes = pending_.payloadBytes;
+  // Counted before the batch becomes visible: JS may take and consume it (subtracting its
+  // bytes) before this thread runs another instruction, and the counter must never wrap.
+  undeliveredBytes_.fetch_add(pending_.payloadBytes, std::memory_order_acq_rel);
   bool kick;
   {
     std::lock_guard<std::mutex> lock(outboxMutex_);
@@ -225,7 +229,6 @@ void Reactor::publishEvents() {
     kick = !kickPending_;
     kickPending_ = true;
   }
-  undeliveredBytes_.fetch_add(bytes, std::memory_order_acq_rel);
   pending_ = EventBatch();
   // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
   if (kick) notify_();
@@ -472,19 +475,25 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
       if (!server || !pss) return -1;
-      const uint32_t slot = self->slots_.acquire();
-      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
-      self->slots_.attach(slot, conn.get());
       char addr[64] = "";
       server->peerAddress(wsi, addr, sizeof addr);
       // "address", or "address\nsubprotocol" for a resumed handshake.
       std::string opened(addr);
       PendingUpgrade* pending = server->pendingOf(wsi);
       if (pending && !pending->protocol().empty()) opened += "\n" + pending->protocol();
-      self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size());
+      const uint32_t slot = self->slots_.acquire();
+      // No Open event (out of memory): JS would never know the socket, so it is refused, and
+      // the slot goes straight back (nothing will ever release it from JS).
+      if (!self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size())) {
+        self->slots_.vacate(slot);
+        self->slots_.release(slot);
+        return -1;
+      }
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
       if (pending) self->pending_.records.back().b = pending->id();
+      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
+      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
+      self->slots_.attach(slot, conn.get());
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED
       return 0;

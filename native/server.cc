@@ -162,6 +162,8 @@ int Server::onConfirmUpgrade(lws* wsi) {
   if (options_->maxConnections && connections_.size() >= options_->maxConnections)
     return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
+  // Before everything that reads header values (lws's own subprotocol check included).
+  if (requestHasNul(wsi)) return refuse(wsi, HTTP_STATUS_BAD_REQUEST);
   // A request that breaks RFC 6455 is refused in FILTER_PROTOCOL_CONNECTION (acceptsUpgrade,
   // with the answer the RFC asks for): let lws go on to it, without a trip to JS.
   if (upgradeRequestError(wsi)) return 0;

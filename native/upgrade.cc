@@ -114,6 +114,16 @@ size_t requestHeaderBytes(lws* wsi) {
   return total;
 }
 
+bool requestHasNul(lws* wsi) {
+  // lws stores a NUL inside a value and copies values with strncpy, which zero-fills from the
+  // first NUL on: a NUL anywhere leaves a zero byte within the copied length.
+  bool found = false;
+  forEachHeader(wsi, [&](const char*, size_t, const char* value, size_t valueLen) {
+    found = found || std::memchr(value, 0, valueLen) != nullptr;
+  });
+  return found;
+}
+
 std::string encodeUpgradeRequest(lws* wsi, size_t& headerBytes) {
   std::string out;
   char* uri = nullptr;

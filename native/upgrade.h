@@ -77,6 +77,10 @@ size_t requestHeaderBytes(lws* wsi);
 // parked, so lws has not noticed. A peek costs one syscall per accepted handshake.
 bool peerGone(lws* wsi);
 
+// True if a header value holds a NUL byte (RFC 9110 5.5: never valid; lws would hand JS a
+// value cut short at it). (In the request target lws takes a NUL for an argument separator.)
+bool requestHasNul(lws* wsi);
+
 // A minimal HTTP response with an empty body, for rejections decided natively.
 std::string plainResponse(unsigned status, const char* reason);
 
