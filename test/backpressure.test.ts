@@ -584,3 +584,102 @@ describe("option validation", () => {
     }
   });
 });
+
+describe("publish backpressure", () => {
+  // The natural publisher: publish while the fastest subscriber's bufferedAmount is under the
+  // high-water mark, then wait for its drain. That bufferedAmount counts every publish from the
+  // moment publish() returns (also before the I/O thread fanned it out), so the loop never runs
+  // ahead of the fast subscriber, which gets every byte; a never-reading subscriber is dropped
+  // by policy (maxBackpressure) and memory stays bounded.
+  for (const closeSlow of [false, true]) {
+    it(
+      `one fast and one never-reading subscriber, 32 MiB in 64 KiB messages paced on the fast one: it gets every byte` +
+        (closeSlow ? " (closeOnBackpressureLimit closes the slow one with 1008)" : " (the slow one's messages are dropped)"),
+      { timeout: 60_000 },
+      async () => {
+        const MSG = 64 * KiB;
+        const TOTAL = 512; // 32 MiB
+        const MAX = 4 * MiB;
+        const rec = await recordingServer({
+          maxBackpressure: MAX,
+          closeOnBackpressureLimit: closeSlow,
+          open: (ws) => {
+            rec.sockets.push(ws);
+            ws.subscribe("feed");
+          },
+          drain: (ws) => {
+            rec.drains.push({ ws, bufferedAmount: ws.bufferedAmount });
+            if (ws === fastWs) wake?.();
+          },
+        });
+        let wake: (() => void) | undefined;
+        const fast = await countingClient(urlOf(rec.server));
+        const fastWs = await socketAt(rec, 0);
+        const { ws: slow } = await stalledClient(rec);
+
+        await sleep(50);
+        const baseline = process.memoryUsage().rss;
+        let peak = baseline;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+        defer(() => clearInterval(sampler));
+        const statuses = new Map<number, number>();
+        let maxFastBuffered = 0;
+        for (let seq = 0; seq < TOTAL; ) {
+          while (seq < TOTAL && fastWs.bufferedAmount < BACKPRESSURE_HIGH_WATER_MARK) {
+            const status = rec.server.publish("feed", numbered(seq++, MSG));
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            maxFastBuffered = Math.max(maxFastBuffered, fastWs.bufferedAmount);
+          }
+          if (seq < TOTAL) {
+            // A drain is on its way (publish asked for it when it crossed the high-water mark).
+            await withTimeout(new Promise<void>((resolve) => (wake = resolve)), 10_000, `the fast subscriber's drain at #${seq}`);
+          }
+        }
+        await waitFor(() => fast.count === TOTAL, 20_000, "the fast subscriber to get everything");
+        clearInterval(sampler);
+        const stats = rec.server.stats();
+        console.log(
+          `publish pacing: fast got ${(fast.bytes / MiB).toFixed(1)} MiB, its bufferedAmount peaked at ${(maxFastBuffered / KiB).toFixed(0)} KiB; ` +
+            `statuses ${JSON.stringify([...statuses])}; dropped ${stats.dropped}; rss +${((peak - baseline) / MiB).toFixed(1)} MiB`,
+        );
+        expect(fast.bytes).toBe(TOTAL * MSG);
+        expect(fast.last).toBe(TOTAL - 1);
+        expect(fast.outOfOrder).toBe(0);
+        expect(maxFastBuffered).toBeLessThan(BACKPRESSURE_HIGH_WATER_MARK + MSG + 1);
+        // The slow one was over the high-water mark all along: publish said so.
+        expect(statuses.get(PublishStatus.BACKPRESSURE)).toBeGreaterThan(TOTAL / 2);
+        if (closeSlow) {
+          await waitFor(() => rec.closes.some((c) => c.ws === slow), 10_000, "the slow subscriber's close");
+          expect(rec.closes.find((c) => c.ws === slow)!.code).toBe(1008);
+        } else {
+          expect(stats.dropped).toBeGreaterThan(0);
+          expect(slow.readyState).toBe(ReadyState.OPEN);
+          // Exact once the fan-out is done: what its native queue holds, at most MAX + one message.
+          await waitFor(() => rec.server.stats().queuedBytes === slow.bufferedAmount, 5000, "the slow socket's count to settle");
+          expect(slow.bufferedAmount).toBeLessThanOrEqual(MAX + MSG);
+        }
+        expect(peak - baseline).toBeLessThan(64 * MiB);
+      },
+    );
+  }
+
+  it("a subscriber that is never pressured gets no drain; one that is gets exactly one per crossing", async () => {
+    const rec = await recordingServer({ open: (ws) => void (rec.sockets.push(ws), ws.subscribe("t")) });
+    const fast = await countingClient(urlOf(rec.server));
+    const fastWs = await socketAt(rec, 0);
+    expect(rec.server.publish("t", numbered(0, 1000))).toBe(PublishStatus.SUCCESS);
+    await waitFor(() => fast.count === 1, 5000, "the message");
+    expect(fastWs.bufferedAmount).toBe(0);
+    expect(rec.drains).toHaveLength(0);
+    // 4 x 64 KiB in one go: over the mark from the first on.
+    const statuses = [1, 2, 3, 4].map((i) => rec.server.publish("t", numbered(i, 64 * KiB)));
+    expect(statuses).toEqual([PublishStatus.BACKPRESSURE, PublishStatus.BACKPRESSURE, PublishStatus.BACKPRESSURE, PublishStatus.BACKPRESSURE]);
+    expect(fastWs.bufferedAmount).toBeGreaterThan(0);
+    await waitFor(() => rec.drains.length === 1, 5000, "one drain");
+    expect(rec.drains[0]!.ws).toBe(fastWs);
+    expect(rec.drains[0]!.bufferedAmount).toBeLessThan(BACKPRESSURE_HIGH_WATER_MARK);
+    await waitFor(() => fast.count === 5, 5000, "all messages");
+    await sleep(50);
+    expect(rec.drains).toHaveLength(1);
+  });
+});
