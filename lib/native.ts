@@ -19,6 +19,9 @@ export interface NativeListenOptions {
   maxBackpressure: number;
   closeOnBackpressureLimit: boolean;
   maxConnections: number;
+  /** 0: no limit (see ServerOptions). */
+  maxConnectionsPerIp: number;
+  handshakeRateLimit: number;
   idleTimeout: number;
   sendPings: boolean;
   closeTimeoutMs: number;

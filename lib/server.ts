@@ -334,6 +334,8 @@ export class Server<T = unknown> implements Endpoint {
       maxBackpressure: o.maxBackpressure,
       closeOnBackpressureLimit: o.closeOnBackpressureLimit,
       maxConnections: o.maxConnections,
+      maxConnectionsPerIp: o.maxConnectionsPerIp,
+      handshakeRateLimit: o.handshakeRateLimit,
       idleTimeout: o.idleTimeout,
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,

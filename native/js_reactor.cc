@@ -232,6 +232,8 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
   opts->closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
+  opts->maxConnectionsPerIp = o.Get("maxConnectionsPerIp").As<Napi::Number>().Uint32Value();
+  opts->handshakeRateLimit = o.Get("handshakeRateLimit").As<Napi::Number>().Uint32Value();
   opts->idleTimeoutSecs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
   opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();

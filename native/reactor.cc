@@ -140,9 +140,10 @@ void Reactor::run() {
   // Header buffers ("ah"): each upgrade request holds one until it is answered, also while a
   // server's upgrade hook decides. Servers check maxHeaderSize (at most this) themselves and
   // bound their parked handshakes (maxPendingUpgrades); a request that overflows this buffer
-  // is dropped by lws without an answer.
+  // is dropped by lws without an answer. Parked handshakes of all servers together hold at
+  // most kMaxParkedHandshakes of the pool (Server::mayPark).
   info.max_http_header_data = 16 * 1024;
-  info.max_http_header_pool = 256;
+  info.max_http_header_pool = kHeaderPool;
   info.timeout_secs = 10;
   info.log_cx = &logCx_;
 

@@ -79,6 +79,13 @@ class Reactor {
   void onServerGone(Server& server);
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
+  // Handshakes parked by every server of this reactor (each holds a header buffer).
+  size_t& parkedHandshakes() { return parkedHandshakes_; }
+
+  // lws's pool of header buffers, shared by every server on the context, and how many of them
+  // parked handshakes may hold: the rest keep serving handshakes answered at once.
+  static constexpr int kHeaderPool = 256;
+  static constexpr size_t kMaxParkedHandshakes = 192;
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
   // Messages larger than this leave as fragments of this size; lws buffers at most one.
@@ -133,6 +140,7 @@ class Reactor {
   std::unordered_map<std::string, ClientVhost> clientVhosts_;
   MaskKeys maskKeys_;
   std::vector<Connection*> paused_;
+  size_t parkedHandshakes_ = 0;
   bool shutdownRequested_ = false;
   bool destroying_ = false;
 

@@ -12,9 +12,15 @@
 
 namespace lwsnode {
 
-PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id) : server_(server), wsi_(wsi), id_(id) {}
+PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id, size_t& parked)
+    : server_(server), parked_(parked), wsi_(wsi), id_(id) {
+  ++parked_;
+}
 
-PendingUpgrade::~PendingUpgrade() { lws_sul_cancel(&timer_.sul); }
+PendingUpgrade::~PendingUpgrade() {
+  lws_sul_cancel(&timer_.sul);
+  --parked_;
+}
 
 void PendingUpgrade::armTimeout(lws_context* cx, uint32_t ms) {
   lws_sul_schedule(cx, 0, &timer_.sul, &PendingUpgrade::onTimeout, static_cast<lws_usec_t>(ms) * LWS_US_PER_MS);

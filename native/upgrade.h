@@ -24,7 +24,9 @@ class Server;
 
 class PendingUpgrade {
  public:
-  PendingUpgrade(Server& server, lws* wsi, uint32_t id);
+  // `parked` counts the reactor's parked handshakes (each holds a shared header buffer): this
+  // one counts from construction to destruction.
+  PendingUpgrade(Server& server, lws* wsi, uint32_t id, size_t& parked);
   ~PendingUpgrade();  // cancels the timer; the wsi is not touched
   PendingUpgrade(const PendingUpgrade&) = delete;
   PendingUpgrade& operator=(const PendingUpgrade&) = delete;
@@ -53,6 +55,7 @@ class PendingUpgrade {
   static void onTimeout(lws_sorted_usec_list_t* sul);
 
   Server& server_;
+  size_t& parked_;
   lws* wsi_;
   uint32_t id_;
   std::string headers_;
