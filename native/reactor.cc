@@ -93,16 +93,10 @@ void Reactor::stopAndJoin() {
 
 // ---- JS thread: events out ----
 
-std::vector<EventBatch> Reactor::takeEvents() {
-  std::vector<EventBatch> out;
-  std::lock_guard<std::mutex> lock(outboxMutex_);
-  out.swap(outbox_);
-  kickPending_ = false;
-  return out;
-}
+std::vector<EventBatch> Reactor::takeEvents() { return outbox_.take(); }
 
 void Reactor::eventsConsumed(size_t bytes) {
-  const size_t left = undeliveredBytes_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
+  const size_t left = outbox_.consumed(bytes);
   if (left < kInboundHighWater / 2 && pausedCount_.load(std::memory_order_acquire) > 0 &&
       !resumeRequested_.exchange(true, std::memory_order_acq_rel)) {
     submit(Command(CommandType::ResumeReads));
@@ -220,16 +214,7 @@ void Reactor::onIdleTick() {
 
 void Reactor::publishEvents() {
   if (pending_.empty()) return;
-  // Counted before the batch becomes visible: JS may take and consume it (subtracting its
-  // bytes) before this thread runs another instruction, and the counter must never wrap.
-  undeliveredBytes_.fetch_add(pending_.payloadBytes, std::memory_order_acq_rel);
-  bool kick;
-  {
-    std::lock_guard<std::mutex> lock(outboxMutex_);
-    outbox_.push_back(std::move(pending_));
-    kick = !kickPending_;
-    kickPending_ = true;
-  }
+  const bool kick = outbox_.publish(std::move(pending_));
   pending_ = EventBatch();
   // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
   if (kick) notify_();
@@ -397,7 +382,7 @@ void Reactor::onClientGone(Client& client) {
 }
 
 bool Reactor::inboundCongested() const {
-  return undeliveredBytes_.load(std::memory_order_acquire) + pending_.payloadBytes > kInboundHighWater;
+  return outbox_.undelivered() + pending_.payloadBytes > kInboundHighWater;
 }
 
 void Reactor::pauseReads(Connection& conn) {

@@ -28,6 +28,7 @@
 
 #include "command_queue.h"
 #include "event_batch.h"
+#include "event_outbox.h"
 #include "frame.h"
 #include "mask.h"
 #include "slot_table.h"
@@ -145,10 +146,7 @@ class Reactor {
   bool destroying_ = false;
 
   // Shared with the JS thread.
-  std::mutex outboxMutex_;                 // guards outbox_ and kickPending_
-  std::vector<EventBatch> outbox_;
-  bool kickPending_ = false;
-  std::atomic<size_t> undeliveredBytes_{0};
+  EventOutbox outbox_;
   std::atomic<bool> resumeRequested_{false};
   std::atomic<size_t> pausedCount_{0};
   std::atomic<bool> finished_{false};
