@@ -94,7 +94,10 @@ export interface NativeReactor {
    * drops it natively takes them off its counter again).
    */
   publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number, compress: boolean): number;
-  /** As publish, to every open socket of server `id`. */
+  /**
+   * As publish, to every open socket of server `id`, but counted in bufferedAmount natively,
+   * at fan-out (it also reaches sockets whose open JS has not dispatched yet).
+   */
   broadcast(id: number, data: string | ArrayBufferView, binary: boolean, compress: boolean): number;
   terminate(slot: number): void;
   /** JS has processed the slot's close: native code may reuse it. */

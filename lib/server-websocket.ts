@@ -207,7 +207,16 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   _published(bytes: number): boolean {
     if (this.#state === ReadyState.CLOSED) return false;
     this.#sent += bytes;
-    if (this.#sent + this.#reactor.counter(this.#slot) < BACKPRESSURE_HIGH_WATER_MARK) return false;
+    return this._pressuredWith(0);
+  }
+
+  /**
+   * @internal Whether `bytes` more (a broadcast, counted natively at fan-out) leave the socket
+   * at the high-water mark or above; if so a drain watch is set.
+   */
+  _pressuredWith(bytes: number): boolean {
+    if (this.#state === ReadyState.CLOSED) return false;
+    if (this.#sent + this.#reactor.counter(this.#slot) + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
     if (this.#state === ReadyState.OPEN) this.#askForDrain();
     return true;
   }

@@ -193,14 +193,21 @@ export class Server<T = unknown> implements Endpoint {
   }
 
   /**
-   * Sends one message to every open socket of this server (one shared frame, with the same
-   * backpressure accounting and result as `publish`).
+   * Sends one message to every open socket of this server (one shared frame, fanned out on the
+   * I/O thread), also to sockets whose `open` handler has not run yet. It counts in a socket's
+   * `bufferedAmount` once fanned out (pace on `publish` to a topic for accounting from the
+   * call on). `BACKPRESSURE` (with `drain` to follow) when a socket the server has opened
+   * holds the high-water mark or more with this message.
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the server is not listening, else `SUCCESS`
+   *   or `BACKPRESSURE`.
    */
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     const view = toView(data);
-    if (this.#state !== "listening" || this.#sockets.size === 0) return PublishStatus.NOT_PUBLISHED;
+    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
     const bytes = this.#reactor.native.broadcast(this.#id, view, isBinary, compress);
-    return this.#account(this.#sockets, bytes, undefined);
+    let pressured = false;
+    for (const ws of this.#sockets) if (ws._pressuredWith(bytes)) pressured = true;
+    return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
   }
 
   /** Sockets subscribed to `topic`. */

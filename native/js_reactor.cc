@@ -312,7 +312,7 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bytes);
 }
 
-// broadcast(serverId, data, binary, compress) -> payload bytes, as publish
+// broadcast(serverId, data, binary, compress) -> payload bytes (counted natively, at fan-out)
 Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Broadcast);
   cmd.slot = u32(info, 0);

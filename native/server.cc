@@ -473,11 +473,11 @@ void Server::publish(const std::string& name, const FrameRef& frame, Connection*
   auto it = topics_.find(name);
   if (it == topics_.end()) return;
   for (Connection* conn : it->second->subscribers())
-    if (conn != exclude) conn->deliver(frame);
+    if (conn != exclude) conn->deliver(frame, true);
 }
 
 void Server::broadcast(const FrameRef& frame) {
-  for (Connection* conn : connections_) conn->deliver(frame);
+  for (Connection* conn : connections_) conn->deliver(frame, false);
 }
 
 bool Server::checkIdle(uint64_t nowMs, const FrameRef& ping) {
