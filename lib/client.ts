@@ -385,11 +385,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.emit("reconnecting", this.#failures, delay);
   }
 
-  // close()/terminate() while a retry waits: nothing is open, so it is closed at once.
+  // close()/terminate() while a retry waits: nothing is open, so it is closed at once. The
+  // caller asked for it: no `reconnectFailed` (its `close` event already came with the drop).
   #stopRetrying(): void {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#attemptFailed(new ConnectError("aborted", "EABORTED", "close() while waiting to reconnect", this.url));
+    this.#phase = "closed";
+    this.#syncHold();
   }
 
   // Endpoint: a client never listens.
@@ -547,11 +549,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     }
   }
 
-  // The reactor's event loop reference: held while connecting and closing, and while open
+  // The reactor's event loop reference: held while closing, and while connecting or open
   // unless unref()'d.
   #syncHold(): void {
     const p = this.#phase;
-    const want = p === "connecting" || p === "closing" || (p === "open" && this.#refed);
+    // An unref()'d connection (WebSocket.unref() works before the open) never holds the
+    // process, also not while it connects; closing is short and bounded, so it always does.
+    const want = p === "closing" || ((p === "open" || p === "connecting") && this.#refed);
     if (want && !this.#holding) this.#reactor!.hold();
     else if (!want && this.#holding) this.#reactor!.unhold();
     this.#holding = want;

@@ -3,7 +3,7 @@ export { createServer, Server, type ServerStats } from "./server.js";
 export type { ServerOptions, ServerHandlers, PerMessageDeflateOptions } from "./server-options.js";
 export type { HttpHandler, HttpRequest, HttpResponse } from "./http-handler.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
-export { SendStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
+export { SendStatus, PublishStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
 export { ListenError, ClosedError } from "./errors.js";
 export { TlsConfigError, type TlsIdentity, type TlsOptions } from "./tls-options.js";
 export { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";

@@ -20,6 +20,9 @@ export interface NativeListenOptions {
   maxBackpressure: number;
   closeOnBackpressureLimit: boolean;
   maxConnections: number;
+  /** 0: no limit (see ServerOptions). */
+  maxConnectionsPerIp: number;
+  handshakeRateLimit: number;
   idleTimeout: number;
   sendPings: boolean;
   closeTimeoutMs: number;
@@ -91,9 +94,17 @@ export interface NativeReactor {
   ping(slot: number, data: string | ArrayBufferView): number;
   subscribe(slot: number, topic: string): void;
   unsubscribe(slot: number, topic: string): void;
-  /** One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none). */
-  publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number, compress: boolean): void;
-  broadcast(id: number, data: string | ArrayBufferView, binary: boolean, compress: boolean): void;
+  /**
+   * One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none);
+   * returns its payload bytes, which JS adds to each receiver's bufferedAmount (a receiver that
+   * drops it natively takes them off its counter again).
+   */
+  publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number, compress: boolean): number;
+  /**
+   * As publish, to every open socket of server `id`, but counted in bufferedAmount natively,
+   * at fan-out (it also reaches sockets whose open JS has not dispatched yet).
+   */
+  broadcast(id: number, data: string | ArrayBufferView, binary: boolean, compress: boolean): number;
   terminate(slot: number): void;
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;

@@ -83,6 +83,22 @@ export class Reactor {
   constructor() {
     this.native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels));
     this.native.unref(); // only holds keep the process alive (see hold())
+    live.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on("exit", stopAllNow);
+    }
+  }
+
+  /**
+   * Stops the I/O thread and waits for it, synchronously (process `exit`): its connections are
+   * dropped, nothing more is delivered.
+   */
+  stopNow(): void {
+    live.delete(this);
+    this.stopping = true;
+    if (current === this) current = undefined;
+    this.native.join();
   }
 
   /**
@@ -209,6 +225,7 @@ export class Reactor {
             logLine(a, box.text(i));
             break;
           case EV_STOPPED:
+            live.delete(this);
             this.native.join();
             this.holds = 0;
             forgetLogListener(this.onLogLevels);
@@ -232,6 +249,23 @@ export class Reactor {
 }
 
 let current: Reactor | undefined;
+
+// Every reactor of this environment whose I/O thread may still run. process.exit() runs no
+// environment cleanup on the main thread: without this, the I/O threads would keep running lws
+// and OpenSSL while exit() tears OpenSSL down. (A worker's reactors also stop in the addon's
+// cleanup hook, which runs when the worker ends, also when the main thread exits.)
+const live = new Set<Reactor>();
+let exitHookInstalled = false;
+
+function stopAllNow(): void {
+  for (const reactor of [...live]) {
+    try {
+      reactor.stopNow();
+    } catch {
+      // the environment is ending: nothing left to report to
+    }
+  }
+}
 
 /** The reactor of this JS environment, started on first use. */
 export function currentReactor(): Reactor {

@@ -20,3 +20,21 @@ export type SendStatus = (typeof SendStatus)[keyof typeof SendStatus];
  * backpressure; a consumer that falls this far behind is.
  */
 export const BACKPRESSURE_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * What `server.publish()`, `ws.publish()` and `server.broadcast()` did. Falsy only when nothing
+ * was published, so `if (server.publish(...))` reads as before.
+ */
+export const PublishStatus = {
+  /** Nothing was published: no subscriber (none but the sender), or the server/socket is not open. */
+  NOT_PUBLISHED: 0,
+  /** Queued for every receiver, and none holds the high-water mark or more. */
+  SUCCESS: 1,
+  /**
+   * Queued for every receiver, but at least one now holds `BACKPRESSURE_HIGH_WATER_MARK` bytes or
+   * more (this publish included): its `drain` handler runs once it has written everything.
+   * Publishers that pace on their receivers slow down here.
+   */
+  BACKPRESSURE: 2,
+} as const;
+export type PublishStatus = (typeof PublishStatus)[keyof typeof PublishStatus];

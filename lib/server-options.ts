@@ -119,6 +119,17 @@ export interface ServerOptions<T = unknown> extends ServerHandlers<T> {
   /** Most open connections; further upgrades are answered 503. 0 (default): no limit. */
   maxConnections?: number;
   /**
+   * Most open connections from one client address; its further upgrades are answered 429
+   * (checked on the I/O thread: the `upgrade` handler never sees them). 0 (default): no limit.
+   * Clients behind one proxy or NAT share an address: size it for them.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Most upgrade requests one client address may make per second (a fixed one-second window);
+   * more are answered 429 on the I/O thread, before the `upgrade` handler. 0 (default): no limit.
+   */
+  handshakeRateLimit?: number;
+  /**
    * Milliseconds a socket may stay silent (no message, no pong) before it is closed; 0
    * disables. Default 120000 (2 minutes). Checked once a second, so a socket goes up to a
    * second later than this. Values from 1 to 999 are refused (`ERR_OUT_OF_RANGE`): they are
@@ -198,6 +209,8 @@ export interface ResolvedServerOptions<T> {
   maxBackpressure: number;
   closeOnBackpressureLimit: boolean;
   maxConnections: number;
+  maxConnectionsPerIp: number;
+  handshakeRateLimit: number;
   idleTimeout: number;
   sendPings: boolean;
   closeTimeout: number;
@@ -237,6 +250,8 @@ const KNOWN = new Set<string>([
   "maxBackpressure",
   "closeOnBackpressureLimit",
   "maxConnections",
+  "maxConnectionsPerIp",
+  "handshakeRateLimit",
   "idleTimeout",
   "sendPings",
   "closeTimeout",
@@ -366,6 +381,8 @@ export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServ
     maxBackpressure: integer("maxBackpressure", options.maxBackpressure, DEFAULT_MAX_BACKPRESSURE, 1, Number.MAX_SAFE_INTEGER),
     closeOnBackpressureLimit: boolean("closeOnBackpressureLimit", options.closeOnBackpressureLimit, false),
     maxConnections: integer("maxConnections", options.maxConnections, 0, 0, 2 ** 31 - 1),
+    maxConnectionsPerIp: integer("maxConnectionsPerIp", options.maxConnectionsPerIp, 0, 0, 2 ** 31 - 1),
+    handshakeRateLimit: integer("handshakeRateLimit", options.handshakeRateLimit, 0, 0, 2 ** 31 - 1),
     idleTimeout: idleTimeout(options.idleTimeout),
     sendPings: boolean("sendPings", options.sendPings, true),
     closeTimeout: integer("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1),

@@ -5,7 +5,7 @@ import { checkClose } from "./close-codes.js";
 import { invalidType, outOfRange } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { checkFlag, pingPayload, sendable } from "./send-args.js";
-import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
+import { BACKPRESSURE_HIGH_WATER_MARK, PublishStatus, SendStatus } from "./send-status.js";
 
 /** Topic names are non-empty strings of at most this many UTF-16 code units. */
 export const MAX_TOPIC_LENGTH = 1024;
@@ -181,7 +181,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     checkTopic(topic);
     if (this.#state !== ReadyState.OPEN || this.#topics?.has(topic)) return false;
     (this.#topics ??= new Set()).add(topic);
-    this.#server._subscribed(topic, 1);
+    this.#server._subscribed(topic, this, true);
     this.#reactor.native.subscribe(this.#slot, topic);
     return true;
   }
@@ -190,7 +190,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   unsubscribe(topic: string): boolean {
     checkTopic(topic);
     if (!this.#topics?.delete(topic)) return false;
-    this.#server._subscribed(topic, -1);
+    this.#server._subscribed(topic, this, false);
     if (this.#state !== ReadyState.CLOSED) this.#reactor.native.unsubscribe(this.#slot, topic);
     return true;
   }
@@ -206,17 +206,46 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   }
 
   /**
-   * Publishes to every subscriber of `topic` except this socket (see `server.publish`).
-   * @returns false if the socket is not open (nothing is published).
+   * Publishes to every subscriber of `topic` except this socket (see `server.publish`, also for
+   * backpressure).
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the socket is not open or nobody else is
+   *   subscribed, else `SUCCESS` or `BACKPRESSURE`.
    * @throws as `server.publish` does, for invalid arguments.
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
     const bytes = sendable("ws.publish(topic, data, isBinary?, compress?)", data);
     checkFlag("ws.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
     checkFlag("ws.publish(topic, data, isBinary?, compress?)", "compress", compress);
-    if (this.#state !== ReadyState.OPEN) return false;
-    return this.#server._publish(topic, bytes, isBinary, this.#slot, compress);
+    if (this.#state !== ReadyState.OPEN) return PublishStatus.NOT_PUBLISHED;
+    return this.#server._publish(topic, bytes, isBinary, this, compress);
+  }
+
+  /** @internal The slot that names this socket in native commands. */
+  get _slot(): number {
+    return this.#slot;
+  }
+
+  /**
+   * @internal A publish or broadcast of `bytes` will reach this socket: it counts in
+   * bufferedAmount from now on. True if that leaves the socket at the high-water mark or above
+   * (a drain watch is then set).
+   */
+  _published(bytes: number): boolean {
+    if (this.#state === ReadyState.CLOSED) return false;
+    this.#sent += bytes;
+    return this._pressuredWith(0);
+  }
+
+  /**
+   * @internal Whether `bytes` more (a broadcast, counted natively at fan-out) leave the socket
+   * at the high-water mark or above; if so a drain watch is set.
+   */
+  _pressuredWith(bytes: number): boolean {
+    if (this.#state === ReadyState.CLOSED) return false;
+    if (this.#sent + this.#reactor.counter(this.#slot) + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
+    if (this.#state === ReadyState.OPEN) this.#askForDrain();
+    return true;
   }
 
   /** Drops the connection at once, without a closing handshake; `close` reports 1006. */
@@ -240,6 +269,12 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   /** @internal */
   _drain(): void {
     this.#drainWanted = false;
+    // The I/O thread wrote all it had, but publishes made since (counted here, not fanned out
+    // yet) may still hold the socket at the high-water mark: then the drain is still to come.
+    if (this.#state === ReadyState.OPEN && this.bufferedAmount >= BACKPRESSURE_HIGH_WATER_MARK) {
+      this.#askForDrain();
+      return;
+    }
     this.#server._drain(this);
   }
 
@@ -258,7 +293,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     this.#finalBuffered = this.#sent + counter;
     this.#state = ReadyState.CLOSED;
     if (this.#topics) {
-      for (const topic of this.#topics) this.#server._subscribed(topic, -1);
+      for (const topic of this.#topics) this.#server._subscribed(topic, this, false);
       this.#topics = undefined; // the native side dropped them with the connection
     }
     this.#server._closedSocket(this, code, reason);

@@ -8,6 +8,7 @@ import { ClosedError, ListenError, withCode } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkFlag, sendable } from "./send-args.js";
+import { PublishStatus } from "./send-status.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
 import { type ResolvedTls, resolveTls } from "./tls-options.js";
 import type { PublisherHandle } from "./publisher.js";
@@ -84,7 +85,9 @@ export class Server<T = unknown> implements Endpoint {
   #lastAddress = ""; // the remoteAddress of the last socket opened (see _open)
   #stats?: Float64Array; // live native counters (shared memory)
   #droppedSends = 0;
-  #subscribers = new Map<string, number>(); // topic -> subscribed sockets, mirrored in JS
+  // topic -> subscribed sockets, mirrored in JS: publish() counts each one's bufferedAmount.
+  #subscribers = new Map<string, Set<ServerWebSocket<T>>>();
+  #sockets = new Set<ServerWebSocket<T>>(); // open sockets, for broadcast()'s accounting
   #listen?: { resolve(server: Server<T>): void; reject(err: Error): void };
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
@@ -190,8 +193,15 @@ export class Server<T = unknown> implements Endpoint {
   /**
    * Sends one message to every socket subscribed to `topic`. The data is copied and framed
    * once; every subscriber's queue shares that frame, and the fan-out runs on the I/O thread.
-   * Messages published from this thread arrive at each subscriber in publish order. A
-   * subscriber over `maxBackpressure` misses it (counted in `stats().dropped`) or, with
+   * Messages published from this thread arrive at each subscriber in publish order.
+   *
+   * Backpressure: the message counts in every subscriber's `bufferedAmount` from this call on
+   * (also before the I/O thread has fanned it out) until it is written. When that leaves a
+   * subscriber at `BACKPRESSURE_HIGH_WATER_MARK` or more, the result is
+   * `PublishStatus.BACKPRESSURE` and that subscriber's `drain` handler runs once it has
+   * written everything, so a publisher can pace on the subscribers it cares about. A subscriber
+   * already over `maxBackpressure` when the fan-out reaches it misses the message (counted in
+   * `stats().dropped`, and no longer in its `bufferedAmount`) or, with
    * `closeOnBackpressureLimit`, is closed with 1008.
    *
    * With `pubsub`, the message also goes to every server bridged through the same Redis (see
@@ -200,36 +210,47 @@ export class Server<T = unknown> implements Endpoint {
    * @param compress - with `perMessageDeflate`, subscribers that negotiated it get the message
    *   compressed (once, on the I/O thread, shared by all of them) if it is at least the
    *   `threshold` long. Default true.
-   * @returns true if the topic had subscribers (after subscribe/unsubscribe calls made so far);
-   *   with `pubsub`, true whenever the server is listening (other servers may have subscribers).
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the topic had no subscribers (after the
+   *   subscribe/unsubscribe calls made so far) or the server is not listening, else `SUCCESS`
+   *   or `BACKPRESSURE`; with `pubsub`, at least `SUCCESS` whenever the server is listening
+   *   (other servers may have subscribers).
    * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for a topic that is not a string, data that is
    *   not a string or bytes, or `isBinary`/`compress` that are not booleans; RangeError
    *   (`ERR_OUT_OF_RANGE`) for an empty or over-long topic.
    */
-  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
+  publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
     const bytes = sendable("server.publish(topic, data, isBinary?, compress?)", data);
     checkFlag("server.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
     checkFlag("server.publish(topic, data, isBinary?, compress?)", "compress", compress);
-    return this._publish(topic, bytes, isBinary, -1, compress);
+    return this._publish(topic, bytes, isBinary, undefined, compress);
   }
 
   /**
-   * Sends one message to every open socket of this server (one shared frame, like `publish`).
+   * Sends one message to every open socket of this server (one shared frame, fanned out on the
+   * I/O thread), also to sockets whose `open` handler has not run yet. It counts in a socket's
+   * `bufferedAmount` once fanned out (pace on `publish` to a topic for accounting from the
+   * call on). `BACKPRESSURE` (with `drain` to follow) when a socket the server has opened
+   * holds the high-water mark or more with this message.
+   * @returns `PublishStatus.NOT_PUBLISHED` (0) if the server is not listening, else `SUCCESS`
+   *   or `BACKPRESSURE`.
    * @throws TypeError (`ERR_INVALID_ARG_TYPE`) as `publish` does.
    */
-  broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): void {
+  broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     const bytes = sendable("server.broadcast(data, isBinary?, compress?)", data);
     checkFlag("server.broadcast(data, isBinary?, compress?)", "isBinary", isBinary);
     checkFlag("server.broadcast(data, isBinary?, compress?)", "compress", compress);
-    if (this.#state !== "listening") return;
-    this.#reactor.native.broadcast(this.#id, bytes, isBinary, compress);
+    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
+    const queued = this.#reactor.native.broadcast(this.#id, bytes, isBinary, compress);
     this.#reactor.cork();
+    let pressured = false;
+    for (const ws of this.#sockets) if (ws._pressuredWith(queued)) pressured = true;
+    return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
   }
 
   /** Sockets subscribed to `topic`. */
   subscriberCount(topic: string): number {
-    return this.#subscribers.get(topic) ?? 0;
+    return this.#subscribers.get(topic)?.size ?? 0;
   }
 
   /**
@@ -276,34 +297,60 @@ export class Server<T = unknown> implements Endpoint {
     };
   }
 
-  /** @internal */
-  _publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, senderSlot: number, compress: boolean): boolean {
-    if (this.#state !== "listening") return false;
-    const local = this.#subscribers.has(topic);
-    if (!local && !this.#bridge) return false;
-    if (local) {
-      this.#reactor.native.publish(this.#id, topic, data, isBinary, senderSlot, compress);
+  /** @internal `sender`: the socket publishing (it receives nothing), if any. */
+  _publish(
+    topic: string,
+    data: string | ArrayBufferView,
+    isBinary: boolean,
+    sender: ServerWebSocket<T> | undefined,
+    compress: boolean,
+  ): PublishStatus {
+    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
+    const subscribers = this.#subscribers.get(topic);
+    let status: PublishStatus = PublishStatus.NOT_PUBLISHED;
+    if (subscribers !== undefined && !(subscribers.size === 1 && sender !== undefined && subscribers.has(sender))) {
+      const bytes = this.#reactor.native.publish(this.#id, topic, data, isBinary, sender?._slot ?? -1, compress);
       this.#reactor.cork();
+      status = this.#account(subscribers, bytes, sender);
     }
-    if (!this.#bridge) return true;
+    if (!this.#bridge) return status;
     this.#bridge.publish(topic, data, isBinary, compress); // other servers (our echo is skipped)
-    return true;
+    return status === PublishStatus.NOT_PUBLISHED ? PublishStatus.SUCCESS : status;
   }
 
   /** @internal A message another bridged server published: one native fan-out, as a local publish. */
   _deliverRemote(topic: string, payload: Buffer, isBinary: boolean, compress: boolean): void {
-    if (this.#state !== "listening" || !this.#subscribers.has(topic)) return;
-    this.#reactor.native.publish(this.#id, topic, payload, isBinary, -1, compress);
+    const subscribers = this.#subscribers.get(topic);
+    if (this.#state !== "listening" || subscribers === undefined) return;
+    const bytes = this.#reactor.native.publish(this.#id, topic, payload, isBinary, -1, compress);
     this.#reactor.cork(); // one wakeup for every message of this turn
+    this.#account(subscribers, bytes, undefined);
   }
 
-  /** @internal A socket joined (+1) or left (-1) `topic`. */
-  _subscribed(topic: string, delta: number): void {
-    const n = (this.#subscribers.get(topic) ?? 0) + delta;
-    if (n > 0) this.#subscribers.set(topic, n);
-    else this.#subscribers.delete(topic);
+  // Every receiver's bufferedAmount counts the message from now on (the fan-out on the I/O
+  // thread comes later, in command order); receivers it leaves at the high-water mark or above
+  // get a drain watch, queued after the message.
+  #account(receivers: Set<ServerWebSocket<T>>, bytes: number, sender: ServerWebSocket<T> | undefined): PublishStatus {
+    let pressured = false;
+    for (const ws of receivers) {
+      if (ws !== sender && ws._published(bytes)) pressured = true;
+    }
+    return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
+  }
+
+  /** @internal `ws` joined (true) or left (false) `topic`. */
+  _subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void {
+    let set = this.#subscribers.get(topic);
+    if (joined) {
+      if (!set) this.#subscribers.set(topic, (set = new Set()));
+      set.add(ws);
+    } else if (set) {
+      set.delete(ws);
+      if (set.size === 0) this.#subscribers.delete(topic);
+    }
+    const n = this.#subscribers.get(topic)?.size ?? 0;
     // The Redis channel follows local membership: joined by the first socket, left by the last.
-    if (n === 1 && delta > 0) this.#bridge?.join(topic);
+    if (n === 1 && joined) this.#bridge?.join(topic);
     else if (n <= 0) this.#bridge?.leave(topic);
   }
 
@@ -353,7 +400,21 @@ export class Server<T = unknown> implements Endpoint {
   _start(): Promise<Server<T>> {
     this.#syncHold();
     const o = this.#options;
-    this.#stats = this.#reactor.native.listen({
+    try {
+      this.#stats = this.#listenNative(o);
+    } catch (err) {
+      // Nothing was queued: let go of the hold and the reactor, as a failed listen would.
+      this.#finish();
+      return Promise.reject(err);
+    }
+    this.#tls = undefined; // the native side has its own copy
+    return new Promise((resolve, reject) => {
+      this.#listen = { resolve, reject };
+    });
+  }
+
+  #listenNative(o: ResolvedServerOptions<T>): Float64Array {
+    return this.#reactor.native.listen({
       id: this.#id,
       port: o.port,
       host: o.host,
@@ -367,6 +428,8 @@ export class Server<T = unknown> implements Endpoint {
       maxBackpressure: o.maxBackpressure,
       closeOnBackpressureLimit: o.closeOnBackpressureLimit,
       maxConnections: o.maxConnections,
+      maxConnectionsPerIp: o.maxConnectionsPerIp,
+      handshakeRateLimit: o.handshakeRateLimit,
       idleTimeout: o.idleTimeout,
       sendPings: o.sendPings,
       closeTimeoutMs: o.closeTimeout,
@@ -377,10 +440,6 @@ export class Server<T = unknown> implements Endpoint {
       httpHook: this.#handlers.http !== undefined,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
       ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
-    });
-    this.#tls = undefined; // the native side has its own copy
-    return new Promise((resolve, reject) => {
-      this.#listen = { resolve, reject };
     });
   }
 
@@ -439,6 +498,7 @@ export class Server<T = unknown> implements Endpoint {
       this.#upgradeData.delete(upgradeId);
     }
     this.#connections++;
+    this.#sockets.add(ws);
     try {
       this.#handlers.open?.(ws);
     } catch (err) {
@@ -553,6 +613,7 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal */
   _closedSocket(ws: ServerWebSocket<T>, code: number, reason: string): void {
     this.#connections--;
+    this.#sockets.delete(ws);
     this.#handlers.close?.(ws, code, reason);
   }
 

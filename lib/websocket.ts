@@ -144,10 +144,18 @@ export class WebSocket extends EventTarget {
       const previous = this.#blobChain ?? Promise.resolve();
       const chain: Promise<void> = previous
         .then(() => data.arrayBuffer())
-        .then((bytes) => {
-          this.#pendingBlobBytes -= size;
-          this.#ws.send(new Uint8Array(bytes), true);
-        })
+        .then(
+          (bytes) => {
+            this.#pendingBlobBytes -= size;
+            this.#ws.send(new Uint8Array(bytes), true);
+          },
+          (err: unknown) => {
+            // A message that cannot be read cannot be sent, and the ones after it must not go
+            // without it: the connection fails (1011), as a browser's does.
+            this.#pendingBlobBytes -= size;
+            this.#blobFailed(err);
+          },
+        )
         .catch(reportUncaught)
         .finally(() => {
           if (this.#blobChain === chain) this.#blobChain = undefined;
@@ -202,6 +210,14 @@ export class WebSocket extends EventTarget {
     const send = (): void => this.#ws._close(this.#closeCode, text);
     if (this.#blobChain) void this.#blobChain.then(send);
     else send();
+  }
+
+  #blobFailed(err: unknown): void {
+    if (this.#state !== WebSocket.OPEN) return;
+    this.#state = WebSocket.CLOSING;
+    const message = `a Blob could not be read: ${err instanceof Error ? err.message : String(err)}`;
+    this.dispatchEvent(new ErrorEvent("error", { error: err, message }));
+    this.#ws.close(1011, "Blob read failed");
   }
 
   #opened(ws: ClientWebSocket): void {

@@ -166,15 +166,21 @@ int Client::onEstablished(lws* wsi, void* pss) {
   cancelDeadline();
   wsi_ = wsi;
   const uint32_t slot = reactor_.slots().acquire();
+  // Open for a client: a = client id, bytes = "protocol\nextensions". Without it (out of
+  // memory) JS would wait forever: refuse, and CONNECTION_ERROR/WSI_DESTROY report a failure.
+  const std::string text = protocol_ + "\n" + extensions_;
+  if (!reactor_.events().pushCopy(EventType::Open, slot, id(), text.data(), text.size())) {
+    reactor_.slots().vacate(slot);
+    reactor_.slots().release(slot);
+    done_ = false;
+    return -1;
+  }
   auto conn = std::make_unique<Connection>(reactor_, options_->limits, stats_, wsi, slot);
   if (mayCompress(extensions_)) {
     deflater_ = std::make_unique<Deflater>(kClientDeflateLevel);
     conn->enableDeflate(*deflater_);
   }
   reactor_.slots().attach(slot, conn.get());
-  // Open for a client: a = client id, bytes = "protocol\nextensions".
-  const std::string text = protocol_ + "\n" + extensions_;
-  reactor_.events().pushCopy(EventType::Open, slot, id(), text.data(), text.size());
   connection_ = conn.get();
   *static_cast<Connection**>(pss) = conn.release();  // owned by the wsi until CLIENT_CLOSED
   return 0;
@@ -228,8 +234,9 @@ void Client::fail(const char* code, const std::string& message, uint32_t status)
   if (wsi_) lws_set_opaque_user_data(wsi_, nullptr);  // lws may call back for this wsi later
   wsi_ = nullptr;
   const std::string text = std::string(code) + " " + message;
-  reactor_.events().pushCopy(EventType::ConnectError, 0, id(), text.data(), text.size());
-  reactor_.events().records.back().b = status;
+  // Out of memory even for this: JS is not told, but the Client still goes (nothing dangles).
+  if (reactor_.events().pushCopy(EventType::ConnectError, 0, id(), text.data(), text.size()))
+    reactor_.events().records.back().b = status;
   reactor_.onClientGone(*this);
 }
 

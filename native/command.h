@@ -28,6 +28,8 @@ struct ServerOptions {
   size_t maxBackpressure = 16 * 1024 * 1024;  // publish deliveries beyond this are dropped
   bool closeOnBackpressureLimit = false;      // ... or the slow socket is closed with 1008
   uint32_t maxConnections = 0;                // 0: unlimited; over it upgrades get 503
+  uint32_t maxConnectionsPerIp = 0;           // 0: unlimited; over it upgrades get 429
+  uint32_t handshakeRateLimit = 0;            // handshakes per address per second; 0: unlimited
   uint32_t idleTimeoutMs = 120000;            // 0: never; checked once a second (Reactor::kIdleTickMs)
   bool sendPings = true;                      // ping idle sockets before closing them
   uint32_t closeTimeoutMs = 5000;

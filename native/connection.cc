@@ -259,15 +259,19 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   markDirty();
 }
 
-void Connection::deliver(const FrameRef& frame) {
+void Connection::deliver(const FrameRef& frame, bool countedByJs) {
+  // A publish was counted in the socket's bufferedAmount by JS when it was made (the fan-out
+  // comes later, here). Once closing it stays counted, like every byte that will never be
+  // written; a drop takes it out again, so bufferedAmount stays exact.
   if (closeRequested_ || sentClose_) return;
   const ServerOptions& options = options_;
   if (queuedBytes_ >= options.maxBackpressure) {
+    if (countedByJs) addTo(counter_, -static_cast<double>(frame->accountLength()));
     stats_.add(ServerStats::Dropped, 1);
     if (options.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
     return;
   }
-  enqueue(frame, 0, false);
+  enqueue(frame, 0, countedByJs);
 }
 
 void Connection::close(int code, const std::string& reason, bool discardQueue) {

@@ -68,9 +68,10 @@ class Connection {
   // Commands from JS (and the server's shutdown).
   // A null frame only applies `flags` (a drain watch).
   void enqueue(FrameRef frame, uint32_t flags, bool countedByJs);
-  // A publish: queued unless this socket is over maxBackpressure, where the server's policy
-  // drops it (counted) or closes the socket with 1008.
-  void deliver(const FrameRef& frame);
+  // A publish (counted in bufferedAmount by JS when it was made) or a broadcast (counted here:
+  // it may reach sockets whose open JS has not seen yet): queued unless this socket is over
+  // maxBackpressure, where the server's policy drops it (counted) or closes the socket with 1008.
+  void deliver(const FrameRef& frame, bool countedByJs);
   void close(int code, const std::string& reason, bool discardQueue = false);
   void terminate();
   void resumeReads();

@@ -220,6 +220,8 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
   opts->closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
+  opts->maxConnectionsPerIp = o.Get("maxConnectionsPerIp").As<Napi::Number>().Uint32Value();
+  opts->handshakeRateLimit = o.Get("handshakeRateLimit").As<Napi::Number>().Uint32Value();
   opts->idleTimeoutMs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
   opts->sendPings = o.Get("sendPings").ToBoolean();
   opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
@@ -280,7 +282,8 @@ Napi::Value JsReactor::subscribe(const Napi::CallbackInfo& info) { return slotCo
 
 Napi::Value JsReactor::unsubscribe(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::Unsubscribe, true); }
 
-// publish(serverId, topic, data, binary, senderSlot | -1, compress)
+// publish(serverId, topic, data, binary, senderSlot | -1, compress) -> payload bytes (JS adds
+// them to every receiver's bufferedAmount)
 Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Publish);
   cmd.slot = u32(info, 0);
@@ -292,18 +295,20 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
     cmd.flags = kExcludeSender;
     cmd.code = sender;
   }
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   submitCorked(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
-// broadcast(serverId, data, binary, compress)
+// broadcast(serverId, data, binary, compress) -> payload bytes (counted natively, at fan-out)
 Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Broadcast);
   cmd.slot = u32(info, 0);
   cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
   cmd.frame->setCompressible(info[3].ToBoolean());
+  const double bytes = static_cast<double>(cmd.frame->payloadLength());
   submitCorked(std::move(cmd));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), bytes);
 }
 
 Napi::Value JsReactor::watchDrain(const Napi::CallbackInfo& info) {

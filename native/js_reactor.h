@@ -2,8 +2,10 @@
 //
 // Lifetime: JS calls shutdown(); the I/O thread destroys everything in order and reports
 // Stopped; JS then calls join(), which joins the thread and releases the thread-safe function
-// so the event loop may exit. If the environment goes away first (worker terminated,
-// process.exit), the cleanup hook does the same synchronously.
+// so the event loop may exit. If the environment goes away first (a worker terminated or
+// ending), the cleanup hook does the same synchronously. process.exit() on the main thread
+// runs no cleanup hooks: lib/reactor.ts calls join() for every live reactor from the
+// process's `exit` event instead.
 #pragma once
 
 #include <napi.h>

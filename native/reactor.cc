@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -93,24 +94,12 @@ void Reactor::stopAndJoin() {
 
 // ---- JS thread: events out ----
 
-std::vector<EventBatch> Reactor::takeEvents() {
-  std::vector<EventBatch> out;
-  std::lock_guard<std::mutex> lock(outboxMutex_);
-  out.swap(outbox_);
-  // kickPending_ stays set while JS dispatches: the I/O thread queues what it publishes
-  // meanwhile without waking JS again (deliveryDone() decides what happens to it).
-  return out;
-}
+std::vector<EventBatch> Reactor::takeEvents() { return outbox_.take(); }
 
-bool Reactor::deliveryDone() {
-  std::lock_guard<std::mutex> lock(outboxMutex_);
-  if (!outbox_.empty()) return false;  // still "kicked": the caller schedules the next delivery
-  kickPending_ = false;                // from now on the next publish wakes JS
-  return true;
-}
+bool Reactor::deliveryDone() { return outbox_.deliveryDone(); }
 
 void Reactor::eventsConsumed(size_t bytes) {
-  const size_t left = undeliveredBytes_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
+  const size_t left = outbox_.consumed(bytes);
   if (left < kInboundHighWater / 2 && pausedCount_.load(std::memory_order_acquire) > 0 &&
       !resumeRequested_.exchange(true, std::memory_order_acq_rel)) {
     submit(Command(CommandType::ResumeReads));
@@ -121,6 +110,7 @@ void Reactor::eventsConsumed(size_t bytes) {
 
 void Reactor::run() {
   ioThread_ = std::this_thread::get_id();
+  pthread_setname_np(pthread_self(), "lwsnode-io");  // visible in /proc, gdb and perf
   uv_loop_init(&loop_);
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
@@ -147,9 +137,10 @@ void Reactor::run() {
   // Header buffers ("ah"): each upgrade request holds one until it is answered, also while a
   // server's upgrade hook decides. Servers check maxHeaderSize (at most this) themselves and
   // bound their parked handshakes (maxPendingUpgrades); a request that overflows this buffer
-  // is dropped by lws without an answer.
+  // is dropped by lws without an answer. Parked handshakes of all servers together hold at
+  // most kMaxParkedHandshakes of the pool (Server::mayPark).
   info.max_http_header_data = 16 * 1024;
-  info.max_http_header_pool = 256;
+  info.max_http_header_pool = kHeaderPool;
   info.timeout_secs = 10;
   info.log_cx = &logCx_;
 
@@ -247,15 +238,7 @@ void Reactor::onIdleTick() {
 
 void Reactor::publishEvents() {
   if (pending_.empty()) return;
-  // Counted before JS can see (and subtract) the batch, so the count never wraps.
-  undeliveredBytes_.fetch_add(pending_.payloadBytes, std::memory_order_acq_rel);
-  bool kick;
-  {
-    std::lock_guard<std::mutex> lock(outboxMutex_);
-    outbox_.push_back(std::move(pending_));
-    kick = !kickPending_;
-    kickPending_ = true;
-  }
+  const bool kick = outbox_.publish(std::move(pending_));
   pending_ = EventBatch();
   // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
   // stays set until deliveryDone()); JS takes every queued batch when it runs.
@@ -452,7 +435,7 @@ void Reactor::onClientGone(Client& client) {
 }
 
 bool Reactor::inboundCongested() const {
-  return undeliveredBytes_.load(std::memory_order_acquire) + pending_.payloadBytes > kInboundHighWater;
+  return outbox_.undelivered() + pending_.payloadBytes > kInboundHighWater;
 }
 
 void Reactor::pauseReads(Connection& conn) {
@@ -533,10 +516,6 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
       if (!server || !pss) return -1;
-      const uint32_t slot = self->slots_.acquire();
-      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
-      self->slots_.attach(slot, conn.get());
       char addr[64] = "";
       server->peerAddress(wsi, addr, sizeof addr);
       // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
@@ -549,9 +528,19 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       opened += requestTarget(wsi);
       const std::vector<std::string>& capture = server->options().captureHeaders;
       if (!capture.empty()) appendCapturedHeaders(opened, wsi, capture);
-      self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size());
+      const uint32_t slot = self->slots_.acquire();
+      // No Open event (out of memory): JS would never know the socket, so it is refused, and
+      // the slot goes straight back (nothing will ever release it from JS).
+      if (!self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size())) {
+        self->slots_.vacate(slot);
+        self->slots_.release(slot);
+        return -1;
+      }
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
       if (pending) self->pending_.records.back().b = pending->id();
+      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
+      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
+      self->slots_.attach(slot, conn.get());
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED
       return 0;

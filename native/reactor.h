@@ -28,6 +28,7 @@
 
 #include "command_queue.h"
 #include "event_batch.h"
+#include "event_outbox.h"
 #include "frame.h"
 #include "mask.h"
 #include "slot_table.h"
@@ -89,6 +90,13 @@ class Reactor {
   void onServerGone(Server& server);
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
+  // Handshakes parked by every server of this reactor (each holds a header buffer).
+  size_t& parkedHandshakes() { return parkedHandshakes_; }
+
+  // lws's pool of header buffers, shared by every server on the context, and how many of them
+  // parked handshakes may hold: the rest keep serving handshakes answered at once.
+  static constexpr int kHeaderPool = 256;
+  static constexpr size_t kMaxParkedHandshakes = 192;
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
   // Messages larger than this leave as fragments of this size; lws buffers at most one.
@@ -146,14 +154,12 @@ class Reactor {
   std::vector<Connection*> paused_;
   std::vector<Connection*> dirty_;  // queued frames since the last flush (see markDirty)
   std::vector<Connection*> flushing_;  // dirty_'s previous storage, reused
+  size_t parkedHandshakes_ = 0;
   bool shutdownRequested_ = false;
   bool destroying_ = false;
 
   // Shared with the JS thread.
-  std::mutex outboxMutex_;                 // guards outbox_ and kickPending_
-  std::vector<EventBatch> outbox_;
-  bool kickPending_ = false;
-  std::atomic<size_t> undeliveredBytes_{0};
+  EventOutbox outbox_;
   std::atomic<bool> resumeRequested_{false};
   std::atomic<size_t> pausedCount_{0};
   std::atomic<bool> finished_{false};

@@ -81,7 +81,8 @@ Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
     : reactor_(reactor),
       options_(std::move(options)),
       deflater_(options_->perMessageDeflate ? std::make_unique<Deflater>(options_->deflateLevel) : nullptr),
-      vhostName_("lwsnode-" + std::to_string(options_->id)) {}
+      vhostName_("lwsnode-" + std::to_string(options_->id)),
+      addressLimits_(options_->maxConnectionsPerIp, options_->handshakeRateLimit) {}
 
 Server::~Server() = default;
 
@@ -161,7 +162,14 @@ int Server::onConfirmUpgrade(lws* wsi) {
   if (stopping_) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   if (options_->maxConnections && connections_.size() >= options_->maxConnections)
     return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  if (addressLimits_.enabled()) {
+    char addr[64] = "";
+    lws_get_peer_simple(wsi, addr, sizeof addr);
+    if (!addressLimits_.admit(addr, reactor_.nowMs())) return refuse(wsi, 429);  // Too Many Requests
+  }
   if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
+  // Before everything that reads header values (lws's own subprotocol check included).
+  if (requestHasNul(wsi)) return refuse(wsi, HTTP_STATUS_BAD_REQUEST);
   // A request that breaks RFC 6455 is refused in FILTER_PROTOCOL_CONNECTION (acceptsUpgrade,
   // with the answer the RFC asks for): let lws go on to it, without a trip to JS.
   if (upgradeRequestError(wsi)) return 0;
@@ -172,13 +180,13 @@ int Server::onConfirmUpgrade(lws* wsi) {
     // ...except that lws would refuse every subprotocol offered (it knows none): park the
     // handshake and resume it on this loop turn (resumeParked) with the first one offered,
     // as the hook's default does.
-    if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+    if (!mayPark()) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
     const uint32_t id = park(wsi);
     resumeSoon_.push_back(id);
     reactor_.needLwsTurn();
     return LWS_HTTP_CONFIRM_UPGRADE_DEFER;
   }
-  if (pending_.size() >= options_->maxPendingUpgrades) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  if (!mayPark()) return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   // Garbage lws would refuse on resume anyway is not worth a trip to JS.
   char conn[128];
   if (lws_hdr_copy(wsi, conn, sizeof conn, WSI_TOKEN_CONNECTION) <= 0 ||
@@ -194,10 +202,17 @@ int Server::onConfirmUpgrade(lws* wsi) {
   return LWS_HTTP_CONFIRM_UPGRADE_DEFER;  // lws parks the wsi (our patch 0100)
 }
 
+bool Server::mayPark() const {
+  // A parked handshake keeps one of the context's header buffers, which every server of the
+  // reactor shares: besides this server's own limit, the reactor's keeps some free for
+  // handshakes that are answered at once (and for other servers' ones).
+  return pending_.size() < options_->maxPendingUpgrades && reactor_.parkedHandshakes() < Reactor::kMaxParkedHandshakes;
+}
+
 uint32_t Server::park(lws* wsi) {
   const uint32_t id = nextUpgradeId_++;
   if (nextUpgradeId_ == 0) nextUpgradeId_ = 1;  // 0 means "no hook" in Open events
-  auto pending = std::make_unique<PendingUpgrade>(*this, wsi, id);
+  auto pending = std::make_unique<PendingUpgrade>(*this, wsi, id, reactor_.parkedHandshakes());
   pending->armTimeout(reactor_.context(), options_->upgradeTimeoutMs);
   byWsi_[wsi] = pending.get();
   pending_[id] = std::move(pending);
@@ -237,6 +252,15 @@ bool Server::acceptsUpgrade(lws* wsi) {
     stats().add(ServerStats::Rejected, 1);
     lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, nullptr);
     return false;
+  }
+  if (addressLimits_.enabled()) {
+    char addr[64] = "";
+    lws_get_peer_simple(wsi, addr, sizeof addr);
+    if (!addressLimits_.mayConnect(addr)) {
+      stats().add(ServerStats::Rejected, 1);
+      lws_return_http_status(wsi, 429, nullptr);
+      return false;
+    }
   }
   return true;
 }
@@ -361,6 +385,12 @@ void Server::peerAddress(lws* wsi, char* buf, size_t len) const {
 
 void Server::onConnectionOpened(Connection& conn) {
   connections_.insert(&conn);
+  if (addressLimits_.enabled()) {
+    char addr[64] = "";
+    lws_get_peer_simple(conn.wsi(), addr, sizeof addr);
+    addressLimits_.connected(addr);
+    addressOf_.emplace(&conn, addr);
+  }
   stats().add(ServerStats::Connections, 1);
   stats().add(ServerStats::ConnectionsTotal, 1);
 }
@@ -368,6 +398,10 @@ void Server::onConnectionOpened(Connection& conn) {
 void Server::onConnectionClosed(Connection& conn) {
   for (Topic* topic : conn.topics()) leave(conn, *topic);
   connections_.erase(&conn);
+  if (auto it = addressOf_.find(&conn); it != addressOf_.end()) {
+    addressLimits_.disconnected(it->second);
+    addressOf_.erase(it);
+  }
   stats().add(ServerStats::Connections, -1);
   maybeFinishStop();
 }
@@ -439,14 +473,15 @@ void Server::publish(const std::string& name, const FrameRef& frame, Connection*
   auto it = topics_.find(name);
   if (it == topics_.end()) return;
   for (Connection* conn : it->second->subscribers())
-    if (conn != exclude) conn->deliver(frame);
+    if (conn != exclude) conn->deliver(frame, true);
 }
 
 void Server::broadcast(const FrameRef& frame) {
-  for (Connection* conn : connections_) conn->deliver(frame);
+  for (Connection* conn : connections_) conn->deliver(frame, false);
 }
 
 bool Server::checkIdle(uint64_t nowMs, const FrameRef& ping) {
+  if (addressLimits_.enabled()) addressLimits_.sweep(nowMs);
   const uint64_t idleMs = options_->idleTimeoutMs;
   if (idleMs == 0) return false;
   bool killed = false;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "address_limits.h"
 #include "adopt.h"
 #include "command.h"
 #include "deflater.h"
@@ -86,7 +87,8 @@ class Server {
     return it == byWsi_.end() ? nullptr : it->second;
   }
 
-  // The idle policy for every connection; true if any connection was killed.
+  // The idle policy for every connection; true if any connection was killed. Also ages the
+  // per-address limits.
   bool checkIdle(uint64_t nowMs, const FrameRef& ping);
 
  private:
@@ -101,6 +103,7 @@ class Server {
   std::unordered_map<lws*, PendingUpgrade*> byWsi_;  // the same entries, by wsi
   void forget(uint32_t id);
   uint32_t park(lws* wsi);
+  bool mayPark() const;  // this server's and the reactor's bound on parked handshakes
   std::vector<uint32_t> resumeSoon_;
   AttachIds attachIds_;
   uint32_t nextUpgradeId_ = 1;
@@ -113,6 +116,8 @@ class Server {
   lws_vhost* vhost_ = nullptr;
   std::string vhostName_;
   std::unordered_set<Connection*> connections_;
+  AddressLimits addressLimits_;
+  std::unordered_map<Connection*, std::string> addressOf_;  // only while addressLimits_ is enabled
   std::unordered_map<std::string, std::unique_ptr<Topic>> topics_;
   int port_ = 0;
   bool stopping_ = false;

@@ -12,9 +12,15 @@
 
 namespace lwsnode {
 
-PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id) : server_(server), wsi_(wsi), id_(id) {}
+PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id, size_t& parked)
+    : server_(server), parked_(parked), wsi_(wsi), id_(id) {
+  ++parked_;
+}
 
-PendingUpgrade::~PendingUpgrade() { lws_sul_cancel(&timer_.sul); }
+PendingUpgrade::~PendingUpgrade() {
+  lws_sul_cancel(&timer_.sul);
+  --parked_;
+}
 
 void PendingUpgrade::armTimeout(lws_context* cx, uint32_t ms) {
   lws_sul_schedule(cx, 0, &timer_.sul, &PendingUpgrade::onTimeout, static_cast<lws_usec_t>(ms) * LWS_US_PER_MS);
@@ -112,6 +118,16 @@ size_t requestHeaderBytes(lws* wsi) {
                  static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
   forEachHeader(wsi, [&](const char*, size_t nameLen, const char*, size_t valueLen) { total += nameLen + valueLen; });
   return total;
+}
+
+bool requestHasNul(lws* wsi) {
+  // lws stores a NUL inside a value and copies values with strncpy, which zero-fills from the
+  // first NUL on: a NUL anywhere leaves a zero byte within the copied length.
+  bool found = false;
+  forEachHeader(wsi, [&](const char*, size_t, const char* value, size_t valueLen) {
+    found = found || std::memchr(value, 0, valueLen) != nullptr;
+  });
+  return found;
 }
 
 std::string requestTarget(lws* wsi) {

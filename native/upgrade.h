@@ -24,7 +24,9 @@ class Server;
 
 class PendingUpgrade {
  public:
-  PendingUpgrade(Server& server, lws* wsi, uint32_t id);
+  // `parked` counts the reactor's parked handshakes (each holds a shared header buffer): this
+  // one counts from construction to destruction.
+  PendingUpgrade(Server& server, lws* wsi, uint32_t id, size_t& parked);
   ~PendingUpgrade();  // cancels the timer; the wsi is not touched
   PendingUpgrade(const PendingUpgrade&) = delete;
   PendingUpgrade& operator=(const PendingUpgrade&) = delete;
@@ -53,6 +55,7 @@ class PendingUpgrade {
   static void onTimeout(lws_sorted_usec_list_t* sul);
 
   Server& server_;
+  size_t& parked_;
   lws* wsi_;
   uint32_t id_;
   std::string headers_;
@@ -83,6 +86,10 @@ size_t requestHeaderBytes(lws* wsi);
 // True if the client closed or reset its connection: reads are stopped while a handshake is
 // parked, so lws has not noticed. A peek costs one syscall per accepted handshake.
 bool peerGone(lws* wsi);
+
+// True if a header value holds a NUL byte (RFC 9110 5.5: never valid; lws would hand JS a
+// value cut short at it). (In the request target lws takes a NUL for an argument separator.)
+bool requestHasNul(lws* wsi);
 
 // A minimal HTTP response with an empty body, for rejections decided natively.
 std::string plainResponse(unsigned status, const char* reason);

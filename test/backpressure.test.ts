@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
   BACKPRESSURE_HIGH_WATER_MARK,
+  PublishStatus,
   ReadyState,
   SendStatus,
   createServer,
@@ -165,12 +166,16 @@ describe("bufferedAmount", () => {
       expect(status).toBe(SendStatus.BACKPRESSURE);
       expect(ws.bufferedAmount - before, `growth for a ${bytes}-byte payload`).toBe(bytes);
     }
-    // Publishes and broadcasts count too, once the I/O thread has queued them.
+    // Publishes count too, at once (before the I/O thread has fanned them out), broadcasts once
+    // fanned out; this socket is over the high-water mark, so both report backpressure.
     ws.subscribe("t");
     const before = ws.bufferedAmount;
-    expect(rec.server.publish("t", "ü".repeat(500))).toBe(true);
-    rec.server.broadcast(Buffer.alloc(3000));
-    await waitFor(() => ws.bufferedAmount === before + 1000 + 3000, 5000, "publish + broadcast counted");
+    expect(rec.server.publish("t", "ü".repeat(500))).toBe(PublishStatus.BACKPRESSURE);
+    expect(ws.bufferedAmount).toBe(before + 1000);
+    expect(rec.server.broadcast(Buffer.alloc(3000))).toBe(PublishStatus.BACKPRESSURE);
+    await waitFor(() => ws.bufferedAmount === before + 1000 + 3000, 5000, "the broadcast counted");
+    await sleep(100);
+    expect(ws.bufferedAmount, "stays exact once fanned out").toBe(before + 1000 + 3000);
     // With one socket, the server's queuedBytes is that socket's bufferedAmount.
     expect(rec.server.stats().queuedBytes).toBe(ws.bufferedAmount);
   });
@@ -409,7 +414,7 @@ describe("a client that stops reading", () => {
       for (let seq = 0; seq < TOTAL; seq++) {
         // Pace the publisher by the fast subscribers: at most 4 messages ahead of them.
         while (fast.some((c) => c.count < seq - 4) && Date.now() < deadline) await sleep(1);
-        expect(rec.server.publish("feed", numbered(seq, MSG))).toBe(true);
+        expect(rec.server.publish("feed", numbered(seq, MSG))).toBeTruthy();
         if (slowClosedAt < 0 && rec.closes.some((c) => c.ws === slow)) slowClosedAt = seq;
       }
       await waitFor(() => fast.every((c) => c.count === TOTAL), 10_000, "the fast subscribers to get everything");
@@ -486,7 +491,9 @@ describe("a client that stops reading", () => {
       expect(delivered).toBe(FAST * TOTAL * MSG);
       expect(stats.dropped).toBeGreaterThan(0);
       expect(stats.dropped).toBeLessThan(TOTAL); // the stalled socket did take some before its limit
-      expect(maxSlowBuffered).toBeLessThanOrEqual(MAX + MSG);
+      // Its native queue stops at MAX (+ the message that crossed it); its bufferedAmount also
+      // counts the publishes not fanned out yet: at most the 17 the pacing lets be in flight.
+      expect(maxSlowBuffered).toBeLessThanOrEqual(MAX + MSG + 17 * MSG);
       expect(slow.readyState).toBe(ReadyState.OPEN);
       expect(peak - baseline).toBeLessThan(200 * MiB);
     },
@@ -575,5 +582,106 @@ describe("option validation", () => {
       const server = await startServer(defer, options);
       expect(server.listening).toBe(true);
     }
+  });
+});
+
+describe("publish backpressure", () => {
+  // The natural publisher: publish while the fastest subscriber's bufferedAmount is under the
+  // high-water mark, then wait for its drain. That bufferedAmount counts every publish from the
+  // moment publish() returns (also before the I/O thread fanned it out), so the loop never runs
+  // ahead of the fast subscriber, which gets every byte; a never-reading subscriber is dropped
+  // by policy (maxBackpressure) and memory stays bounded.
+  for (const closeSlow of [false, true]) {
+    it(
+      `one fast and one never-reading subscriber, 32 MiB in 64 KiB messages paced on the fast one: it gets every byte` +
+        (closeSlow ? " (closeOnBackpressureLimit closes the slow one with 1008)" : " (the slow one's messages are dropped)"),
+      { timeout: 60_000 },
+      async () => {
+        const MSG = 64 * KiB;
+        const TOTAL = 512; // 32 MiB
+        const MAX = 4 * MiB;
+        const rec = await recordingServer({
+          maxBackpressure: MAX,
+          closeOnBackpressureLimit: closeSlow,
+          open: (ws) => {
+            rec.sockets.push(ws);
+            ws.subscribe("feed");
+          },
+          drain: (ws) => {
+            rec.drains.push({ ws, bufferedAmount: ws.bufferedAmount });
+            if (ws === fastWs) wake?.();
+          },
+        });
+        let wake: (() => void) | undefined;
+        const fast = await countingClient(urlOf(rec.server));
+        const fastWs = await socketAt(rec, 0);
+        const { ws: slow } = await stalledClient(rec);
+
+        await sleep(50);
+        const baseline = process.memoryUsage().rss;
+        let peak = baseline;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+        defer(() => clearInterval(sampler));
+        const statuses = new Map<number, number>();
+        let maxFastBuffered = 0;
+        for (let seq = 0; seq < TOTAL; ) {
+          while (seq < TOTAL && fastWs.bufferedAmount < BACKPRESSURE_HIGH_WATER_MARK) {
+            const status = rec.server.publish("feed", numbered(seq++, MSG));
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            maxFastBuffered = Math.max(maxFastBuffered, fastWs.bufferedAmount);
+          }
+          if (seq < TOTAL) {
+            // A drain is on its way (publish asked for it when it crossed the high-water mark).
+            await withTimeout(new Promise<void>((resolve) => (wake = resolve)), 10_000, `the fast subscriber's drain at #${seq}`);
+          }
+        }
+        await waitFor(() => fast.count === TOTAL, 20_000, "the fast subscriber to get everything");
+        clearInterval(sampler);
+        const stats = rec.server.stats();
+        console.log(
+          `publish pacing: fast got ${(fast.bytes / MiB).toFixed(1)} MiB, its bufferedAmount peaked at ${(maxFastBuffered / KiB).toFixed(0)} KiB; ` +
+            `statuses ${JSON.stringify([...statuses])}; dropped ${stats.dropped}; rss +${((peak - baseline) / MiB).toFixed(1)} MiB`,
+        );
+        expect(fast.bytes).toBe(TOTAL * MSG);
+        expect(fast.last).toBe(TOTAL - 1);
+        expect(fast.outOfOrder).toBe(0);
+        expect(maxFastBuffered).toBeLessThan(BACKPRESSURE_HIGH_WATER_MARK + MSG + 1);
+        // The slow one was over the high-water mark all along: publish said so.
+        expect(statuses.get(PublishStatus.BACKPRESSURE)).toBeGreaterThan(TOTAL / 2);
+        if (closeSlow) {
+          await waitFor(() => rec.closes.some((c) => c.ws === slow), 10_000, "the slow subscriber's close");
+          expect(rec.closes.find((c) => c.ws === slow)!.code).toBe(1008);
+        } else {
+          expect(stats.dropped).toBeGreaterThan(0);
+          expect(slow.readyState).toBe(ReadyState.OPEN);
+          // Exact once the fan-out is done: what its native queue holds, at most MAX + one message.
+          await waitFor(() => rec.server.stats().queuedBytes === slow.bufferedAmount, 5000, "the slow socket's count to settle");
+          expect(slow.bufferedAmount).toBeLessThanOrEqual(MAX + MSG);
+        }
+        expect(peak - baseline).toBeLessThan(64 * MiB);
+      },
+    );
+  }
+
+  it("publish() reports BACKPRESSURE while a subscriber holds the high-water mark; that subscriber's drain follows once", { timeout: 30_000 }, async () => {
+    const rec = await recordingServer({ open: (ws) => void (rec.sockets.push(ws), ws.subscribe("t")) });
+    const { raw, ws: stalled } = await stalledClient(rec);
+    // Both below the mark (whatever the I/O thread has written meanwhile): SUCCESS, no drain.
+    expect(rec.server.publish("t", numbered(0, 1000))).toBe(PublishStatus.SUCCESS);
+    expect(stalled.bufferedAmount).toBeLessThanOrEqual(1000);
+    // 8 MiB more: the kernel takes a few MiB at most from a socket that is not read, so the
+    // stalled subscriber holds the mark by the end, and publish says so.
+    const statuses = Array.from({ length: 128 }, (_, i) => rec.server.publish("t", numbered(i + 1, 64 * KiB)));
+    expect(statuses.at(-1)).toBe(PublishStatus.BACKPRESSURE);
+    expect(stalled.bufferedAmount).toBeGreaterThanOrEqual(BACKPRESSURE_HIGH_WATER_MARK);
+    await sleep(200);
+    expect(rec.drains).toHaveLength(0);
+    raw.socket.resume();
+    await waitFor(() => rec.drains.length === 1, 10_000, "the stalled subscriber's drain");
+    expect(rec.drains[0]!.ws).toBe(stalled);
+    expect(rec.drains[0]!.bufferedAmount).toBeLessThan(BACKPRESSURE_HIGH_WATER_MARK);
+    await waitFor(() => stalled.bufferedAmount === 0, 10_000, "everything written");
+    await sleep(100);
+    expect(rec.drains).toHaveLength(1);
   });
 });

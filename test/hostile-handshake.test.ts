@@ -119,6 +119,36 @@ describe("invalid opening handshakes are refused", () => {
   });
 });
 
+describe("NUL bytes in a header value are answered 400", () => {
+  const cases: [string, string][] = [
+    ["in a custom header's value", request([...goodHeaders(), "X-Token: abc\0def"])],
+    ["in the Origin header", request([...goodHeaders(), "Origin: http://a\0.example"])],
+    ["in Sec-WebSocket-Protocol", request([...goodHeaders(), "Sec-WebSocket-Protocol: chat\0admin"])],
+    ["at the start of a value", request([...goodHeaders(), "X-Empty: \0"])],
+  ];
+  for (const [name, bytes] of cases) {
+    for (const hook of [false, true]) {
+      it(`${name}${hook ? ", with an upgrade hook (which never sees it)" : ""}: 400, not upgraded`, async () => {
+        const seen: string[] = [];
+        const rec: Recorder = { server: undefined as unknown as Server, opens: 0 };
+        rec.server = await startServer(defer, {
+          ...(hook ? { upgrade: (req: { url: string }) => void seen.push(req.url) } : {}),
+          open() {
+            rec.opens++;
+          },
+          message(ws, data, isBinary) {
+            ws.send(data, isBinary);
+          },
+        });
+        const { received } = await exchange(rec.server.port, Buffer.from(bytes, "latin1"), true);
+        expect(received).toMatch(/^HTTP\/1\.[01] 400\b/);
+        await expectRefused(rec, received);
+        expect(seen).toEqual(hook ? ["/"] : []); // only the valid request of expectRefused
+      });
+    }
+  }
+});
+
 describe("with an upgrade hook", () => {
   it("invalid requests are refused natively: the hook never sees them", async () => {
     const seen: string[] = [];

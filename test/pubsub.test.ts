@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import {
   MAX_TOPIC_LENGTH,
+  PublishStatus,
   ReadyState,
   type Server,
   type ServerOptions,
@@ -100,11 +101,11 @@ describe("subscriptions", () => {
     expect(a.ws.isSubscribed("news")).toBe(false);
     expect(a.ws.topics).toEqual([]);
     expect(server.subscriberCount("news")).toBe(0);
-    expect(server.publish("news", "after unsubscribe")).toBe(false);
+    expect(server.publish("news", "after unsubscribe")).toBe(PublishStatus.NOT_PUBLISHED);
     await expectNothingBefore(a);
     // Subscribing again works.
     expect(a.ws.subscribe("news")).toBe(true);
-    expect(server.publish("news", "again")).toBe(true);
+    expect(server.publish("news", "again")).toBe(PublishStatus.SUCCESS);
     expect(await text(a.client)).toBe("again");
   });
 
@@ -141,7 +142,7 @@ describe("subscriptions", () => {
 
     // A later publish reaches the two open subscribers only: two frames written.
     const before = server.stats().messagesOut;
-    expect(server.publish("room", "after a left")).toBe(true);
+    expect(server.publish("room", "after a left")).toBe(PublishStatus.SUCCESS);
     expect(await text(b.client)).toBe("after a left");
     expect(await text(c.client)).toBe("after a left");
     await waitFor(() => server.stats().messagesOut - before === 2, 5000, "2 frames written");
@@ -152,8 +153,8 @@ describe("subscriptions", () => {
     await waitFor(() => closes.length === 3, 5000, "every close handler");
     expect(server.subscriberCount("room")).toBe(0);
     expect(server.subscriberCount("other")).toBe(0);
-    expect(server.publish("room", "nobody")).toBe(false);
-    expect(server.publish("other", "nobody")).toBe(false);
+    expect(server.publish("room", "nobody")).toBe(PublishStatus.NOT_PUBLISHED);
+    expect(server.publish("other", "nobody")).toBe(PublishStatus.NOT_PUBLISHED);
     expect(server.stats().dropped).toBe(0);
   });
 
@@ -166,7 +167,7 @@ describe("subscriptions", () => {
     expect(a.ws.readyState).toBe(ReadyState.CLOSED);
     expect(a.ws.subscribe("t")).toBe(false);
     expect(a.ws.unsubscribe("t")).toBe(false);
-    expect(a.ws.publish("t", "x")).toBe(false);
+    expect(a.ws.publish("t", "x")).toBe(PublishStatus.NOT_PUBLISHED);
     expect(server.subscriberCount("t")).toBe(0);
   });
 
@@ -177,7 +178,7 @@ describe("subscriptions", () => {
     const b = await two.connect();
     a.ws.subscribe("shared");
     b.ws.subscribe("shared");
-    expect(one.server.publish("shared", "from one")).toBe(true);
+    expect(one.server.publish("shared", "from one")).toBe(PublishStatus.SUCCESS);
     expect(await text(a.client)).toBe("from one");
     await expectNothingBefore(b);
     expect(two.server.subscriberCount("shared")).toBe(1);
@@ -220,8 +221,8 @@ describe("topic validation", () => {
     expect(thrown(() => a.ws.subscribe(longest + "t"))).toBeInstanceOf(RangeError);
     expect(thrown(() => server.publish(longest + "t", "x"))).toBeInstanceOf(RangeError);
     expect(a.ws.subscribe("日本語/チャット 🎉")).toBe(true);
-    expect(server.publish(longest, "long")).toBe(true);
-    expect(server.publish("日本語/チャット 🎉", "unicode")).toBe(true);
+    expect(server.publish(longest, "long")).toBe(PublishStatus.SUCCESS);
+    expect(server.publish("日本語/チャット 🎉", "unicode")).toBe(PublishStatus.SUCCESS);
     expect(await text(a.client)).toBe("long");
     expect(await text(a.client)).toBe("unicode");
   });
@@ -237,11 +238,11 @@ describe("server.publish()", () => {
     b.ws.subscribe("news");
     outsider.ws.subscribe("sport");
 
-    expect(server.publish("news", "héllo")).toBe(true);
-    expect(server.publish("news", Buffer.from([0, 1, 2, 255]))).toBe(true);
-    expect(server.publish("news", new Uint8Array([7, 8]).buffer)).toBe(true);
-    expect(server.publish("news", "as binary", true)).toBe(true);
-    expect(server.publish("news", Buffer.from("as text"), false)).toBe(true);
+    expect(server.publish("news", "héllo")).toBe(PublishStatus.SUCCESS);
+    expect(server.publish("news", Buffer.from([0, 1, 2, 255]))).toBe(PublishStatus.SUCCESS);
+    expect(server.publish("news", new Uint8Array([7, 8]).buffer)).toBe(PublishStatus.SUCCESS);
+    expect(server.publish("news", "as binary", true)).toBe(PublishStatus.SUCCESS);
+    expect(server.publish("news", Buffer.from("as text"), false)).toBe(PublishStatus.SUCCESS);
 
     for (const p of [a, b]) {
       const m1 = await nextMessage(p.client);
@@ -260,14 +261,14 @@ describe("server.publish()", () => {
 
   it("returns false when the topic has no subscribers, true when it has", async () => {
     const { server, connect } = await hub();
-    expect(server.publish("empty", "x")).toBe(false);
+    expect(server.publish("empty", "x")).toBe(PublishStatus.NOT_PUBLISHED);
     const a = await connect();
-    expect(server.publish("empty", "x")).toBe(false);
+    expect(server.publish("empty", "x")).toBe(PublishStatus.NOT_PUBLISHED);
     a.ws.subscribe("empty");
-    expect(server.publish("empty", "now")).toBe(true);
+    expect(server.publish("empty", "now")).toBe(PublishStatus.SUCCESS);
     expect(await text(a.client)).toBe("now");
     a.ws.unsubscribe("empty");
-    expect(server.publish("empty", "x")).toBe(false);
+    expect(server.publish("empty", "x")).toBe(PublishStatus.NOT_PUBLISHED);
     await expectNothingBefore(a);
   });
 
@@ -329,8 +330,8 @@ describe("ws.publish()", () => {
     const outsider = await connect();
     for (const p of [a, b, c]) p.ws.subscribe("chat");
 
-    expect(a.ws.publish("chat", "from a")).toBe(true);
-    expect(b.ws.publish("chat", Buffer.from("bin from b"))).toBe(true);
+    expect(a.ws.publish("chat", "from a")).toBe(PublishStatus.SUCCESS);
+    expect(b.ws.publish("chat", Buffer.from("bin from b"))).toBe(PublishStatus.SUCCESS);
 
     expect(await text(b.client)).toBe("from a");
     expect(await text(c.client)).toBe("from a");
@@ -349,7 +350,7 @@ describe("ws.publish()", () => {
     const sender = await connect();
     a.ws.subscribe("chat");
     b.ws.subscribe("chat");
-    expect(sender.ws.publish("chat", "hi all")).toBe(true);
+    expect(sender.ws.publish("chat", "hi all")).toBe(PublishStatus.SUCCESS);
     expect(await text(a.client)).toBe("hi all");
     expect(await text(b.client)).toBe("hi all");
     await expectNothingBefore(sender);
@@ -373,7 +374,7 @@ describe("ws.publish()", () => {
   it("returns false for a topic without subscribers", async () => {
     const { connect } = await hub();
     const a = await connect();
-    expect(a.ws.publish("nobody", "x")).toBe(false);
+    expect(a.ws.publish("nobody", "x")).toBe(PublishStatus.NOT_PUBLISHED);
   });
 });
 
@@ -466,8 +467,8 @@ describe("ordering at scale", () => {
 
       const out0 = server.stats().messagesOut;
       for (let i = 0; i < P; i++) {
-        expect(server.publish("a", `a:${i}`)).toBe(true);
-        expect(server.publish("b", `b:${i}`, true)).toBe(true);
+        expect(server.publish("a", `a:${i}`)).toBe(PublishStatus.SUCCESS);
+        expect(server.publish("b", `b:${i}`, true)).toBe(PublishStatus.SUCCESS);
       }
       await waitFor(
         () => subs.every((s) => s.error !== undefined || (s.a === P && (s.both ? s.b === P : s.b === 0))),
