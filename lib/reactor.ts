@@ -21,6 +21,8 @@ import {
   EV_STOPPED,
   EV_UPGRADE,
   EV_UPGRADE_GONE,
+  EV_PEER_CERT,
+  EV_TLS_APPLIED,
   RECORD_WORDS,
   type NativeReactor,
 } from "./native.js";
@@ -45,6 +47,13 @@ export interface Endpoint {
   _upgradeGone?(upgradeId: number): void;
   /** A client's connect failed: `code` names why, `status` is the HTTP status or 0. */
   _connectFailed?(code: string, message: string, status: number): void;
+  /**
+   * The TLS peer certificate of the Open (`forUpgrade` false: `id` is its slot) or Upgrade
+   * (`forUpgrade`: `id` is the upgrade id) event that follows; `bytes` is a slab view.
+   */
+  _peerCert?(id: number, forUpgrade: boolean, bytes: Buffer): void;
+  /** setTls() request `seq` was applied (`error` empty) or refused. */
+  _tlsApplied?(seq: number, error: string): void;
 }
 
 /** What a connection's events are delivered to. */
@@ -153,6 +162,16 @@ export class Reactor {
             else this.endpoints.get(a)?._httpRequest?.(slot, bytes);
             break;
           }
+          case EV_PEER_CERT: {
+            const len = records[i + 5]!;
+            const off = base + records[i + 4]!;
+            const bytes = records[i + 6] ? large![records[i + 4]!]! : len === 0 ? EMPTY : slab!.subarray(off, off + len);
+            this.endpoints.get(a)?._peerCert?.(slot, records[i + 3] === 1, bytes);
+            break;
+          }
+          case EV_TLS_APPLIED:
+            this.endpoints.get(a)?._tlsApplied?.(records[i + 3]!, this.text(records, i, slab, base));
+            break;
           case EV_UPGRADE_GONE:
             this.endpoints.get(a)?._upgradeGone?.(slot);
             break;

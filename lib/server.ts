@@ -4,11 +4,12 @@ import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { attach, detach, handOver } from "./attach.js";
-import { ClosedError, ListenError } from "./errors.js";
+import { ClosedError, invalidType, ListenError } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
-import { type ResolvedTls, resolveTls } from "./tls-options.js";
+import { decodePeerCertificate, type PeerCertificate, type ResolvedTls, resolveTls, TlsConfigError, type TlsOptions } from "./tls-options.js";
+import type { NativeTlsOptions } from "./native.js";
 import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
 import { httpResponse } from "./http-handler.js";
 
@@ -78,6 +79,11 @@ export class Server<T = unknown> implements Endpoint {
   #resolveClosed?: () => void;
 
   #tls?: ResolvedTls;
+  #isTls: boolean;
+  // The peer certificate of the Open/Upgrade event that follows its PeerCert event.
+  #nextPeer?: { id: number; forUpgrade: boolean; cert: PeerCertificate };
+  #tlsRequests = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  #tlsSeq = 0;
   // ws.data the upgrade handler chose, by handshake, until its socket opens (or never will).
   #upgradeData = new Map<number, T>();
   // Attached: the Node request of each handover, until its handshake reaches the hook.
@@ -87,6 +93,7 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal Use {@link createServer}. */
   constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
     this.#tls = tls;
+    this.#isTls = tls !== undefined;
     this.#options = options;
     this.#handlers = options.handlers;
     this.#reactor = currentReactor();
@@ -293,12 +300,53 @@ export class Server<T = unknown> implements Endpoint {
       reusePort: o.reusePort,
       httpHook: this.#handlers.http !== undefined,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
-      ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
+      ...(this.#tls ? nativeTls(this.#tls) : {}),
     });
     this.#tls = undefined; // the native side has its own copy
     return new Promise((resolve, reject) => {
       this.#listen = { resolve, reject };
     });
+  }
+
+  /**
+   * Replaces the certificates (and any other `tls` setting) of this `wss://` server without a
+   * restart, e.g. for a renewal: handshakes that start after the promise resolves use the new
+   * ones; open connections are not touched. `tls` is a complete `tls` option, as
+   * createServer takes it (SNI entries included: entries left out are removed).
+   *
+   * @throws (rejects with) `TlsConfigError`/`TypeError` for an unusable `tls` (the old settings
+   *   stay), `ClosedError` if the server is closed, `TypeError` (`ERR_INVALID_ARG_TYPE`) on a
+   *   server without TLS.
+   */
+  async setTls(tls: TlsOptions): Promise<void> {
+    if (!this.#isTls) throw invalidType("setTls", "called on a server created with a tls option", undefined);
+    const resolved = await resolveTls(tls);
+    if (this.#state === "closed" || this.#state === "closing") throw new ClosedError("setTls on a closed server");
+    const seq = ++this.#tlsSeq;
+    const done = new Promise<void>((resolve, reject) => this.#tlsRequests.set(seq, { resolve, reject }));
+    this.#reactor.native.setTls(this.#id, seq, nativeTls(resolved));
+    return done;
+  }
+
+  /** @internal */
+  _tlsApplied(seq: number, error: string): void {
+    const request = this.#tlsRequests.get(seq);
+    this.#tlsRequests.delete(seq);
+    if (!request) return;
+    if (error === "") request.resolve();
+    else request.reject(new TlsConfigError(error.startsWith("ERR_TLS_CIPHERS") ? "ERR_TLS_CIPHERS" : "ERR_TLS_CERT", error.slice(error.indexOf(" ") + 1)));
+  }
+
+  /** @internal */
+  _peerCert(id: number, forUpgrade: boolean, bytes: Buffer): void {
+    const cert = decodePeerCertificate(bytes);
+    this.#nextPeer = cert ? { id, forUpgrade, cert } : undefined;
+  }
+
+  #takePeer(id: number, forUpgrade: boolean): PeerCertificate | undefined {
+    const next = this.#nextPeer;
+    this.#nextPeer = undefined;
+    return next && next.id === id && next.forUpgrade === forUpgrade ? next.cert : undefined;
   }
 
   /** @internal */
@@ -334,6 +382,8 @@ export class Server<T = unknown> implements Endpoint {
       newline < 0
         ? new ServerWebSocket<T>(this.#reactor, this, slot, opened)
         : new ServerWebSocket<T>(this.#reactor, this, slot, opened.slice(0, newline), opened.slice(newline + 1));
+    const peer = this.#takePeer(slot, false);
+    if (peer) ws._setPeerCertificate(peer);
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);
@@ -351,7 +401,7 @@ export class Server<T = unknown> implements Endpoint {
   _upgrade(upgradeId: number, bytes: Buffer, attachId = 0): void {
     const httpRequest = attachId === 0 ? undefined : this.#handedOver.get(attachId);
     if (httpRequest) this.#handedOver.delete(attachId);
-    const request = decodeUpgradeRequest(bytes, httpRequest);
+    const request = decodeUpgradeRequest(bytes, httpRequest, this.#takePeer(upgradeId, true));
     const filter = this.#options.pathFilter;
     const hook = this.#handlers.upgrade;
     let result: unknown;
@@ -459,6 +509,8 @@ export class Server<T = unknown> implements Endpoint {
   #finish(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    for (const request of this.#tlsRequests.values()) request.reject(new ClosedError("the server closed before setTls was applied"));
+    this.#tlsRequests.clear();
     this.#syncHold();
     this.#reactor.remove(this.#id);
     this.#resolveClosed?.();
@@ -473,6 +525,21 @@ export class Server<T = unknown> implements Endpoint {
     else if (!want && this.#holding) this.#reactor.unhold();
     this.#holding = want;
   }
+}
+
+function nativeTls(tls: ResolvedTls): NativeTlsOptions {
+  return {
+    tlsCert: tls.cert,
+    tlsKey: tls.key,
+    tlsChain: tls.chain,
+    tlsSni: tls.sni,
+    tlsClientCa: tls.clientCa,
+    tlsRequestCert: tls.requestCert,
+    tlsRejectUnauthorized: tls.rejectUnauthorized,
+    tlsMinVersion: tls.minVersion,
+    tlsCiphers: tls.ciphers,
+    tlsCiphersuites: tls.ciphersuites,
+  };
 }
 
 /**
