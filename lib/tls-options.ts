@@ -20,6 +20,8 @@ export interface TlsIdentity {
   /**
    * More chain certificates (intermediate CAs) to send after the certificate, as PEM text,
    * Buffers or file paths; what a client needs between your certificate and a root it trusts.
+   * With `requestCert` (main identity only) they are also the CAs client certificates must
+   * chain to, as with Node's `ca`.
    */
   ca?: string | Buffer | Array<string | Buffer>;
 }

@@ -4,13 +4,12 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <strings.h>
 
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-
-#include <openssl/x509v3.h>
 
 namespace lwsnode {
 
@@ -47,6 +46,9 @@ bool addChain(SSL_CTX* ctx, const std::string& pem, int skip) {
 struct StoreFree {
   void operator()(X509_STORE* st) const { X509_STORE_free(st); }
 };
+struct NamesFree {
+  void operator()(STACK_OF(X509_NAME) * names) const { sk_X509_NAME_pop_free(names, X509_NAME_free); }
+};
 
 std::unique_ptr<X509, X509Free> readCert(const std::string& pem) {
   auto bio = memBio(pem);
@@ -66,16 +68,19 @@ int acceptAnyway(int /*preverifyOk*/, X509_STORE_CTX* /*ctx*/) { return 1; }
 // resume a verified session without an id context, and SNI contexts must share it).
 const unsigned char kSessionContext[] = "lwsnode";
 
-// Applies `policy` to a server context. On failure fills `error` ("CODE message").
-bool applyPolicy(SSL_CTX* ctx, const TlsPolicy& policy, std::string& error) {
+// Applies `policy` to a server context. `live`: the context already served with another
+// policy (setTls), so an empty cipher setting means "back to OpenSSL's defaults" instead of
+// "leave as made". On failure fills `error` ("CODE message").
+bool applyPolicy(SSL_CTX* ctx, const TlsPolicy& policy, bool live, std::string& error) {
   SSL_CTX_set_min_proto_version(ctx, policy.minVersion);
-  // Empty: back to OpenSSL's defaults (what a setTls without them means).
-  if (SSL_CTX_set_cipher_list(ctx, policy.ciphers.empty() ? OSSL_default_cipher_list() : policy.ciphers.c_str()) != 1) {
+  const char* ciphers = !policy.ciphers.empty() ? policy.ciphers.c_str() : live ? OSSL_default_cipher_list() : nullptr;
+  if (ciphers && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
     ERR_clear_error();
     error = "ERR_TLS_CIPHERS tls.ciphers matches no cipher";
     return false;
   }
-  if (SSL_CTX_set_ciphersuites(ctx, policy.ciphersuites.empty() ? OSSL_default_ciphersuites() : policy.ciphersuites.c_str()) != 1) {
+  const char* suites = !policy.ciphersuites.empty() ? policy.ciphersuites.c_str() : live ? OSSL_default_ciphersuites() : nullptr;
+  if (suites && SSL_CTX_set_ciphersuites(ctx, suites) != 1) {
     ERR_clear_error();
     error = "ERR_TLS_CIPHERS tls.ciphersuites matches no TLS 1.3 cipher suite";
     return false;
@@ -86,9 +91,8 @@ bool applyPolicy(SSL_CTX* ctx, const TlsPolicy& policy, std::string& error) {
     return true;
   }
   std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
-  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  std::unique_ptr<STACK_OF(X509_NAME), NamesFree> names(sk_X509_NAME_new_null());
   if (!store || !names) {
-    sk_X509_NAME_free(names);
     error = "ERR_TLS_CERT out of memory";
     return false;
   }
@@ -100,12 +104,13 @@ bool applyPolicy(SSL_CTX* ctx, const TlsPolicy& policy, std::string& error) {
       std::unique_ptr<X509, X509Free> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
       if (!x) break;
       X509_STORE_add_cert(store.get(), x.get());  // a duplicate is refused: harmless
-      if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(x.get()))) sk_X509_NAME_push(names, name);
+      if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(x.get())))
+        if (!sk_X509_NAME_push(names.get(), name)) X509_NAME_free(name);
     }
   }
   ERR_clear_error();  // the read that ends the loop, duplicates
   SSL_CTX_set_cert_store(ctx, store.release());            // the context owns it from here
-  SSL_CTX_set_client_CA_list(ctx, names);                  // ... and these (the CAs a client may pick from)
+  SSL_CTX_set_client_CA_list(ctx, names.release());        // ... and these (the CAs a client may pick from)
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (policy.rejectUnauthorized ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                      policy.rejectUnauthorized ? nullptr : &acceptAnyway);
   return true;
@@ -132,7 +137,7 @@ SSL_CTX* newIdentityContext(const SniIdentity& id, const TlsPolicy& policy, std:
     SSL_CTX_free(ctx);
     return nullptr;
   }
-  if (!applyPolicy(ctx, policy, error)) {
+  if (!applyPolicy(ctx, policy, false, error)) {
     SSL_CTX_free(ctx);
     return nullptr;
   }
@@ -183,7 +188,7 @@ void TlsCerts::installSni(std::vector<std::pair<std::string, CtxPtr>> contexts) 
   byName_ = std::move(contexts);
   // Replaces lws's own name callback, which picks among vhosts sharing a port: ours never do.
   // Left in place when the list becomes empty: find() then answers "the default".
-  if (!byName_.empty()) {
+  if (!byName_.empty() || main_) {
     SSL_CTX_set_tlsext_servername_callback(ctx_, &TlsCerts::onServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx_, this);
   }
@@ -196,7 +201,7 @@ bool TlsCerts::configure(SSL_CTX* vhostCtx, const std::string& chainPem, const s
     error = "ERR_TLS_CERT the certificate chain was refused";
     return false;
   }
-  if (!applyPolicy(vhostCtx, policy, error)) return false;
+  if (!applyPolicy(vhostCtx, policy, false, error)) return false;
   std::vector<std::pair<std::string, CtxPtr>> contexts;
   if (!buildSni(sni, policy, contexts, error)) return false;
   installSni(std::move(contexts));
@@ -209,16 +214,18 @@ bool TlsCerts::replace(const SniIdentity& main, const std::vector<SniIdentity>& 
     error = "ERR_TLS_CERT the server has no TLS context";
     return false;
   }
-  // Everything that can fail is tried on fresh contexts first: the live one changes only
-  // when it will all work.
-  CtxPtr probe(newIdentityContext(main, policy, error));
-  if (!probe) return false;
+  // The new certificate goes in a context of its own that every handshake switches to (as
+  // SNI names do), rather than into lws's: OpenSSL keeps one certificate per key type there,
+  // so an RSA renewal of an ECDSA certificate would leave the old one served. Everything
+  // that can fail is built first; the live state changes only when it all worked.
+  CtxPtr replacement(newIdentityContext(main, policy, error));
+  if (!replacement) return false;
   std::vector<std::pair<std::string, CtxPtr>> contexts;
   if (!buildSni(sni, policy, contexts, error)) return false;
-  if (!loadIdentity(ctx_, main) || !applyPolicy(ctx_, policy, error)) {
-    if (error.empty()) error = "ERR_TLS_CERT the certificate or key was refused";
-    return false;
-  }
+  // Verification mode, versions and ciphers are read from the context an SSL was made from
+  // (lws's), not from the one it switches to.
+  if (!applyPolicy(ctx_, policy, true, error)) return false;
+  main_ = std::move(replacement);
   installSni(std::move(contexts));
   return true;
 }
@@ -320,10 +327,13 @@ std::string describeClientTlsFailure(SSL* ssl, const std::string& lwsReason) {
 }
 
 int TlsCerts::onServerName(SSL* ssl, int* /*alert*/, void* arg) {
+  const auto* self = static_cast<const TlsCerts*>(arg);
+  // Called for every handshake, with or without a name.
   const char* host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  if (!host) return SSL_TLSEXT_ERR_NOACK;  // no SNI: the default certificate
-  if (SSL_CTX* ctx = static_cast<const TlsCerts*>(arg)->find(host)) SSL_set_SSL_CTX(ssl, ctx);
-  return SSL_TLSEXT_ERR_OK;
+  SSL_CTX* ctx = host ? self->find(host) : nullptr;
+  if (!ctx) ctx = self->main_.get();  // after setTls: the replacement of lws's certificate
+  if (ctx) SSL_set_SSL_CTX(ssl, ctx);
+  return host ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
 }  // namespace lwsnode

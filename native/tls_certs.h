@@ -61,9 +61,9 @@ class TlsCerts {
   // switches a handshake to it. On failure fills `error` ("CODE message") and returns false.
   bool configure(SSL_CTX* vhostCtx, const std::string& chainPem, const std::vector<SniIdentity>& sni,
                  const TlsPolicy& policy, std::string& error);
-  // setTls: replaces the leaf, key, chain, SNI entries and policy of the context configure()
-  // was given, for handshakes that start from now on (each SSL copies what it uses when it is
-  // created). All or nothing: on failure nothing changed.
+  // setTls: replaces the leaf, key, chain, SNI entries and policy configure() set up, for
+  // handshakes that start from now on (each SSL copies what it uses when it is created or
+  // switched). All or nothing: on failure nothing changed.
   bool replace(const SniIdentity& main, const std::vector<SniIdentity>& sni, const TlsPolicy& policy, std::string& error);
 
  private:
@@ -79,6 +79,7 @@ class TlsCerts {
   void installSni(std::vector<std::pair<std::string, CtxPtr>> contexts);
 
   SSL_CTX* ctx_ = nullptr;  // lws's context of the vhost; lives as long as the server
+  CtxPtr main_;             // set by replace(): the certificate that took lws's place
 
   // A handshake that switched keeps its own reference (SSL_set_SSL_CTX), so these may go
   // with the server even if a connection outlives it.

@@ -44,6 +44,8 @@ export interface TestPki {
   server: TestIdentity;
   /** Another server certificate (DNS:localhost, CN=renewed) signed by serverCa: a renewal. */
   renewed: TestIdentity;
+  /** DNS:localhost, CN=rsa, an RSA key (the others are ECDSA), signed by serverCa. */
+  rsa: TestIdentity;
   /** DNS:localhost, signed by serverCa, valid only in January 2020. */
   expired: TestIdentity;
   /** A self-signed DNS:localhost certificate (no CA). */
@@ -80,14 +82,15 @@ export function makePki(): TestPki {
         "[client]", "basicConstraints = CA:FALSE", "extendedKeyUsage = clientAuth", "",
       ].join("\n"),
     );
-    const issue = (name: string, cn: string, ca: string, ext: string, dates: string[]): TestIdentity => {
-      openssl("req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`);
+    const issue = (name: string, cn: string, ca: string, ext: string, dates: string[], key = ec): TestIdentity => {
+      openssl("req", ...key, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`);
       openssl("ca", "-batch", "-config", "ca.cnf", "-cert", `${ca}.crt`, "-keyfile", `${ca}.key`, "-in", `${name}.csr`, "-out", `${name}.crt`, "-extensions", ext, "-notext", ...dates);
       return { cert: read(`${name}.crt`), key: read(`${name}.key`) };
     };
     const twoDays = ["-days", "2"];
     const server = issue("server", "localhost", "sca", "server", twoDays);
     const renewed = issue("renewed", "renewed", "sca", "server", twoDays);
+    const rsa = issue("rsa", "rsa", "sca", "server", twoDays, ["-newkey", "rsa:2048", "-nodes"]);
     const expired = issue("expired", "localhost", "sca", "server", ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]);
     const alice = issue("alice", "alice", "cca", "client", twoDays);
     openssl("req", "-x509", ...ec, "-keyout", "self.key", "-out", "self.crt", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost");
@@ -97,6 +100,7 @@ export function makePki(): TestPki {
       serverCa: read("sca.crt"),
       server,
       renewed,
+      rsa,
       expired,
       selfSigned: { cert: read("self.crt"), key: read("self.key") },
       clientCa: read("cca.crt"),

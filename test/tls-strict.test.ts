@@ -318,6 +318,17 @@ describe("setTls: certificates replaced without a restart", () => {
     expect((await nextMessage(fresh)).data.toString()).toBe("new");
   });
 
+  it("a renewal with another key type (ECDSA to RSA) replaces the old certificate entirely", async () => {
+    const server = await startEchoServer(defer, { tls: pki.server });
+    await server.setTls(pki.rsa);
+    for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+      const socket = await handshake(server.port, { maxVersion });
+      expect(socket.getPeerCertificate().subject.CN).toBe("rsa");
+    }
+    await server.setTls(pki.server);
+    expect((await handshake(server.port, { maxVersion: "TLSv1.2" })).getPeerCertificate().subject.CN).toBe("localhost");
+  });
+
   it("updates SNI entries and the policy; an unusable one is refused and the old settings stay", async () => {
     const server = await startEchoServer(defer, { tls: pki.server });
     expect((await handshake(server.port, { servername: "alt.test" })).getPeerCertificate().subject.CN).toBe("localhost");
