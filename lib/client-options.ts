@@ -1,10 +1,10 @@
 // connect() options and URLs: their types, defaults and validation.
 import { invalidType, outOfRange } from "./errors.js";
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD_LENGTH } from "./server-options.js";
-import { certificates } from "./tls-options.js";
+import { certificates, rejectUnknownKeys, resolveProtocol, type TlsProtocolOptions, unlockKey } from "./tls-options.js";
 
 /** TLS settings of a `wss://` connection. */
-export interface ClientTlsOptions {
+export interface ClientTlsOptions extends TlsProtocolOptions {
   /**
    * CA certificates (PEM text or Buffer, one or a bundle) to trust besides the system's store,
    * e.g. the one that signed a test server's certificate.
@@ -12,7 +12,21 @@ export interface ClientTlsOptions {
   ca?: string | Buffer;
   /** Verify the server's certificate chain and host name. Default true; false accepts anything. */
   rejectUnauthorized?: boolean;
+  /** A client certificate to present (mutual TLS): PEM text or a Buffer (its leaf is sent). Needs `key`. */
+  cert?: string | Buffer;
+  /** The client certificate's private key: PEM text or a Buffer. */
+  key?: string | Buffer;
+  /** Passphrase of an encrypted `key` (decrypted here; the native side never sees it). */
+  passphrase?: string;
+  /**
+   * The name sent in TLS SNI and checked against the server's certificate, instead of the
+   * URL's host name (which stays in the `Host` header). Default: the URL's host name.
+   */
+  servername?: string;
 }
+
+const CLIENT_TLS_KEYS = ["ca", "rejectUnauthorized", "cert", "key", "passphrase", "servername", "minVersion", "ciphers", "ciphersuites"] as const;
+const SERVERNAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 
 /**
  * Retry policy of {@link ConnectOptions.reconnect}. Delays grow from `minDelay` by doubling up to
@@ -134,6 +148,13 @@ export interface ResolvedConnectOptions {
   origin: string;
   ca: string;
   rejectUnauthorized: boolean;
+  /** PEM client certificate and unencrypted key, or "". */
+  cert: string;
+  key: string;
+  servername: string;
+  minVersion: number;
+  ciphers: string;
+  ciphersuites: string;
   perMessageDeflate: boolean;
   maxPayloadLength: number;
   handshakeTimeout: number;
@@ -200,9 +221,34 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
 
   let ca = "";
   let rejectUnauthorized = true;
+  let cert = "";
+  let key = "";
+  let servername = "";
+  let protocol = { minVersion: 0x0303, ciphers: "", ciphersuites: "" };
   if (options.tls !== undefined) {
     const tls = options.tls;
     if (tls === null || typeof tls !== "object") throw invalidType("tls", "an object", tls);
+    rejectUnknownKeys("tls", tls, CLIENT_TLS_KEYS);
+    protocol = resolveProtocol("tls", tls);
+    if (tls.servername !== undefined) {
+      if (typeof tls.servername !== "string" || !SERVERNAME.test(tls.servername) || tls.servername.length > 253) {
+        throw invalidType("tls.servername", "a DNS host name", tls.servername);
+      }
+      servername = tls.servername;
+    }
+    if ((tls.cert === undefined) !== (tls.key === undefined)) throw invalidType(tls.cert === undefined ? "tls.cert" : "tls.key", "given together with tls.key / tls.cert", undefined);
+    if (tls.cert !== undefined) {
+      const text = (name: string, v: unknown): string => {
+        if (Buffer.isBuffer(v)) return v.toString("utf8");
+        if (typeof v !== "string") throw invalidType(name, "PEM text or a Buffer", v);
+        return v;
+      };
+      const leaf = certificates("tls.cert", text("tls.cert", tls.cert))[0]!;
+      key = unlockKey("tls.key", text("tls.key", tls.key), tls.passphrase, leaf, "tls.cert");
+      cert = leaf.toString();
+    } else if (tls.passphrase !== undefined) {
+      throw invalidType("tls.passphrase", "given only with tls.key", tls.passphrase);
+    }
     if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== "boolean") {
       throw invalidType("tls.rejectUnauthorized", "a boolean", tls.rejectUnauthorized);
     }
@@ -245,6 +291,10 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     origin,
     ca,
     rejectUnauthorized,
+    cert,
+    key,
+    servername,
+    ...protocol,
     perMessageDeflate: options.perMessageDeflate ?? false,
     maxPayloadLength: integer("maxPayloadLength", options.maxPayloadLength, DEFAULT_MAX_PAYLOAD_LENGTH, 1, 2 ** 32 - 1),
     handshakeTimeout: integer("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT, 1, 2 ** 31 - 1),

@@ -334,6 +334,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       tls: t.tls,
       ca: o.ca,
       rejectUnauthorized: o.rejectUnauthorized,
+      cert: o.cert,
+      key: o.key,
+      servername: o.servername,
+      minVersion: o.minVersion,
+      ciphers: o.ciphers,
+      ciphersuites: o.ciphersuites,
       perMessageDeflate: o.perMessageDeflate,
       handshakeTimeoutMs: o.handshakeTimeout,
       maxPayloadLength: o.maxPayloadLength,
@@ -530,7 +536,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** @internal */
   _connectFailed(code: string, message: string, status: number): void {
     this.#reactor!.remove(this.#id);
-    this.#attemptFailed(new ConnectError(connectFailure(code), code, message, this.url, status));
+    // TLS failures come as "ETLS:<Node's code>" (CERT_HAS_EXPIRED, ERR_SSL_…), or plain ETLS.
+    const tlsCode = code.startsWith("ETLS:") ? code.slice(5) : undefined;
+    this.#attemptFailed(new ConnectError(tlsCode ? "tls" : connectFailure(code), tlsCode ?? code, message, this.url, status));
   }
 
   #onClose(code: number, reason: string): void {

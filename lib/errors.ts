@@ -60,7 +60,7 @@ export type ConnectFailure = "dns" | "refused" | "network" | "tls" | "status" | 
  * | `dns`       | `ENOTFOUND`, `EAI_AGAIN`, …              | the host name did not resolve |
  * | `refused`   | `ECONNREFUSED`                           | nothing listens on that port |
  * | `network`   | `ECONNRESET`, `EHOSTUNREACH`, `ECONNECT` | the connection failed or was dropped before the handshake completed |
- * | `tls`       | `ETLS`                                   | the TLS handshake failed (e.g. an untrusted or mismatched certificate) |
+ * | `tls`       | Node's TLS codes: `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, … (the server's certificate was refused; the message gives OpenSSL's reason), `ERR_SSL_<reason>` (the handshake failed, e.g. `ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION`), else `ETLS` | the TLS handshake failed |
  * | `status`    | `EHTTPSTATUS`                            | the server answered with an HTTP status other than 101 (see `status`) |
  * | `handshake` | `EHANDSHAKE`                             | the 101 response was unacceptable (bad accept key, a subprotocol not offered, …) |
  * | `timeout`   | `ETIMEDOUT`                              | no completed handshake within `handshakeTimeout` |

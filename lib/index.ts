@@ -5,7 +5,7 @@ export type { HttpHandler, HttpRequest, HttpResponse } from "./http-handler.js";
 export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
 export { SendStatus, PublishStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
 export { ListenError, ClosedError } from "./errors.js";
-export { TlsConfigError, type TlsIdentity, type TlsOptions } from "./tls-options.js";
+export { TlsConfigError, type PeerCertificate, type TlsIdentity, type TlsOptions, type TlsProtocolOptions, type TlsVersion } from "./tls-options.js";
 export { isSendableCloseCode, MAX_CLOSE_REASON_BYTES } from "./close-codes.js";
 export { setLogger, type Logger, type LogLevel } from "./logger.js";
 export {

@@ -45,7 +45,17 @@ export interface NativeListenOptions {
   reusePort?: boolean;
   /** Plain HTTP requests go to JS (HttpRequest events, answered with upgradeReject). */
   httpHook?: boolean;
+  /** TLS policy (with tlsCert): client-certificate CA PEM, mTLS flags, 0x0303/0x0304, cipher lists. */
+  tlsClientCa?: string;
+  tlsRequestCert?: boolean;
+  tlsRejectUnauthorized?: boolean;
+  tlsMinVersion?: number;
+  tlsCiphers?: string;
+  tlsCiphersuites?: string;
 }
+
+/** What setTls() replaces on a listening wss:// server: the tls* fields of NativeListenOptions. */
+export type NativeTlsOptions = Required<Pick<NativeListenOptions, "tlsCert" | "tlsKey" | "tlsChain" | "tlsSni" | "tlsClientCa" | "tlsRequestCert" | "tlsRejectUnauthorized" | "tlsMinVersion" | "tlsCiphers" | "tlsCiphersuites">>;
 
 /** Options the I/O thread needs to open one client connection. */
 export interface NativeConnectOptions {
@@ -66,6 +76,14 @@ export interface NativeConnectOptions {
   /** PEM trust anchor for wss://, or "" for the system's. */
   ca: string;
   rejectUnauthorized: boolean;
+  /** PEM client certificate and unencrypted key ("" for none). */
+  cert: string;
+  key: string;
+  /** SNI and verification name ("" for the host's). */
+  servername: string;
+  minVersion: number;
+  ciphers: string;
+  ciphersuites: string;
   /** Numeric address of an HTTP proxy to tunnel through (CONNECT); `address` is then the host name. */
   proxyAddress?: string;
   proxyPort?: number;
@@ -109,6 +127,8 @@ export interface NativeReactor {
   /** JS has processed the slot's close: native code may reuse it. */
   release(slot: number): void;
   stopServer(id: number): void;
+  /** Replaces server `id`'s certificates and TLS policy for new handshakes; a TlsApplied event (b = seq) follows. */
+  setTls(id: number, seq: number, options: NativeTlsOptions): void;
   /** Starts a client connection; an Open event (a = id) or a ConnectError event follows. */
   connect(options: NativeConnectOptions): void;
   /** Gives up connect `id` in progress (ConnectError EABORTED), or terminates it if established. */
@@ -183,3 +203,5 @@ export const EV_UPGRADE_GONE = 12;
 export const EV_PING = 13;
 export const EV_CONNECT_ERROR = 14;
 export const EV_HTTP_REQUEST = 15;
+export const EV_PEER_CERT = 30;
+export const EV_TLS_APPLIED = 31;

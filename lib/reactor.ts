@@ -21,6 +21,8 @@ import {
   EV_STOPPED,
   EV_UPGRADE,
   EV_UPGRADE_GONE,
+  EV_PEER_CERT,
+  EV_TLS_APPLIED,
   type NativeReactor,
 } from "./native.js";
 import { Inbox, RECORD_WORDS } from "./inbox.js";
@@ -45,6 +47,13 @@ export interface Endpoint {
   _upgradeGone?(upgradeId: number): void;
   /** A client's connect failed: `code` names why, `status` is the HTTP status or 0. */
   _connectFailed?(code: string, message: string, status: number): void;
+  /**
+   * The TLS peer certificate of the Open (`forUpgrade` false: `id` is its slot) or Upgrade
+   * (`forUpgrade`: `id` is the upgrade id) event that follows; `bytes` is a slab view.
+   */
+  _peerCert?(id: number, forUpgrade: boolean, bytes: Buffer): void;
+  /** setTls() request `seq` was applied (`error` empty) or refused. */
+  _tlsApplied?(seq: number, error: string): void;
 }
 
 /** What a connection's events are delivered to. */
@@ -183,6 +192,12 @@ export class Reactor {
           case EV_HTTP_REQUEST:
             if (type === EV_UPGRADE) this.endpoints.get(a)?._upgrade?.(slot, box.payload(i), records[i + 3]!);
             else this.endpoints.get(a)?._httpRequest?.(slot, box.payload(i));
+            break;
+          case EV_PEER_CERT:
+            this.endpoints.get(a)?._peerCert?.(slot, records[i + 3] === 1, box.payload(i));
+            break;
+          case EV_TLS_APPLIED:
+            this.endpoints.get(a)?._tlsApplied?.(records[i + 3]!, box.text(i));
             break;
           case EV_UPGRADE_GONE:
             this.endpoints.get(a)?._upgradeGone?.(slot);

@@ -1,6 +1,7 @@
 // The server side of one connection, as handlers see it.
 import type { Reactor, SocketEvents } from "./reactor.js";
 import type { Server } from "./server.js";
+import type { PeerCertificate } from "./tls-options.js";
 import { checkClose } from "./close-codes.js";
 import { invalidType, outOfRange } from "./errors.js";
 import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
@@ -70,6 +71,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   #finalBuffered = 0;
   #drainWanted = false;
   #topics: Set<string> | undefined; // mirror of the native subscriptions, for synchronous queries
+  #peerCertificate: PeerCertificate | undefined;
 
   /** @internal */
   constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string, protocol: string, url: string, headers?: Record<string, string>) {
@@ -86,6 +88,19 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   get query(): URLSearchParams {
     const q = this.url.indexOf("?");
     return new URLSearchParams(q < 0 ? "" : this.url.slice(q + 1));
+  }
+
+  /**
+   * On a `wss://` server with `tls.requestCert`: the certificate the client presented (read
+   * natively when the connection opened), else undefined.
+   */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.#peerCertificate;
+  }
+
+  /** @internal */
+  _setPeerCertificate(cert: PeerCertificate): void {
+    this.#peerCertificate = cert;
   }
 
   /** `ReadyState.OPEN` (1), `CLOSING` (2) after `close()`/`terminate()`, `CLOSED` (3) after the `close` handler. */

@@ -4,13 +4,14 @@ import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { attach, detach, handOver } from "./attach.js";
-import { ClosedError, ListenError, withCode } from "./errors.js";
+import { ClosedError, invalidType, ListenError, withCode } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkFlag, sendable } from "./send-args.js";
 import { PublishStatus } from "./send-status.js";
 import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
-import { type ResolvedTls, resolveTls } from "./tls-options.js";
+import { decodePeerCertificate, type PeerCertificate, type ResolvedTls, resolveTls, TlsConfigError, type TlsOptions } from "./tls-options.js";
+import type { NativeTlsOptions } from "./native.js";
 import type { PublisherHandle } from "./publisher.js";
 import { TopicBridge } from "./pubsub/bridge.js";
 import { newOrigin } from "./pubsub/envelope.js";
@@ -93,6 +94,11 @@ export class Server<T = unknown> implements Endpoint {
   #resolveClosed?: () => void;
 
   #tls?: ResolvedTls;
+  #isTls: boolean;
+  // The peer certificate of the Open/Upgrade event that follows its PeerCert event.
+  #nextPeer?: { id: number; forUpgrade: boolean; cert: PeerCertificate };
+  #tlsRequests = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  #tlsSeq = 0;
   // ws.data the upgrade handler chose, by handshake, until its socket opens (or never will).
   #upgradeData = new Map<number, T>();
   // Attached: the Node request of each handover, until its handshake reaches the hook.
@@ -106,6 +112,7 @@ export class Server<T = unknown> implements Endpoint {
   /** @internal Use {@link createServer}. */
   constructor(options: ResolvedServerOptions<T>, tls?: ResolvedTls) {
     this.#tls = tls;
+    this.#isTls = tls !== undefined;
     this.#options = options;
     this.#handlers = options.handlers;
     if (options.pubsub) {
@@ -439,8 +446,49 @@ export class Server<T = unknown> implements Endpoint {
       reusePort: o.reusePort,
       httpHook: this.#handlers.http !== undefined,
       ...(o.perMessageDeflate ? { deflateThreshold: o.perMessageDeflate.threshold, deflateLevel: o.perMessageDeflate.level } : {}),
-      ...(this.#tls ? { tlsCert: this.#tls.cert, tlsKey: this.#tls.key, tlsChain: this.#tls.chain, tlsSni: this.#tls.sni } : {}),
+      ...(this.#tls ? nativeTls(this.#tls) : {}),
     });
+  }
+
+  /**
+   * Replaces the certificates (and any other `tls` setting) of this `wss://` server without a
+   * restart, e.g. for a renewal: handshakes that start after the promise resolves use the new
+   * ones; open connections are not touched. `tls` is a complete `tls` option, as
+   * createServer takes it (SNI entries included: entries left out are removed).
+   *
+   * @throws (rejects with) `TlsConfigError`/`TypeError` for an unusable `tls` (the old settings
+   *   stay), `ClosedError` if the server is closed, `TypeError` (`ERR_INVALID_ARG_TYPE`) on a
+   *   server without TLS.
+   */
+  async setTls(tls: TlsOptions): Promise<void> {
+    if (!this.#isTls) throw invalidType("setTls", "called on a server created with a tls option", undefined);
+    const resolved = await resolveTls(tls);
+    if (this.#state === "closed" || this.#state === "closing") throw new ClosedError("setTls on a closed server");
+    const seq = ++this.#tlsSeq;
+    const done = new Promise<void>((resolve, reject) => this.#tlsRequests.set(seq, { resolve, reject }));
+    this.#reactor.native.setTls(this.#id, seq, nativeTls(resolved));
+    return done;
+  }
+
+  /** @internal */
+  _tlsApplied(seq: number, error: string): void {
+    const request = this.#tlsRequests.get(seq);
+    this.#tlsRequests.delete(seq);
+    if (!request) return;
+    if (error === "") request.resolve();
+    else request.reject(new TlsConfigError(error.startsWith("ERR_TLS_CIPHERS") ? "ERR_TLS_CIPHERS" : "ERR_TLS_CERT", error.slice(error.indexOf(" ") + 1)));
+  }
+
+  /** @internal */
+  _peerCert(id: number, forUpgrade: boolean, bytes: Buffer): void {
+    const cert = decodePeerCertificate(bytes);
+    this.#nextPeer = cert ? { id, forUpgrade, cert } : undefined;
+  }
+
+  #takePeer(id: number, forUpgrade: boolean): PeerCertificate | undefined {
+    const next = this.#nextPeer;
+    this.#nextPeer = undefined;
+    return next && next.id === id && next.forUpgrade === forUpgrade ? next.cert : undefined;
   }
 
   /** @internal */
@@ -493,6 +541,8 @@ export class Server<T = unknown> implements Endpoint {
     if (address === this.#lastAddress) address = this.#lastAddress;
     else this.#lastAddress = address;
     const ws = new ServerWebSocket<T>(this.#reactor, this, slot, address, opened.slice(a + 1, b), url, headers);
+    const peer = this.#takePeer(slot, false);
+    if (peer) ws._setPeerCertificate(peer);
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
       ws.data = this.#upgradeData.get(upgradeId)!;
       this.#upgradeData.delete(upgradeId);
@@ -511,7 +561,7 @@ export class Server<T = unknown> implements Endpoint {
   _upgrade(upgradeId: number, bytes: Buffer, attachId = 0): void {
     const httpRequest = attachId === 0 ? undefined : this.#handedOver.get(attachId);
     if (httpRequest) this.#handedOver.delete(attachId);
-    const request = decodeUpgradeRequest(bytes, httpRequest);
+    const request = decodeUpgradeRequest(bytes, httpRequest, this.#takePeer(upgradeId, true));
     const filter = this.#options.pathFilter;
     const hook = this.#handlers.upgrade;
     let result: unknown;
@@ -621,6 +671,8 @@ export class Server<T = unknown> implements Endpoint {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#reactor.native.closePublishers(this.#id);
+    for (const request of this.#tlsRequests.values()) request.reject(new ClosedError("the server closed before setTls was applied"));
+    this.#tlsRequests.clear();
     this.#syncHold();
     this.#reactor.remove(this.#id);
     // The bridge's connections go too, so a process whose servers are closed exits by itself.
@@ -637,6 +689,21 @@ export class Server<T = unknown> implements Endpoint {
     else if (!want && this.#holding) this.#reactor.unhold();
     this.#holding = want;
   }
+}
+
+function nativeTls(tls: ResolvedTls): NativeTlsOptions {
+  return {
+    tlsCert: tls.cert,
+    tlsKey: tls.key,
+    tlsChain: tls.chain,
+    tlsSni: tls.sni,
+    tlsClientCa: tls.clientCa,
+    tlsRequestCert: tls.requestCert,
+    tlsRejectUnauthorized: tls.rejectUnauthorized,
+    tlsMinVersion: tls.minVersion,
+    tlsCiphers: tls.ciphers,
+    tlsCiphersuites: tls.ciphersuites,
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 // The upgrade hook, JS half: the request it sees, the answers it may give, and their checks.
 import { STATUS_CODES, type IncomingMessage } from "node:http";
 import { invalidType, outOfRange } from "./errors.js";
+import type { PeerCertificate } from "./tls-options.js";
 
 /** An upgrade request, as the `upgrade` handler sees it. */
 export interface UpgradeRequest {
@@ -21,6 +22,8 @@ export interface UpgradeRequest {
    * no longer usable), e.g. for what Express middleware attached to it. Otherwise undefined.
    */
   readonly httpRequest?: IncomingMessage;
+  /** On a `wss://` server with `tls.requestCert`: the certificate the client presented, if any. */
+  readonly peerCertificate?: PeerCertificate;
 }
 
 /** Accept the upgrade. Every field is optional. */
@@ -60,7 +63,7 @@ export type UpgradeHandler<T> = (request: UpgradeRequest) => UpgradeResponse<T> 
 export type PathOption = string | readonly string[] | ((path: string) => boolean);
 
 /** @internal Decodes the native Upgrade event payload (native/upgrade.h). */
-export function decodeUpgradeRequest(bytes: Buffer, httpRequest?: IncomingMessage): UpgradeRequest {
+export function decodeUpgradeRequest(bytes: Buffer, httpRequest?: IncomingMessage, peerCertificate?: PeerCertificate): UpgradeRequest {
   const strings: string[] = [];
   for (let off = 0; off + 4 <= bytes.length; ) {
     const len = bytes.readUInt32LE(off);
@@ -84,6 +87,7 @@ export function decodeUpgradeRequest(bytes: Buffer, httpRequest?: IncomingMessag
     remoteAddress: httpRequest?.socket?.remoteAddress ?? remoteAddress,
     protocols: Object.freeze(protocols),
     ...(httpRequest ? { httpRequest } : {}),
+    ...(peerCertificate ? { peerCertificate } : {}),
   });
 }
 

@@ -9,6 +9,7 @@
 #include "connection.h"
 #include "event_batch.h"
 #include "reactor.h"
+#include "tls_certs.h"
 
 namespace lwsnode {
 
@@ -41,11 +42,13 @@ Client::~Client() { cancelDeadline(); }
 std::string Client::vhostKey() const {
   // lws offers every extension of a vhost on each of its client connections, and takes the
   // proxy from the vhost too.
-  const std::string pmd = options_->perMessageDeflate ? "+pmd" : "";
-  const std::string proxy =
-      options_->proxyAddress.empty() ? "" : "+proxy=" + options_->proxyAddress + ":" + std::to_string(options_->proxyPort);
-  if (!options_->tls) return "ws" + pmd + proxy;
-  return std::string(options_->rejectUnauthorized ? "wss+verify" : "wss") + pmd + proxy + ":" + options_->ca;
+  const ClientOptions& o = *options_;
+  const std::string pmd = o.perMessageDeflate ? "+pmd" : "";
+  const std::string proxy = o.proxyAddress.empty() ? "" : "+proxy=" + o.proxyAddress + ":" + std::to_string(o.proxyPort);
+  if (!o.tls) return "ws" + pmd + proxy;
+  // Every setting the vhost's client SSL_CTX is made with (servername is per connection).
+  return std::string(o.rejectUnauthorized ? "wss+verify" : "wss") + pmd + proxy + "|" + std::to_string(o.minVersion) +
+         "|" + o.ciphers + "|" + o.ciphersuites + "|" + o.cert + "|" + o.key + "|" + o.ca;
 }
 
 void Client::cancelDeadline() {
@@ -56,7 +59,7 @@ void Client::cancelDeadline() {
 
 void Client::connect(lws_vhost* vhost) {
   if (!vhost) {
-    fail("ETLS", "the TLS client context could not be created (is tls.ca a PEM certificate?)", 0);
+    fail("ETLS", "the TLS client context could not be created (tls.ca, tls.cert or tls.key was refused)", 0);
     return;
   }
   const ClientOptions& o = *options_;
@@ -66,7 +69,9 @@ void Client::connect(lws_vhost* vhost) {
   info.address = o.address.c_str();
   info.port = o.port;
   info.path = o.path.c_str();
-  info.host = o.host.c_str();  // Host header and SNI (lws strips a ":port" for SNI)
+  // Host header, SNI and verification name (lws strips a ":port" for SNI); with `servername`
+  // the latter two (see the Host header's fix-up below).
+  info.host = o.servername.empty() ? o.host.c_str() : o.servername.c_str();
   info.protocol = o.protocols.empty() ? nullptr : o.protocols.c_str();
   // Bind the wsi to our protocol whatever subprotocol the server picks: lws would otherwise
   // look for a protocol of that name on the vhost and fail the handshake.
@@ -87,7 +92,19 @@ void Client::connect(lws_vhost* vhost) {
   lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Client::onDeadline,
                    static_cast<lws_usec_t>(o.handshakeTimeoutMs) * LWS_US_PER_MS);
   // A failure may be reported through CLIENT_CONNECTION_ERROR inside this call already.
-  if (!lws_client_connect_via_info(&info) && !done_) fail("ECONNECT", "could not start connecting", 0);
+  lws* wsi = lws_client_connect_via_info(&info);
+  if (!wsi) {
+    if (!done_) fail("ECONNECT", "could not start connecting", 0);
+    return;
+  }
+  // lws copied info.host twice: into the stash its TLS setup reads (SNI, verification) and
+  // into the header table the Host line is written from. With `servername` the Host header
+  // must still name the URL's host: replace the header's copy only.
+  if (!o.servername.empty() && !done_ && wsi_ == wsi &&
+      lws_hdr_simple_create(wsi, _WSI_TOKEN_CLIENT_HOST, o.host.c_str()) != 0 && !done_) {
+    fail("ECONNECT", "the Host header did not fit", 0);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  }
 }
 
 void Client::onDeadline(lws_sorted_usec_list_t* sul) {
@@ -188,6 +205,10 @@ int Client::onEstablished(lws* wsi, void* pss) {
 
 void Client::onConnectError(lws* wsi, const char* why, size_t len) { reportError(wsi, why, len, true); }
 
+void Client::onTlsInfo(int where, int ret) {
+  if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret >> 8) == SSL3_AL_FATAL) peerAlert_ = ret & 0xff;
+}
+
 void Client::onWsiDestroyed(lws* wsi) {
   if (wsi_ == wsi) wsi_ = nullptr;
   if (done_) return;
@@ -214,13 +235,25 @@ void Client::reportError(lws* wsi, const char* why, size_t len, bool probeSocket
     fail("ETIMEDOUT", "no WebSocket handshake within " + std::to_string(options_->handshakeTimeoutMs) + " ms", 0);
   } else if (status != 0 && status != 101) {
     fail("EHTTPSTATUS", "the server answered HTTP " + std::to_string(status) + " instead of 101", status);
+  } else if (peerAlert_ >= 0) {
+    // The server refused us with a TLS alert (a missing or untrusted client certificate, a
+    // version or cipher it does not accept); with TLS 1.3 that comes after our handshake
+    // finished, so lws saw only the connection close.
+    const std::string text = describeReceivedAlert(peerAlert_);
+    const size_t space = text.find(' ');
+    fail(("ETLS:" + text.substr(0, space)).c_str(), text.substr(space + 1), 0);
   } else if (startsWith(reason, "conn fail: ")) {
     const int err = std::atoi(reason.c_str() + std::strlen("conn fail: "));
     const char* code = errnoCode(err);
     fail(code, std::string(code) + ": " + std::strerror(err), 0);
   } else if (reason.find("tls") != std::string::npos || reason.find("cert") != std::string::npos ||
              reason.find("SSL") != std::string::npos || reason.find("ssl") != std::string::npos) {
-    fail("ETLS", "TLS handshake failed: " + reason, 0);
+    // "CODE message" with Node's code (CERT_HAS_EXPIRED, ERR_SSL_..., ETLS) and no lws internals.
+    const std::string text = describeClientTlsFailure(wsi ? static_cast<SSL*>(lws_get_ssl(wsi)) : nullptr, reason);
+    const size_t space = text.find(' ');
+    const std::string code = text.substr(0, space);
+    // "ETLS:<Node's code>": JS makes it a ConnectError with reason "tls" and that code.
+    fail((code == "ETLS" ? code : "ETLS:" + code).c_str(), text.substr(space + 1), 0);
   } else if (startsWith(reason, "HS:") || startsWith(reason, "ws protocol")) {
     fail("EHANDSHAKE", "the server's handshake response was refused: " + reason, 0);
   } else {

@@ -45,6 +45,7 @@ class Client {
   void beforeEstablished(lws* wsi);  // headers are still readable
   int onEstablished(lws* wsi, void* pss);
   void onConnectError(lws* wsi, const char* why, size_t len);
+  void onTlsInfo(int where, int ret);  // SSL info callback: remembers a fatal alert received
   void onConnectionClosed();  // the established connection is gone
   void onWsiDestroyed(lws* wsi);  // the last callback of our wsi
 
@@ -68,6 +69,7 @@ class Client {
   bool timedOut_ = false;
   bool aborted_ = false;
   bool done_ = false;  // established or failed: the outcome has been reported
+  int peerAlert_ = -1;  // the fatal TLS alert the server sent, if any
   struct Deadline {
     lws_sorted_usec_list_t sul;
     Client* owner;

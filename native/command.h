@@ -41,6 +41,7 @@ struct ServerOptions {
   std::string tlsKey;                         // PEM, unencrypted (JS decrypts it)
   std::string tlsChain;                       // PEM: intermediates sent after the leaf
   std::vector<SniIdentity> tlsSni;            // other certificates, by requested name
+  TlsPolicy tlsPolicy;                        // mTLS, minimum version, ciphers
   std::shared_ptr<ServerStats> stats;         // also mapped into JS
   // Where connections come from (adopt.h): attached to a Node HTTP server (no listener; its
   // sockets are adopted), a Unix domain socket path instead of host and port, or a TCP port
@@ -66,6 +67,12 @@ struct ClientOptions {
   bool tls = false;
   std::string ca;         // PEM trust anchor; empty: the system's
   bool rejectUnauthorized = true;
+  std::string cert;       // PEM client certificate (mutual TLS); empty: none
+  std::string key;        // its key, PEM, unencrypted (JS decrypts it)
+  std::string servername; // SNI and verification name; empty: `host` without its port
+  int minVersion = TLS1_2_VERSION;
+  std::string ciphers;       // TLS 1.2 list; empty: OpenSSL's
+  std::string ciphersuites;  // TLS 1.3 suites; empty: OpenSSL's
   // An HTTP proxy (CONNECT tunnel), numeric address; empty: connect directly. `address` is
   // then the host name: the proxy resolves it.
   std::string proxyAddress;
@@ -99,6 +106,7 @@ enum class CommandType : uint8_t {
   AbortConnect, // slot = client id: give up a connect in progress (or drop the connection)
   Adopt,        // slot = server id, code = fd (now ours), flags = attach id,
                 // text = peer address (or empty) '\n' the bytes already read
+  SetTls,       // slot = server id, code = request seq, server = the tls* fields to apply
 };
 
 // Send flags.

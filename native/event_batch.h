@@ -34,6 +34,10 @@ enum class EventType : uint32_t {
   ConnectError = 14, // a = client id, b = HTTP status (or 0), bytes = "CODE message"
   HttpRequest = 15,  // slot = request id, a = server id, bytes = the request (as Upgrade's);
                      // answered with UpgradeReject
+  PeerCert = 30,     // slot = socket slot (b = 0) or upgrade id (b = 1), a = server id,
+                     // bytes = "<X509_V_ERR code>\n" + the peer certificate's DER; right
+                     // before the Open or Upgrade event it belongs to
+  TlsApplied = 31,   // a = server id, b = setTls seq, bytes = "" or "CODE message"
 };
 
 // Layout shared with lib/native-events.ts (8 x u32).

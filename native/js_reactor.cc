@@ -43,6 +43,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::terminate>("terminate"),
                          InstanceMethod<&JsReactor::release>("release"),
                          InstanceMethod<&JsReactor::stopServer>("stopServer"),
+                         InstanceMethod<&JsReactor::setTls>("setTls"),
                          InstanceMethod<&JsReactor::connect>("connect"),
                          InstanceMethod<&JsReactor::abortConnect>("abortConnect"),
                          InstanceMethod<&JsReactor::counters>("counters"),
@@ -234,17 +235,7 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
     opts->deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
     opts->deflateLevel = o.Get("deflateLevel").As<Napi::Number>().Int32Value();
   }
-  if (o.Has("tlsCert")) {
-    opts->tlsCert = o.Get("tlsCert").As<Napi::String>().Utf8Value();
-    opts->tlsKey = o.Get("tlsKey").As<Napi::String>().Utf8Value();
-    opts->tlsChain = o.Get("tlsChain").As<Napi::String>().Utf8Value();
-    Napi::Array sni = o.Get("tlsSni").As<Napi::Array>();
-    for (uint32_t i = 0; i < sni.Length(); ++i) {
-      Napi::Object e = sni.Get(i).As<Napi::Object>();
-      opts->tlsSni.push_back({e.Get("name").As<Napi::String>().Utf8Value(), e.Get("cert").As<Napi::String>().Utf8Value(),
-                              e.Get("key").As<Napi::String>().Utf8Value()});
-    }
-  }
+  if (o.Has("tlsCert")) readTls(o, *opts);
   auto stats = std::make_shared<ServerStats>();
   opts->stats = stats;
   Command cmd(CommandType::Listen);
@@ -335,6 +326,39 @@ Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotComm
 
 Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
 
+// The tls* fields of listen()'s options (lib/native.ts NativeTlsOptions) into `opts`.
+void JsReactor::readTls(const Napi::Object& o, ServerOptions& opts) {
+  auto str = [&](const char* name) { return o.Get(name).As<Napi::String>().Utf8Value(); };
+  opts.tlsCert = str("tlsCert");
+  opts.tlsKey = str("tlsKey");
+  opts.tlsChain = str("tlsChain");
+  Napi::Array sni = o.Get("tlsSni").As<Napi::Array>();
+  for (uint32_t i = 0; i < sni.Length(); ++i) {
+    Napi::Object e = sni.Get(i).As<Napi::Object>();
+    opts.tlsSni.push_back({e.Get("name").As<Napi::String>().Utf8Value(), e.Get("cert").As<Napi::String>().Utf8Value(),
+                           e.Get("key").As<Napi::String>().Utf8Value()});
+  }
+  TlsPolicy& p = opts.tlsPolicy;
+  p.clientCa = str("tlsClientCa");
+  p.requestCert = o.Get("tlsRequestCert").ToBoolean();
+  p.rejectUnauthorized = o.Get("tlsRejectUnauthorized").ToBoolean();
+  p.minVersion = o.Get("tlsMinVersion").As<Napi::Number>().Int32Value();
+  p.ciphers = str("tlsCiphers");
+  p.ciphersuites = str("tlsCiphersuites");
+}
+
+// setTls(id, seq, tlsOptions): new certificates and policy for server id's next handshakes.
+Napi::Value JsReactor::setTls(const Napi::CallbackInfo& info) {
+  auto opts = std::make_unique<ServerOptions>();
+  readTls(info[2].As<Napi::Object>(), *opts);
+  Command cmd(CommandType::SetTls);
+  cmd.slot = u32(info, 0);
+  cmd.code = static_cast<int32_t>(u32(info, 1));
+  cmd.server = std::move(opts);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
 // connect({ id, address, host, port, path, origin, protocols, headers: [name, value, ...],
 //   tls, ca, rejectUnauthorized, perMessageDeflate, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
 Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
@@ -354,6 +378,12 @@ Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
   opts->tls = o.Get("tls").ToBoolean();
   opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
   opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
+  opts->cert = o.Get("cert").As<Napi::String>().Utf8Value();
+  opts->key = o.Get("key").As<Napi::String>().Utf8Value();
+  opts->servername = o.Get("servername").As<Napi::String>().Utf8Value();
+  opts->minVersion = o.Get("minVersion").As<Napi::Number>().Int32Value();
+  opts->ciphers = o.Get("ciphers").As<Napi::String>().Utf8Value();
+  opts->ciphersuites = o.Get("ciphersuites").As<Napi::String>().Utf8Value();
   if (o.Has("proxyAddress")) {
     opts->proxyAddress = o.Get("proxyAddress").As<Napi::String>().Utf8Value();
     opts->proxyPort = o.Get("proxyPort").As<Napi::Number>().Int32Value();

@@ -42,6 +42,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value terminate(const Napi::CallbackInfo& info);
   Napi::Value release(const Napi::CallbackInfo& info);
   Napi::Value stopServer(const Napi::CallbackInfo& info);
+  Napi::Value setTls(const Napi::CallbackInfo& info);
+  static void readTls(const Napi::Object& o, ServerOptions& opts);
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value abortConnect(const Napi::CallbackInfo& info);
   Napi::Value counters(const Napi::CallbackInfo& info);

@@ -325,6 +325,17 @@ void Reactor::apply(Command& cmd) {
       }
       break;
     }
+    case CommandType::SetTls: {
+      auto it = servers_.find(cmd.slot);
+      if (it != servers_.end()) {
+        it->second->setTls(static_cast<uint32_t>(cmd.code), *cmd.server);
+      } else {
+        static const char kGone[] = "ERR_TLS_CERT the server is closed";
+        if (pending_.pushCopy(EventType::TlsApplied, 0, cmd.slot, kGone, sizeof kGone - 1))
+          pending_.records.back().b = static_cast<uint32_t>(cmd.code);
+      }
+      break;
+    }
     case CommandType::Listen:
     case CommandType::StopServer:
     case CommandType::Shutdown:
@@ -413,12 +424,25 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
   info.http_proxy_address = proxy.c_str();  // copied by lws_create_vhost
   if (o.tls) {
     // Creates this vhost's client SSL_CTX (node's OpenSSL): the system's trust store, plus the
-    // first certificate of `ca` when given (the others are added below).
+    // first certificate of `ca` when given (the others are added below). lws shares one
+    // SSL_CTX between vhosts whose settings below hash the same, so each setting goes through
+    // `info` (all hashed), never onto the SSL_CTX afterwards.
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (!o.ca.empty()) {
       info.client_ssl_ca_mem = o.ca.data();
       info.client_ssl_ca_mem_len = static_cast<unsigned int>(o.ca.size());
     }
+    if (!o.cert.empty()) {  // mutual TLS: lws loads the PEM leaf and (unencrypted) key
+      info.client_ssl_cert_mem = o.cert.data();
+      info.client_ssl_cert_mem_len = static_cast<unsigned int>(o.cert.size());
+      info.client_ssl_key_mem = o.key.data();
+      info.client_ssl_key_mem_len = static_cast<unsigned int>(o.key.size());
+    }
+    info.ssl_client_options_set = static_cast<long>(SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+                                                    (o.minVersion >= TLS1_3_VERSION ? SSL_OP_NO_TLSv1_2 : 0));
+    if (!o.ciphers.empty()) info.client_ssl_cipher_list = o.ciphers.c_str();
+    info.ssl_info_event_mask = SSL_CB_READ_ALERT;  // a refusal by alert names its reason (Client::onTlsInfo)
+    if (!o.ciphersuites.empty()) info.client_tls_1_3_plus_cipher_list = o.ciphersuites.c_str();
   }
   entry.vhost = lws_create_vhost(context_, &info);
   // JS checked every certificate of the bundle; one the store refuses (a duplicate) just adds
@@ -531,6 +555,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       const uint32_t slot = self->slots_.acquire();
       // No Open event (out of memory): JS would never know the socket, so it is refused, and
       // the slot goes straight back (nothing will ever release it from JS).
+      server->announcePeer(wsi, slot, false);  // mTLS: the client's certificate, before its Open
       if (!self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size())) {
         self->slots_.vacate(slot);
         self->slots_.release(slot);
@@ -597,6 +622,13 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
       return client ? client->onEstablished(wsi, user) : -1;
     }
+
+    case LWS_CALLBACK_SSL_INFO:  // client vhosts ask for alerts received (ssl_info_event_mask)
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) {
+        const auto* si = static_cast<const lws_ssl_info*>(in);
+        client->onTlsInfo(si->where, si->ret);
+      }
+      return 0;
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
       if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi)))

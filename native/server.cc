@@ -131,8 +131,9 @@ bool Server::listen(std::string& error) {
   }
   vhost_ = lws_create_vhost(reactor_.context(), &info);
   if (!vhost_) {
+    // tlsError_ is "CODE message": the message is what the listen error says.
     error = options_->tlsCert.empty() ? "ELISTEN listen ELISTEN: could not listen on " + where
-            : !tlsError_.empty()      ? "ETLS listen ETLS: " + tlsError_ + " on " + where
+            : !tlsError_.empty()      ? "ETLS listen ETLS: " + tlsError_.substr(tlsError_.find(' ') + 1) + " on " + where
                                       : "ETLS listen ETLS: the TLS certificate or key was refused on " + where;
     return false;
   }
@@ -196,6 +197,7 @@ int Server::onConfirmUpgrade(lws* wsi) {
   std::string request = encodeUpgradeRequest(wsi, headerBytes);
   if (headerBytes > options_->maxHeaderSize) return refuse(wsi, 431);
   const uint32_t id = park(wsi);
+  announcePeer(wsi, id, true);
   reactor_.events().pushCopy(EventType::Upgrade, id, options_->id, request.data(), request.size());
   // Adopted from a Node server: JS hands the hook the request it kept for this handover.
   if (options_->attached) reactor_.events().records.back().b = attachIds_.id(lws_get_socket_fd(wsi));
@@ -324,7 +326,26 @@ void Server::maybeFinishStop() {
 }
 
 bool Server::configureTls(SSL_CTX* ctx) {
-  return tlsCerts_.configure(ctx, options_->tlsChain, options_->tlsSni, tlsError_);
+  return tlsCerts_.configure(ctx, options_->tlsChain, options_->tlsSni, options_->tlsPolicy, tlsError_);
+}
+
+void Server::setTls(uint32_t seq, const ServerOptions& tls) {
+  std::string error;
+  if (options_->tlsCert.empty()) {
+    error = "ERR_TLS_CERT the server does not serve TLS";
+  } else if (tlsCerts_.replace({std::string(), tls.tlsCert + tls.tlsChain, tls.tlsKey}, tls.tlsSni, tls.tlsPolicy, error)) {
+    options_->tlsPolicy = tls.tlsPolicy;  // announcePeer follows the new requestCert
+  }
+  if (reactor_.events().pushCopy(EventType::TlsApplied, 0, options_->id, error.data(), error.size()))
+    reactor_.events().records.back().b = seq;
+}
+
+void Server::announcePeer(lws* wsi, uint32_t id, bool forUpgrade) {
+  if (!options_->tlsPolicy.requestCert) return;
+  const std::string record = peerCertificateRecord(lws_get_ssl(wsi));
+  if (record.empty()) return;  // no certificate (allowed with rejectUnauthorized: false)
+  if (reactor_.events().pushCopy(EventType::PeerCert, id, options_->id, record.data(), record.size()))
+    reactor_.events().records.back().b = forUpgrade ? 1 : 0;
 }
 
 bool Server::acceptsDeflate(lws* wsi, const char* extension) {

@@ -51,8 +51,13 @@ class Server {
   // HTTP_CONFIRM_UPGRADE: limits and path; with a JS hook, parks the handshake for JS.
   int onConfirmUpgrade(lws* wsi);
   bool acceptsUpgrade(lws* wsi);
-  // lws made the vhost's TLS context (leaf and key loaded): add the chain and SNI names.
+  // lws made the vhost's TLS context (leaf and key loaded): add the chain, SNI names, policy.
   bool configureTls(SSL_CTX* ctx);
+  // setTls(): new certificates and policy for the next handshakes; a TlsApplied event answers.
+  void setTls(uint32_t seq, const ServerOptions& tls);
+  // With requestCert: a PeerCert event for the Open (`forUpgrade` false: `id` is the slot)
+  // or Upgrade (`id` is the upgrade id) event the caller pushes next.
+  void announcePeer(lws* wsi, uint32_t id, bool forUpgrade);
   // Whether to enable permessage-deflate with the client's first offer (`in` names it).
   bool acceptsDeflate(lws* wsi, const char* extension);
   int onHttpRequest(lws* wsi);

@@ -574,7 +574,7 @@ describe("wss://", () => {
     const server = await startEchoServer(defer, { host: "", tls: { cert, key } });
     const untrusted = await rejection(connect(`wss://localhost:${server.port}/`));
     expect(untrusted.reason).toBe("tls");
-    expect(untrusted.code).toBe("ETLS");
+    expect(untrusted.code).toBe("UNABLE_TO_GET_ISSUER_CERT_LOCALLY");
     // The certificate names localhost only: connecting by address fails the host name check.
     const wrongName = await rejection(connect(`wss://127.0.0.1:${server.port}/`, { tls: { ca } }));
     expect(wrongName.reason).toBe("tls");

@@ -29,3 +29,86 @@ export function makeCa(): TestCa {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A certificate and its key (PEM). */
+export interface TestIdentity {
+  cert: string;
+  key: string;
+}
+
+/** Everything the mutual-TLS and error tests need, signed by two throwaway CAs. */
+export interface TestPki {
+  /** The CA servers' certificates chain to (clients trust it). */
+  serverCa: string;
+  /** DNS:localhost and DNS:alt.test, signed by serverCa. */
+  server: TestIdentity;
+  /** Another server certificate (DNS:localhost, CN=renewed) signed by serverCa: a renewal. */
+  renewed: TestIdentity;
+  /** DNS:localhost, CN=rsa, an RSA key (the others are ECDSA), signed by serverCa. */
+  rsa: TestIdentity;
+  /** DNS:localhost, signed by serverCa, valid only in January 2020. */
+  expired: TestIdentity;
+  /** A self-signed DNS:localhost certificate (no CA). */
+  selfSigned: TestIdentity;
+  /** The CA client certificates chain to (servers trust it). */
+  clientCa: string;
+  /** CN=alice, signed by clientCa, for TLS client authentication. */
+  alice: TestIdentity;
+  /** CN=mallory, self-signed: a client certificate no server trusts. */
+  mallory: TestIdentity;
+  /** alice's key encrypted with the passphrase "s3cret". */
+  aliceEncryptedKey: string;
+}
+
+export function makePki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), "lwsnode-pki-"));
+  try {
+    const openssl = (...args: string[]): void => {
+      execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+    };
+    const read = (name: string): string => readFileSync(join(dir, name), "utf8");
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl("req", "-x509", ...ec, "-keyout", "sca.key", "-out", "sca.crt", "-days", "2", "-subj", "/CN=lwsnode server CA");
+    openssl("req", "-x509", ...ec, "-keyout", "cca.key", "-out", "cca.crt", "-days", "2", "-subj", "/CN=lwsnode client CA");
+    // `openssl ca` (not `x509 -req`) because only it sets arbitrary validity dates (the expired one).
+    writeFileSync(join(dir, "index.txt"), "");
+    writeFileSync(join(dir, "serial"), "1000\n");
+    writeFileSync(
+      join(dir, "ca.cnf"),
+      [
+        "[ca]", "default_ca = d", "[d]", "database = index.txt", "new_certs_dir = .", "serial = serial",
+        "default_md = sha256", "policy = p", "unique_subject = no", "[p]", "commonName = supplied",
+        "[server]", "subjectAltName = DNS:localhost, DNS:alt.test", "basicConstraints = CA:FALSE", "extendedKeyUsage = serverAuth",
+        "[client]", "basicConstraints = CA:FALSE", "extendedKeyUsage = clientAuth", "",
+      ].join("\n"),
+    );
+    const issue = (name: string, cn: string, ca: string, ext: string, dates: string[], key = ec): TestIdentity => {
+      openssl("req", ...key, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`);
+      openssl("ca", "-batch", "-config", "ca.cnf", "-cert", `${ca}.crt`, "-keyfile", `${ca}.key`, "-in", `${name}.csr`, "-out", `${name}.crt`, "-extensions", ext, "-notext", ...dates);
+      return { cert: read(`${name}.crt`), key: read(`${name}.key`) };
+    };
+    const twoDays = ["-days", "2"];
+    const server = issue("server", "localhost", "sca", "server", twoDays);
+    const renewed = issue("renewed", "renewed", "sca", "server", twoDays);
+    const rsa = issue("rsa", "rsa", "sca", "server", twoDays, ["-newkey", "rsa:2048", "-nodes"]);
+    const expired = issue("expired", "localhost", "sca", "server", ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]);
+    const alice = issue("alice", "alice", "cca", "client", twoDays);
+    openssl("req", "-x509", ...ec, "-keyout", "self.key", "-out", "self.crt", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost");
+    openssl("req", "-x509", ...ec, "-keyout", "mallory.key", "-out", "mallory.crt", "-days", "2", "-subj", "/CN=mallory");
+    openssl("pkcs8", "-topk8", "-in", "alice.key", "-out", "alice.enc.key", "-passout", "pass:s3cret", "-v2", "aes-256-cbc");
+    return {
+      serverCa: read("sca.crt"),
+      server,
+      renewed,
+      rsa,
+      expired,
+      selfSigned: { cert: read("self.crt"), key: read("self.key") },
+      clientCa: read("cca.crt"),
+      alice,
+      mallory: { cert: read("mallory.crt"), key: read("mallory.key") },
+      aliceEncryptedKey: read("alice.enc.key"),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

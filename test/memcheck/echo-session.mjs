@@ -3,7 +3,7 @@
 // shared frame, pings, a slow consumer closed by the backpressure policy, a server-side close,
 // a terminate, our own client (masked text, binary and fragmented sends, permessage-deflate
 // inbound, the WHATWG WebSocket, a refused and an aborted connect), hostile frames from raw
-// sockets (hostile.mjs), and the ordered shutdown. Exits 0 when everything arrived as sent and
+// sockets (hostile.mjs), a mutual-TLS wss:// round (tls-session.mjs), and the ordered shutdown. Exits 0 when everything arrived as sent and
 // every hostile frame got its close code. Two `ws` clients negotiate permessage-deflate with
 // the server (compressed echoes, a shared compressed publish), one does not. A socket adopted
 // from a node:http server (an attached server) echoes too.
@@ -12,6 +12,7 @@ import { createServer as createHttpServer } from "node:http";
 import { connect, createServer, WebSocket as LwsWebSocket } from "../../dist/index.js";
 import WebSocket, { WebSocketServer } from "ws";
 import { hostileRound } from "./hostile.mjs";
+import { tlsRound } from "./tls-session.mjs";
 
 const pongs = [];
 const server = await createServer({
@@ -147,6 +148,7 @@ const deflatedClosed = new Promise((resolve) => deflated.once("close", resolve))
 deflated.close();
 await deflatedClosed;
 await new Promise((resolve) => wss.close(resolve));
+await tlsRound();
 
 // Attached to a node:http server: the socket is adopted by the I/O thread with the request
 // Node read, echoes, and closes with 1001 when the attached server closes.
