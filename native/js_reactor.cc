@@ -95,6 +95,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::join>("join"),
                          InstanceMethod<&JsReactor::ref>("ref"),
                          InstanceMethod<&JsReactor::unref>("unref"),
+                         InstanceMethod<&JsReactor::holdAcks>("holdAcks"),
                          InstanceMethod<&JsReactor::setLogLevels>("setLogLevels"),
                          InstanceMethod<&JsReactor::upgradeAccept>("upgradeAccept"),
                          InstanceMethod<&JsReactor::upgradeReject>("upgradeReject"),
@@ -156,6 +157,7 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   self->dispatching_ = true;
   napi_value undefined = nullptr;
   bool ok = napi_get_undefined(env, &undefined) == napi_ok;
+  size_t dispatched = 0;
   for (size_t b = 0; ok && b < batches.size(); ++b) {
     EventBatch& batch = batches[b];
     const size_t bytes = batch.payloadBytes;
@@ -198,8 +200,11 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
     // (its exception stays pending for Node to handle).
     ok = ok && napi_call_function(env, undefined, dispatch, 4, argv, nullptr) == napi_ok;
     if (ok && self->reactor_) self->reactor_->eventsConsumed(bytes);
+    if (ok) ++dispatched;
   }
   self->dispatching_ = false;
+  // Closes held for these events may go once the sends their handlers made are applied.
+  if (self->reactor_) self->reactor_->batchesDispatched(dispatched);
   if (self->reactor_) self->reactor_->flushWake();
 }
 
@@ -412,6 +417,13 @@ Napi::Value JsReactor::shutdown(const Napi::CallbackInfo& info) {
 
 Napi::Value JsReactor::join(const Napi::CallbackInfo& info) {
   stopNow();
+  return info.Env().Undefined();
+}
+
+// (on): JS holds events of dispatched batches back (a client's first events wait for its
+// listeners); held closes must wait for them too.
+Napi::Value JsReactor::holdAcks(const Napi::CallbackInfo& info) {
+  if (reactor_) reactor_->holdAcks(info[0].ToBoolean().Value());
   return info.Env().Undefined();
 }
 
