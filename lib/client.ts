@@ -447,6 +447,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     // Events that arrive with the open (the same batch) wait until whoever awaited connect()
     // has run and attached listeners: after every microtask, in this loop iteration.
     this.#held = [];
+    // A close the server sent with them waits until these handlers ran (and what they sent).
+    const native = this.#reactor!.native;
+    native.holdAcks(true);
     setImmediate(() => {
       const held = this.#held!;
       this.#held = undefined;
@@ -457,6 +460,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
           reportUncaught(err);
         }
       }
+      native.holdAcks(false);
     });
     if (reopened) this.#deliver(() => this.emit("reconnect"));
     if (this.#options.pingInterval > 0) this.#startKeepalive();

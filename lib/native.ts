@@ -139,6 +139,8 @@ export interface NativeReactor {
   join(): void;
   ref(): void;
   unref(): void;
+  /** While on (counted), batches JS dispatches are not acknowledged: held closes wait (see Connection::onCloseHold). */
+  holdAcks(on: boolean): void;
   /** Which lws log levels (LLL_* bits) reach the dispatch function as log events. */
   setLogLevels(mask: number): void;
   /** Finishes parked handshake `upgradeId` of server `id` with a 101 naming `protocol` ("" for none) plus `headerLines` ("Name: value\r\n"...). */

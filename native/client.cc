@@ -1,4 +1,5 @@
 #include "client.h"
+#include "pmd_offer.h"
 
 #include <sys/socket.h>
 
@@ -152,26 +153,30 @@ namespace {
 // zlib's default: a client sends little, and what it sends is compressed once.
 constexpr int kClientDeflateLevel = 6;
 
-// Whether the server accepted permessage-deflate with a window we may compress with: our
-// Deflater uses 15 bits, so a client_max_window_bits below that means sending uncompressed
-// (always allowed).
-bool mayCompress(const std::string& extensions) {
+// The window we compress with once the server accepted permessage-deflate: the
+// client_max_window_bits it answered (9..15), else 15; 0 means sending uncompressed (always
+// allowed): no extension, or a window of 8, which zlib's raw deflate cannot produce.
+int compressWindow(const std::string& extensions) {
   const size_t at = extensions.find("permessage-deflate");
-  if (at == std::string::npos) return false;
+  if (at == std::string::npos) return 0;
   const size_t bits = extensions.find("client_max_window_bits", at);
-  if (bits == std::string::npos) return true;
+  if (bits == std::string::npos) return 15;
   const size_t eq = extensions.find('=', bits);
   const size_t next = extensions.find_first_of(",;", bits);
-  if (eq == std::string::npos || (next != std::string::npos && eq > next)) return true;
-  return std::atoi(extensions.c_str() + eq + 1 + (extensions[eq + 1] == '"')) >= 15;
+  if (eq == std::string::npos || (next != std::string::npos && eq > next)) return 15;
+  const int n = std::atoi(extensions.c_str() + eq + 1 + (extensions[eq + 1] == '"'));
+  return n >= 9 && n <= 15 ? n : 0;
 }
 }  // namespace
 
-void Client::beforeEstablished(lws* wsi) {
+bool Client::beforeEstablished(lws* wsi) {
   // The handshake's response headers are freed before CLIENT_ESTABLISHED: read them here.
   char buf[256];
   if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL) > 0) protocol_ = buf;
   if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_EXTENSIONS) > 0) extensions_ = buf;
+  // lws checks names and some values; RFC 7692 asks more of a client (duplicates, ranges, lws's
+  // own non-RFC options such as rx_buf_size must not be settable by a server).
+  return validPmdResponse(extensions_);
 }
 
 int Client::onEstablished(lws* wsi, void* pss) {
@@ -193,8 +198,8 @@ int Client::onEstablished(lws* wsi, void* pss) {
     return -1;
   }
   auto conn = std::make_unique<Connection>(reactor_, options_->limits, stats_, wsi, slot);
-  if (mayCompress(extensions_)) {
-    deflater_ = std::make_unique<Deflater>(kClientDeflateLevel);
+  if (const int window = compressWindow(extensions_)) {
+    deflater_ = std::make_unique<Deflater>(kClientDeflateLevel, window);
     conn->enableDeflate(*deflater_);
   }
   reactor_.slots().attach(slot, conn.get());

@@ -42,7 +42,9 @@ class Client {
 
   // lws callbacks routed here.
   int appendHeaders(lws* wsi, unsigned char** p, size_t room);
-  void beforeEstablished(lws* wsi);  // headers are still readable
+  // Headers are still readable. False refuses the handshake (a permessage-deflate answer
+  // that breaks RFC 7692).
+  bool beforeEstablished(lws* wsi);
   int onEstablished(lws* wsi, void* pss);
   void onConnectError(lws* wsi, const char* why, size_t len);
   void onTlsInfo(int where, int ret);  // SSL info callback: remembers a fatal alert received

@@ -124,7 +124,7 @@ int Connection::onReceive(const void* in, size_t len) {
 }
 
 int Connection::failMessage(int code, const char* reason) {
-  sentClose_ = true;
+  // lws asks to send this close next (onCloseHold): it is held until JS saw what came before.
   closeCode_ = code;
   closeReason_ = reason;
   lws_close_reason(wsi_, static_cast<lws_close_status>(code),
@@ -154,7 +154,40 @@ int Connection::onPeerClose(const uint8_t* in, size_t len) {
   } else {
     closing().peerCode = LWS_CLOSE_STATUS_NO_STATUS;
   }
-  return 0;
+  if (closeRequested_ || sentClose_) return 0;  // our close is on its way: lws answers as usual
+  // Our reply echoes the peer's code (an empty close gets 1000) once JS has answered what
+  // arrived before it.
+  closeCode_ = peerCode_ == LWS_CLOSE_STATUS_NO_STATUS ? LWS_CLOSE_STATUS_NORMAL : peerCode_;
+  closeReason_ = peerReason_;
+  holdClose();
+  return LWS_PEER_CLOSE_HOLD;
+}
+
+bool Connection::onCloseHold(const uint8_t* in, size_t len) {
+  if (lettingGo_ || holding_) return false;
+  if (!closeRequested_ && !peerClosed_ && len >= 2) {
+    // A close lws started itself (a framing error): report its code.
+    closeCode_ = (in[0] << 8) | in[1];
+    closeReason_.assign(reinterpret_cast<const char*>(in + 2), len - 2);
+  }
+  holdClose();
+  return true;
+}
+
+void Connection::holdClose() {
+  holding_ = true;
+  holdBatch_ = reactor_.holdClose(*this);
+  armCloseDeadline();
+}
+
+bool Connection::releaseHeldClose(uint32_t seenBatch) {
+  if (!holding_) return true;
+  // Batch numbers wrap: compare by difference.
+  if (static_cast<int32_t>(seenBatch - holdBatch_) < 0) return false;
+  holding_ = false;
+  closeRequested_ = true;  // onWritable writes the queue, then this close
+  requestWritable();
+  return true;
 }
 
 void Connection::onPong(const void* in, size_t len) {
@@ -166,6 +199,14 @@ void Connection::onPong(const void* in, size_t len) {
 void Connection::onPing(const void* in, size_t len) {
   lastActivityMs_ = reactor_.nowMs();
   reactor_.events().pushCopy(EventType::Ping, slot_, 0, in, len);
+  // RFC 6455 5.5.2: every ping is answered, in order with our frames (lws patch 0500 leaves
+  // pongs to us; it kept one pending and dropped the pings behind it).
+  if (len <= 125) {
+    if (FrameRef pong = Frame::create(Opcode::Pong, len)) {
+      if (len) std::memcpy(pong->payload(), in, len);
+      enqueue(std::move(pong), 0, false);
+    }
+  }
 }
 
 bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping) {
@@ -219,9 +260,15 @@ void Connection::onClosed() {
   const std::string* reason = nullptr;
   std::string lwsReason;
   if (peerClosed_) {
+<<<<<<< HEAD
     code = closing().peerCode;
     reason = &closing().peerReason;
   } else if (sentClose_ || closeRequested_) {
+=======
+    code = peerCode_;
+    reason = &peerReason_;
+  } else if (sentClose_ || closeRequested_ || holding_) {
+>>>>>>> conformance
     // We closed first: report our code even if a stuck peer never got the frame.
     code = closeCode_;
     reason = &closeReason_;
@@ -276,6 +323,11 @@ void Connection::deliver(const FrameRef& frame, bool countedByJs) {
 
 void Connection::close(int code, const std::string& reason, bool discardQueue) {
   if (sentClose_) return;
+  if (holding_) {
+    // JS closes while a close of ours waits for it: its code goes out instead, after the queue.
+    holding_ = false;
+    closeRequested_ = false;
+  }
   if (discardQueue && head_ < queue_.size()) {
     // Slow-consumer policy: what is queued will never be written (it stays in bufferedAmount).
     stats_.add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
@@ -298,7 +350,17 @@ void Connection::armCloseDeadline() {
 }
 
 void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
+<<<<<<< HEAD
   Connection* self = reinterpret_cast<Closing::CloseDeadline*>(sul)->owner;
+=======
+  Connection* self = reinterpret_cast<CloseDeadline*>(sul)->owner;
+  if (self->holding_) {
+    // JS did not answer in time: the held close goes now, after what is queued.
+    self->releaseHeldClose(self->holdBatch_);
+    self->armCloseDeadline();
+    return;
+  }
+>>>>>>> conformance
   lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -420,7 +482,9 @@ int Connection::onWritable() {
     return 0;
   }
   if (closeRequested_ && !sentClose_) {
+    // The queue is written: our Close is the last frame (see onCloseHold).
     sentClose_ = true;
+    lettingGo_ = true;
     lws_close_reason(wsi_, static_cast<lws_close_status>(closeCode_),
                      reinterpret_cast<unsigned char*>(closeReason_.data()), closeReason_.size());
     return -1;

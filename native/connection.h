@@ -62,7 +62,23 @@ class Connection {
   void flush();
   bool dirty() const { return dirty_; }
   void setDirty(bool on) { dirty_ = on; }
+  // The peer's close frame: returns LWS_PEER_CLOSE_HOLD (our reply waits, see below) or -1.
   int onPeerClose(const uint8_t* in, size_t len);
+  // LWS_CALLBACK_WS_HOLD_CLOSE (lws patch 0500): lws is about to send this close (`in`, `len`:
+  // code and reason). Returns true to hold it.
+  //
+  // Close ordering (RFC 6455 5.5.1, issue 12). Invariant: after our Close is written nothing
+  // else is written on the connection, and whatever was queued before it is written first.
+  // A close we did not start from JS (the reply to the peer's Close, a protocol error lws or
+  // we detected) is held: the events that arrived before it reach JS, JS acknowledges the
+  // batch they travelled in (Reactor::onEventsSeen, after that batch's handlers ran, behind
+  // the sends they made), then the queue is written and the Close last (onWritable). At most
+  // closeTimeout later the Close goes anyway. While held lws reads nothing more.
+  bool onCloseHold(const uint8_t* in, size_t len);
+  // JS has run the handlers of the batches up to `seenBatch`: a held close waiting for them
+  // goes out after the queue. Returns false while it still waits.
+  bool releaseHeldClose(uint32_t seenBatch);
+  bool holdingClose() const { return holding_; }
   void onClosed();  // emits the Close event; the owner deletes us afterwards
 
   // Commands from JS (and the server's shutdown).
@@ -103,6 +119,7 @@ class Connection {
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
 
+  void holdClose();  // starts holding (see onCloseHold)
   void armCloseDeadline();
   static void onCloseDeadline(lws_sorted_usec_list_t* sul);
 
@@ -141,6 +158,9 @@ class Connection {
   int closeCode_ = 0;
   std::string closeReason_;
   bool sentClose_ = false;
+  bool holding_ = false;     // a close is held (see onCloseHold)
+  uint32_t holdBatch_ = 0;   // ... until JS has seen this batch (Reactor's numbering)
+  bool lettingGo_ = false;   // our close is being handed to lws: do not hold it again
   bool peerClosed_ = false;
   // What only a closing connection needs, allocated when its close starts: an idle
   // connection's bytes matter (10k idle sockets are the storm benchmark's 10k Connections).

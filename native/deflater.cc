@@ -16,27 +16,31 @@ Deflater::~Deflater() {
 }
 
 FrameRef Deflater::deflated(Frame& frame) {
-  if (frame.deflate_ == Frame::Deflate::NotTried) {
-    frame.deflate_ = Frame::Deflate::NotSmaller;
+  const uint16_t bit = static_cast<uint16_t>(1u << windowBits_);
+  if (!(frame.triedWindows_ & bit)) {
+    frame.triedWindows_ |= bit;
     if (frame.payloadLength() > 0 && frame.payloadLength() < (size_t{1} << 31) &&
         compress(frame.payload(), frame.payloadLength())) {
       FrameRef twin = Frame::create(frame.opcode(), out_.size(), true);
       if (twin) {
         std::memcpy(twin->payload(), out_.data(), out_.size());
         twin->accountLen_ = frame.payloadLength();
+        twin->window_ = static_cast<uint8_t>(windowBits_);
+        twin->deflated_ = frame.deflated_;  // the chain moves behind the new twin
         frame.deflated_ = twin.share();
-        frame.deflate_ = Frame::Deflate::Done;
       }
     }
     if (out_.capacity() > kKeepOutput) std::vector<uint8_t>().swap(out_);
   }
-  return frame.deflate_ == Frame::Deflate::Done ? FrameRef::retain(frame.deflated_) : FrameRef();
+  for (Frame* twin = frame.deflated_; twin; twin = twin->deflated_)
+    if (twin->window_ == windowBits_) return FrameRef::retain(twin);
+  return FrameRef();  // not smaller with this window, or out of memory
 }
 
 bool Deflater::compress(const uint8_t* in, size_t len) {
   if (!ready_) {
-    // Raw deflate (negative window bits), 32 KiB window: the RFC 7692 default of 15 bits.
-    if (deflateInit2(&zs_, level_, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+    // Raw deflate (negative window bits) with the window the peer accepts (RFC 7692 7.1.2).
+    if (deflateInit2(&zs_, level_, Z_DEFLATED, -windowBits_, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
     ready_ = true;
   }
   out_.resize(deflateBound(&zs_, static_cast<uLong>(len)) + 16);

@@ -20,14 +20,17 @@ namespace lwsnode {
 
 class Deflater {
  public:
-  // `level` is zlib's 0-9; memory: about 256 KiB of zlib state, allocated on first use.
-  explicit Deflater(int level) : level_(level) {}
+  // `level` is zlib's 0-9, `windowBits` 9-15 (the peer's server_max_window_bits, or for a
+  // client its client_max_window_bits); memory: up to 256 KiB of zlib state (15 bits),
+  // allocated on first use.
+  Deflater(int level, int windowBits) : level_(level), windowBits_(windowBits) {}
   ~Deflater();
   Deflater(const Deflater&) = delete;
   Deflater& operator=(const Deflater&) = delete;
 
-  // The compressed twin of `frame` (RSV1 set, accounted as the original), built on first
-  // request and cached on the frame; an empty ref when compression does not make the message
+  // The compressed twin of `frame` for this window size (RSV1 set, accounted as the
+  // original), built on first request and cached on the frame, so every receiver with the
+  // same window shares it; an empty ref when compression does not make the message
   // smaller or fails, in which case the frame goes out as it is.
   FrameRef deflated(Frame& frame);
 
@@ -35,6 +38,7 @@ class Deflater {
   bool compress(const uint8_t* in, size_t len);  // into out_
 
   int level_;
+  int windowBits_;
   bool ready_ = false;
   z_stream zs_{};
   std::vector<uint8_t> out_;  // reused output; compressed bytes are copied once into their frame

@@ -40,8 +40,8 @@ class Frame {
   // Set on the JS thread before hand-over: JS allows compressing this message.
   bool compressible() const { return compressible_; }
   void setCompressible(bool on) { compressible_ = on; }
-  // The deflated twin, made at most once, on the I/O thread (Deflater::deflated).
-  enum class Deflate : uint8_t { NotTried, Done, NotSmaller };
+  // The deflated twins, at most one per window size, made on the I/O thread
+  // (Deflater::deflated).
   uint8_t* payload() { return payload_; }
   const uint8_t* payload() const { return payload_; }
   size_t payloadLength() const { return payloadLen_; }
@@ -67,8 +67,11 @@ class Frame {
   Opcode opcode_;
   bool compressed_;
   bool compressible_ = false;
-  Deflate deflate_ = Deflate::NotTried;
-  Frame* deflated_ = nullptr;  // owned reference (released in ~Frame), I/O thread only
+  uint8_t window_ = 0;          // a twin: the window bits it was compressed with
+  uint16_t triedWindows_ = 0;   // bit w: compression with a w-bit window was tried
+  // Owned reference (released in ~Frame), I/O thread only: the first deflated twin; each twin
+  // links the next (one per distinct window size a publish met).
+  Frame* deflated_ = nullptr;
 
  public:
   ~Frame();

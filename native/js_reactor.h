@@ -51,6 +51,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value join(const Napi::CallbackInfo& info);
   Napi::Value ref(const Napi::CallbackInfo& info);
   Napi::Value unref(const Napi::CallbackInfo& info);
+  Napi::Value holdAcks(const Napi::CallbackInfo& info);
   Napi::Value setLogLevels(const Napi::CallbackInfo& info);
   Napi::Value upgradeAccept(const Napi::CallbackInfo& info);
   Napi::Value upgradeReject(const Napi::CallbackInfo& info);

@@ -21,7 +21,7 @@ namespace {
 // lws's per-connection user data.
 struct Session {
   Connection* conn;  // set at ESTABLISHED, owned by the wsi until CLOSED
-  bool deflate;      // permessage-deflate was accepted during the handshake
+  uint8_t deflateWindow;  // permessage-deflate accepted: the window we compress with (8: none)
 };
 
 // One protocol serves every vhost; per-server state hangs off the vhost's user pointer.
@@ -106,7 +106,46 @@ void Reactor::eventsConsumed(size_t bytes) {
   }
 }
 
+void Reactor::batchesDispatched(size_t count) {
+  if (!count) return;
+  jsDispatched_ += static_cast<uint32_t>(count);
+  if (!ackHolds_) acknowledge();
+}
+
+void Reactor::holdAcks(bool on) {
+  if (on) {
+    ++ackHolds_;
+  } else if (ackHolds_ && --ackHolds_ == 0) {
+    acknowledge();
+    flushWake();  // outside a dispatch: nobody else wakes the I/O thread
+  }
+}
+
+void Reactor::acknowledge() {
+  dispatchedBatches_.store(jsDispatched_);  // after the handlers' sends were queued
+  if (heldCloses_.load() == 0) return;
+  Command ack(CommandType::EventsSeen);
+  ack.slot = jsDispatched_;
+  submit(std::move(ack), true);  // behind the handlers' sends; woken by the dispatch's flushWake
+}
+
 // ---- I/O thread ----
+
+uint32_t Reactor::holdClose(Connection& conn) {
+  // The events so far travel in the batch being filled, or in the last one published.
+  const uint32_t batch = pending_.empty() ? publishedBatches_ : publishedBatches_ + 1;
+  heldSlots_.push_back(conn.slot());
+  heldCloses_.store(static_cast<uint32_t>(heldSlots_.size()));
+  const uint32_t dispatched = dispatchedBatches_.load();
+  if (static_cast<int32_t>(dispatched - batch) >= 0) {
+    // JS ran those handlers already and may not acknowledge again: queue the acknowledgement
+    // ourselves, behind the sends those handlers queued (pushed from the I/O thread).
+    Command ack(CommandType::EventsSeen);
+    ack.slot = dispatched;
+    commands_.push(std::move(ack), false);
+  }
+  return batch;
+}
 
 void Reactor::run() {
   ioThread_ = std::this_thread::get_id();
@@ -240,8 +279,13 @@ void Reactor::publishEvents() {
   if (pending_.empty()) return;
   const bool kick = outbox_.publish(std::move(pending_));
   pending_ = EventBatch();
+<<<<<<< HEAD
   // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
   // stays set until deliveryDone()); JS takes every queued batch when it runs.
+=======
+  ++publishedBatches_;
+  // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
+>>>>>>> conformance
   if (kick) notify_();
 }
 
@@ -301,6 +345,16 @@ void Reactor::apply(Command& cmd) {
         Connection* sender = (cmd.flags & kExcludeSender) ? slots_.get(static_cast<uint32_t>(cmd.code)) : nullptr;
         it->second->publish(cmd.text, cmd.frame, sender);
       }
+      break;
+    }
+    case CommandType::EventsSeen: {
+      size_t kept = 0;
+      for (uint32_t slot : heldSlots_) {
+        Connection* c = slots_.get(slot);
+        if (c && c->holdingClose() && !c->releaseHeldClose(cmd.slot)) heldSlots_[kept++] = slot;
+      }
+      heldSlots_.resize(kept);
+      heldCloses_.store(static_cast<uint32_t>(kept));
       break;
     }
     case CommandType::SetLogLevels:
@@ -530,16 +584,26 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       return static_cast<Server*>(owner)->configureTls(static_cast<SSL_CTX*>(user)) ? 0 : 1;
     }
 
-    case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY: {  // during the handshake, before ESTABLISHED
+    case LWS_CALLBACK_NEGOTIATE_EXTENSIONS: {  // our lws patch 0500: during the handshake
       Server* server = serverOf(wsi);
-      const bool ok = server && session && server->acceptsDeflate(wsi, static_cast<const char*>(in));
-      if (ok) session->deflate = true;
-      return ok ? 0 : 1;
+      if (!server || !session) return 1;
+      const int window = server->negotiateDeflate(*static_cast<lws_ext_negotiation*>(in));
+      session->deflateWindow = static_cast<uint8_t>(window);
+      return window ? 0 : 1;
     }
 
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
       if (!server || !pss) return -1;
+<<<<<<< HEAD
+=======
+      const uint32_t slot = self->slots_.acquire();
+      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
+      // Accepted with a window we can compress with (not 8): our frames go out compressed.
+      if (Deflater* d = session->deflateWindow ? server->deflater(session->deflateWindow) : nullptr)
+        conn->enableDeflate(*d);
+      self->slots_.attach(slot, conn.get());
+>>>>>>> conformance
       char addr[64] = "";
       server->peerAddress(wsi, addr, sizeof addr);
       // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
@@ -589,6 +653,9 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       if (pss && *pss) (*pss)->onPong(in, len);
       return 0;
 
+    case LWS_CALLBACK_WS_HOLD_CLOSE:  // our lws patch 0500
+      return pss && *pss && (*pss)->onCloseHold(static_cast<const uint8_t*>(in), len) ? 1 : 0;
+
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       return pss && *pss ? (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len) : 0;
 
@@ -615,7 +682,8 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     }
 
     case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
-      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->beforeEstablished(wsi);
+      if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi)))
+        return client->beforeEstablished(wsi) ? 0 : 1;
       return 0;
 
     case LWS_CALLBACK_CLIENT_ESTABLISHED: {

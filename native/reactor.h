@@ -59,6 +59,12 @@ class Reactor {
   bool deliveryDone();
   // JS finished dispatching `bytes` of inbound payload; resumes paused reads when caught up.
   void eventsConsumed(size_t bytes);
+  // JS ran the handlers of `count` more batches (their sends are queued already): connections
+  // holding a close for them may let it go (Connection::onCloseHold).
+  void batchesDispatched(size_t count);
+  // JS runs some handlers later than their batch (held events): while any hold is on, the
+  // batches dispatched meanwhile are not acknowledged; the last release acknowledges them.
+  void holdAcks(bool on);
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   // Stops the I/O thread (if running) and waits for it; idempotent.
   void stopAndJoin();
@@ -90,6 +96,7 @@ class Reactor {
   void onServerGone(Server& server);
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
+<<<<<<< HEAD
   // Handshakes parked by every server of this reactor (each holds a header buffer).
   size_t& parkedHandshakes() { return parkedHandshakes_; }
 
@@ -97,6 +104,11 @@ class Reactor {
   // parked handshakes may hold: the rest keep serving handshakes answered at once.
   static constexpr int kHeaderPool = 256;
   static constexpr size_t kMaxParkedHandshakes = 192;
+=======
+  // `conn` holds a close until JS has dispatched the events queued so far; returns the number
+  // of the batch that carries them.
+  uint32_t holdClose(Connection& conn);
+>>>>>>> conformance
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
   // Messages larger than this leave as fragments of this size; lws buffers at most one.
@@ -154,7 +166,12 @@ class Reactor {
   std::vector<Connection*> paused_;
   std::vector<Connection*> dirty_;  // queued frames since the last flush (see markDirty)
   std::vector<Connection*> flushing_;  // dirty_'s previous storage, reused
+<<<<<<< HEAD
   size_t parkedHandshakes_ = 0;
+=======
+  std::vector<uint32_t> heldSlots_;     // connections holding a close (by slot: they may die)
+  uint32_t publishedBatches_ = 0;       // batches handed to JS so far (wrapping)
+>>>>>>> conformance
   bool shutdownRequested_ = false;
   bool destroying_ = false;
 
@@ -163,6 +180,13 @@ class Reactor {
   std::atomic<bool> resumeRequested_{false};
   std::atomic<size_t> pausedCount_{0};
   std::atomic<bool> finished_{false};
+  // Held closes (seq_cst, Dekker-style with dispatchedBatches_: either JS sees a hold and
+  // acknowledges, or the I/O thread sees the batch was dispatched and acknowledges itself).
+  std::atomic<uint32_t> heldCloses_{0};
+  std::atomic<uint32_t> dispatchedBatches_{0};
+  uint32_t jsDispatched_ = 0;  // JS thread only
+  uint32_t ackHolds_ = 0;      // JS thread only
+  void acknowledge();          // JS thread: publish jsDispatched_, queue an ack if one waits
 
   std::thread thread_;
   std::thread::id ioThread_;  // set by run(); lws lines logged elsewhere are dropped

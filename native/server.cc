@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "pmd_offer.h"
 #include "reactor.h"
 #include "topic.h"
 #include "upgrade_request.h"
@@ -80,9 +81,13 @@ const char* errnoCode(int err) {
 Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
     : reactor_(reactor),
       options_(std::move(options)),
+<<<<<<< HEAD
       deflater_(options_->perMessageDeflate ? std::make_unique<Deflater>(options_->deflateLevel) : nullptr),
       vhostName_("lwsnode-" + std::to_string(options_->id)),
       addressLimits_(options_->maxConnectionsPerIp, options_->handshakeRateLimit) {}
+=======
+      vhostName_("lwsnode-" + std::to_string(options_->id)) {}
+>>>>>>> conformance
 
 Server::~Server() = default;
 
@@ -115,7 +120,7 @@ bool Server::listen(std::string& error) {
   if (!options_->unixPath.empty()) info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
   if (options_->reusePort) info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;  // SO_REUSEPORT
   info.retry_and_idle_policy = &kNoValidityTimers;
-  if (deflater_) info.extensions = kDeflateExtension;  // negotiation and inflating: lws's
+  if (options_->perMessageDeflate) info.extensions = kDeflateExtension;  // negotiation and inflating: lws's
   info.log_cx = reactor_.logContext();  // this vhost's and its connections' lines go to JS too
   // The whole upgrade request must arrive within this (lws's "ah idle" timeout starts when the
   // connection gets its header buffer and is not reset by trickled bytes: slowloris dies here).
@@ -348,19 +353,21 @@ void Server::announcePeer(lws* wsi, uint32_t id, bool forUpgrade) {
     reactor_.events().records.back().b = forUpgrade ? 1 : 0;
 }
 
-bool Server::acceptsDeflate(lws* wsi, const char* extension) {
-  if (!deflater_ || std::strcmp(extension, "permessage-deflate") != 0) return false;
-  // We compress with a 15-bit window. lws accepts the client's first offer but ignores a
-  // server_max_window_bits in it, so decline an offer that asks for a smaller window: the
-  // connection then runs uncompressed both ways, which is always valid.
-  char offer[256];
-  const int n = lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_EXTENSIONS);
-  if (n < 0) return false;
-  if (char* comma = std::strchr(offer, ',')) *comma = '\0';  // lws uses the first offer only
-  const char* p = std::strstr(offer, "server_max_window_bits");
-  if (!p) return true;
-  p = std::strchr(p, '=');
-  return p && std::atoi(p + 1 + (p[1] == '"')) >= 15;
+int Server::negotiateDeflate(lws_ext_negotiation& neg) {
+  if (!options_->perMessageDeflate || !neg.name || std::strcmp(neg.name, "permessage-deflate") != 0) return 0;
+  PmdAgreement agreed;
+  if (!neg.offers || !choosePmdOffer(neg.offers, agreed) || agreed.response.size() >= sizeof neg.response) return 0;
+  std::memcpy(neg.response, agreed.response.c_str(), agreed.response.size() + 1);
+  // lws's inflater needs no parameter: it keeps a 15-bit window (our patch 0500), which
+  // inflates any client's messages, with or without its context takeover.
+  return agreed.serverWindowBits;
+}
+
+Deflater* Server::deflater(int windowBits) {
+  if (!options_->perMessageDeflate || windowBits < 9 || windowBits > 15) return nullptr;
+  std::unique_ptr<Deflater>& d = deflaters_[windowBits];
+  if (!d) d = std::make_unique<Deflater>(options_->deflateLevel, windowBits);
+  return d.get();
 }
 
 int Server::onHttpRequest(lws* wsi) {

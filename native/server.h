@@ -40,7 +40,9 @@ class Server {
   int port() const { return port_; }
   // Compresses outgoing messages for connections that negotiated permessage-deflate; null
   // when the server does not offer it.
-  Deflater* deflater() { return deflater_.get(); }
+  // The compressor for a peer that accepted `windowBits` (9..15), made on first use; null
+  // without perMessageDeflate.
+  Deflater* deflater(int windowBits);
 
   // Creates the vhost. On failure fills `error` with "CODE message" and returns false.
   bool listen(std::string& error);
@@ -53,6 +55,7 @@ class Server {
   bool acceptsUpgrade(lws* wsi);
   // lws made the vhost's TLS context (leaf and key loaded): add the chain, SNI names, policy.
   bool configureTls(SSL_CTX* ctx);
+<<<<<<< HEAD
   // setTls(): new certificates and policy for the next handshakes; a TlsApplied event answers.
   void setTls(uint32_t seq, const ServerOptions& tls);
   // With requestCert: a PeerCert event for the Open (`forUpgrade` false: `id` is the slot)
@@ -60,6 +63,12 @@ class Server {
   void announcePeer(lws* wsi, uint32_t id, bool forUpgrade);
   // Whether to enable permessage-deflate with the client's first offer (`in` names it).
   bool acceptsDeflate(lws* wsi, const char* extension);
+=======
+  // LWS_CALLBACK_NEGOTIATE_EXTENSIONS (our lws patch 0500): picks the client's first valid
+  // permessage-deflate offer and fills lws's response; returns the window bits we compress
+  // with (8: none), or 0 when no offer is accepted.
+  int negotiateDeflate(lws_ext_negotiation& neg);
+>>>>>>> conformance
   int onHttpRequest(lws* wsi);
   // A socket handed over by a Node HTTP server (adopt.h); `fd` is ours from now on.
   // `peer` is the client's address when lws would not see it (a socketpair), else empty.
@@ -115,7 +124,7 @@ class Server {
 
   Reactor& reactor_;
   std::unique_ptr<ServerOptions> options_;
-  std::unique_ptr<Deflater> deflater_;
+  std::unique_ptr<Deflater> deflaters_[16];  // by window bits: one per size in use
   TlsCerts tlsCerts_;
   std::string tlsError_;  // why configureTls failed, for listen's error
   lws_vhost* vhost_ = nullptr;

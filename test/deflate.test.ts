@@ -84,17 +84,44 @@ describe("permessage-deflate negotiation", () => {
     expect((await nextMessage(client)).data.toString()).toBe(text(20_000));
   });
 
-  it("declines an offer that limits the server's window below 15 bits; the socket works uncompressed", async () => {
+  it("accepts an offer that limits the server's window and compresses with that window", async () => {
     const server = await startEchoServer(defer, { perMessageDeflate: true });
     const raw = await rawConnect(server.port, "/", undefined, {
       "Sec-WebSocket-Extensions": "permessage-deflate; server_max_window_bits=10",
     });
     defer(() => raw.destroy());
-    expect(raw.responseHeaders.get("sec-websocket-extensions")).toBeUndefined();
+    expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
+      "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+    );
     raw.send({ opcode: OP.TEXT, payload: text(5000) });
     const m = await raw.readDataFrame();
-    expect(m.rsv).toBe(0);
-    expect(m.payload.toString()).toBe(text(5000));
+    expect(m.rsv).toBe(4);
+    // A 10-bit inflater: a wider window would fail with "invalid distance too far back".
+    const inflated = inflateRawSync(Buffer.concat([m.payload, Buffer.from([0, 0, 0xff, 0xff])]), { windowBits: 10, finishFlush: constants.Z_SYNC_FLUSH });
+    expect(inflated.toString()).toBe(text(5000));
+  });
+
+  it("declines an offer with an unknown parameter and accepts the next one", async () => {
+    const server = await startEchoServer(defer, { perMessageDeflate: true });
+    const raw = await rawConnect(server.port, "/", undefined, {
+      "Sec-WebSocket-Extensions": "permessage-deflate; foo, permessage-deflate; client_no_context_takeover",
+    });
+    defer(() => raw.destroy());
+    expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    );
+  });
+
+  it("keeps working past the second message when only server_no_context_takeover is offered (python websockets)", async () => {
+    const server = await startEchoServer(defer, { perMessageDeflate: true });
+    const client = await openTracked(defer, urlOf(server), {
+      perMessageDeflate: { serverNoContextTakeover: true, threshold: 0 },
+    });
+    for (let i = 0; i < 5; i++) {
+      const msg = text(3000);  // the same message: the client's context makes later ones tiny
+      client.send(msg);
+      expect((await nextMessage(client)).data.toString()).toBe(msg);
+    }
   });
 
   it("accepts client_no_context_takeover and server_no_context_takeover offers", async () => {
@@ -104,7 +131,7 @@ describe("permessage-deflate negotiation", () => {
     });
     defer(() => raw.destroy());
     expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
-      "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
     );
     const client = await openTracked(defer, urlOf(server), {
       perMessageDeflate: { clientNoContextTakeover: true, serverNoContextTakeover: true, threshold: 0 },

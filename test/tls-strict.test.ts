@@ -285,7 +285,7 @@ describe("servername", () => {
   it("sends SNI and verifies the certificate for tls.servername; the Host header keeps the URL's host", async () => {
     const { https, wss, port } = await nodeWssServer({});
     const sni: (string | false)[] = [];
-    https.on("secureConnection", (s: TLSSocket) => sni.push(s.servername));
+    https.on("secureConnection", (s: TLSSocket) => sni.push(s.servername ?? false));
     const host = deferred<string>();
     wss.on("connection", (_s, req) => host.resolve(String(req.headers.host)));
     // The certificate names localhost and alt.test, not 127.0.0.1.
