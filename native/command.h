@@ -106,11 +106,8 @@ enum class CommandType : uint8_t {
   AbortConnect, // slot = client id: give up a connect in progress (or drop the connection)
   Adopt,        // slot = server id, code = fd (now ours), flags = attach id,
                 // text = peer address (or empty) '\n' the bytes already read
-<<<<<<< HEAD
   SetTls,       // slot = server id, code = request seq, server = the tls* fields to apply
-=======
   EventsSeen,   // slot = batches JS has dispatched so far (wrapping): releases held closes
->>>>>>> conformance
 };
 
 // Send flags.

@@ -157,8 +157,8 @@ int Connection::onPeerClose(const uint8_t* in, size_t len) {
   if (closeRequested_ || sentClose_) return 0;  // our close is on its way: lws answers as usual
   // Our reply echoes the peer's code (an empty close gets 1000) once JS has answered what
   // arrived before it.
-  closeCode_ = peerCode_ == LWS_CLOSE_STATUS_NO_STATUS ? LWS_CLOSE_STATUS_NORMAL : peerCode_;
-  closeReason_ = peerReason_;
+  closeCode_ = closing().peerCode == LWS_CLOSE_STATUS_NO_STATUS ? LWS_CLOSE_STATUS_NORMAL : closing().peerCode;
+  closeReason_ = closing().peerReason;
   holdClose();
   return LWS_PEER_CLOSE_HOLD;
 }
@@ -260,15 +260,9 @@ void Connection::onClosed() {
   const std::string* reason = nullptr;
   std::string lwsReason;
   if (peerClosed_) {
-<<<<<<< HEAD
     code = closing().peerCode;
     reason = &closing().peerReason;
-  } else if (sentClose_ || closeRequested_) {
-=======
-    code = peerCode_;
-    reason = &peerReason_;
   } else if (sentClose_ || closeRequested_ || holding_) {
->>>>>>> conformance
     // We closed first: report our code even if a stuck peer never got the frame.
     code = closeCode_;
     reason = &closeReason_;
@@ -350,17 +344,13 @@ void Connection::armCloseDeadline() {
 }
 
 void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
-<<<<<<< HEAD
   Connection* self = reinterpret_cast<Closing::CloseDeadline*>(sul)->owner;
-=======
-  Connection* self = reinterpret_cast<CloseDeadline*>(sul)->owner;
   if (self->holding_) {
     // JS did not answer in time: the held close goes now, after what is queued.
     self->releaseHeldClose(self->holdBatch_);
     self->armCloseDeadline();
     return;
   }
->>>>>>> conformance
   lws_set_timeout(self->wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 

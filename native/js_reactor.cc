@@ -124,7 +124,6 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   // what it publishes while we dispatch (see Reactor::deliveryDone()).
   std::vector<EventBatch> batches = self->reactor_->takeEvents();
   napi_value undefined = nullptr;
-<<<<<<< HEAD
   bool ok = !batches.empty() && napi_get_undefined(env, &undefined) == napi_ok;
   size_t bytes = 0;
   size_t large = 0;
@@ -145,38 +144,6 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
       self->inbox_ = Napi::Reference<Napi::ArrayBuffer>::New(Napi::ArrayBuffer(env, argv[0]), 1);
       self->inboxData_ = static_cast<uint8_t*>(data);
       self->inboxCapacity_ = cap;
-=======
-  bool ok = napi_get_undefined(env, &undefined) == napi_ok;
-  size_t dispatched = 0;
-  for (size_t b = 0; ok && b < batches.size(); ++b) {
-    EventBatch& batch = batches[b];
-    const size_t bytes = batch.payloadBytes;
-    const size_t recordBytes = batch.records.size() * sizeof(EventRecord);
-    const size_t recordWords = recordBytes / 4;
-    const size_t slabBytes = batch.slab.size();
-    napi_value argv[4] = {nullptr, undefined, nullptr, undefined};  // records, slab, slabBase, large
-    napi_value arrayBuffer = nullptr;
-    size_t slabBase = 0;
-    if (slabBytes <= kCopiedSlabLimit) {
-      // Small batch: records and payloads in one plain JS Buffer. Copying a few KiB is cheaper
-      // than an external buffer, whose finalizer and backing-store bookkeeping cost more.
-      void* data = nullptr;
-      ok = napi_create_buffer(env, recordBytes + slabBytes, &data, &argv[1]) == napi_ok;
-      if (!ok) break;
-      std::memcpy(data, batch.records.data(), recordBytes);
-      if (slabBytes) std::memcpy(static_cast<uint8_t*>(data) + recordBytes, batch.slab.data(), slabBytes);
-      size_t byteOffset = 0;
-      ok = napi_get_typedarray_info(env, argv[1], nullptr, nullptr, nullptr, &arrayBuffer, &byteOffset) == napi_ok &&
-           napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, byteOffset, &argv[0]) == napi_ok;
-      slabBase = recordBytes;
-    } else {
-      // Large batch: the slab itself becomes the Buffer (no copy); messages are views of it.
-      void* data = nullptr;
-      ok = napi_create_arraybuffer(env, recordBytes, &data, &arrayBuffer) == napi_ok;
-      if (ok) std::memcpy(data, batch.records.data(), recordBytes);
-      ok = ok && napi_create_typedarray(env, napi_uint32_array, recordWords, arrayBuffer, 0, &argv[0]) == napi_ok &&
-           externalBuffer(env, batch.slab.release(), slabBytes, &argv[1]);
->>>>>>> conformance
     }
   }
   if (ok) Inbox::pack(batches, self->inboxData_);
@@ -190,22 +157,12 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
         ok = externalBuffer(env, b.large[i].release(), len, &buf) && napi_set_element(env, argv[1], index, buf) == napi_ok;
       }
     }
-<<<<<<< HEAD
-=======
-    ok = ok && napi_create_double(env, static_cast<double>(slabBase), &argv[2]) == napi_ok;
-    // JS dispatch catches handler errors itself: a failed call means the environment is ending
-    // (its exception stays pending for Node to handle).
-    ok = ok && napi_call_function(env, undefined, dispatch, 4, argv, nullptr) == napi_ok;
-    if (ok && self->reactor_) self->reactor_->eventsConsumed(bytes);
-    if (ok) ++dispatched;
->>>>>>> conformance
   }
   self->dispatching_ = true;
   // JS dispatch catches handler errors itself: a failed call means the environment is ending
   // (its exception stays pending for Node to handle).
   ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, nullptr) == napi_ok;
   self->dispatching_ = false;
-<<<<<<< HEAD
   if (self->inboxCapacity_ > kInboxKeepBytes) {
     // A burst grew the inbox: let it go (JS drops it too) rather than keep it for ever.
     self->inbox_.Reset();
@@ -214,15 +171,12 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   }
   if (!self->reactor_) return;
   if (ok) self->reactor_->eventsConsumed(bytes);
+  // Closes held for these events may go once the sends their handlers made are applied.
+  if (ok) self->reactor_->batchesDispatched(batches.size());
   self->reactor_->flushWake();
   // Cross-thread: batches published while we dispatched did not wake us; schedule their
   // delivery ourselves, as the next macrotask, so timers and I/O still get their turn.
   if (!self->reactor_->deliveryDone() && !self->tsfnReleased_) self->tsfn_.NonBlockingCall();
-=======
-  // Closes held for these events may go once the sends their handlers made are applied.
-  if (self->reactor_) self->reactor_->batchesDispatched(dispatched);
-  if (self->reactor_) self->reactor_->flushWake();
->>>>>>> conformance
 }
 
 // (slot [, text]): the commands that name a slot (or server id) and maybe a topic.

@@ -279,13 +279,9 @@ void Reactor::publishEvents() {
   if (pending_.empty()) return;
   const bool kick = outbox_.publish(std::move(pending_));
   pending_ = EventBatch();
-<<<<<<< HEAD
+  ++publishedBatches_;
   // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
   // stays set until deliveryDone()); JS takes every queued batch when it runs.
-=======
-  ++publishedBatches_;
-  // Cross-thread: one TSFN call per burst; JS takes every queued batch when it runs.
->>>>>>> conformance
   if (kick) notify_();
 }
 
@@ -595,15 +591,6 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
       if (!server || !pss) return -1;
-<<<<<<< HEAD
-=======
-      const uint32_t slot = self->slots_.acquire();
-      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      // Accepted with a window we can compress with (not 8): our frames go out compressed.
-      if (Deflater* d = session->deflateWindow ? server->deflater(session->deflateWindow) : nullptr)
-        conn->enableDeflate(*d);
-      self->slots_.attach(slot, conn.get());
->>>>>>> conformance
       char addr[64] = "";
       server->peerAddress(wsi, addr, sizeof addr);
       // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
@@ -628,7 +615,9 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
       // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
       if (pending) self->pending_.records.back().b = pending->id();
       auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      if (session->deflate) conn->enableDeflate(*server->deflater());  // accepted only with one
+      // Accepted with a window we can compress with (not 8): our frames go out compressed.
+      if (Deflater* d = session->deflateWindow ? server->deflater(session->deflateWindow) : nullptr)
+        conn->enableDeflate(*d);
       self->slots_.attach(slot, conn.get());
       server->onConnectionOpened(*conn);
       *pss = conn.release();  // owned by the wsi until CLOSED

@@ -96,7 +96,6 @@ class Reactor {
   void onServerGone(Server& server);
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
-<<<<<<< HEAD
   // Handshakes parked by every server of this reactor (each holds a header buffer).
   size_t& parkedHandshakes() { return parkedHandshakes_; }
 
@@ -104,11 +103,9 @@ class Reactor {
   // parked handshakes may hold: the rest keep serving handshakes answered at once.
   static constexpr int kHeaderPool = 256;
   static constexpr size_t kMaxParkedHandshakes = 192;
-=======
   // `conn` holds a close until JS has dispatched the events queued so far; returns the number
   // of the batch that carries them.
   uint32_t holdClose(Connection& conn);
->>>>>>> conformance
 
   static constexpr size_t kCoalesceLimit = 64 * 1024;  // small frames gathered per write
   // Messages larger than this leave as fragments of this size; lws buffers at most one.
@@ -166,12 +163,9 @@ class Reactor {
   std::vector<Connection*> paused_;
   std::vector<Connection*> dirty_;  // queued frames since the last flush (see markDirty)
   std::vector<Connection*> flushing_;  // dirty_'s previous storage, reused
-<<<<<<< HEAD
   size_t parkedHandshakes_ = 0;
-=======
   std::vector<uint32_t> heldSlots_;     // connections holding a close (by slot: they may die)
   uint32_t publishedBatches_ = 0;       // batches handed to JS so far (wrapping)
->>>>>>> conformance
   bool shutdownRequested_ = false;
   bool destroying_ = false;
 

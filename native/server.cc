@@ -81,13 +81,8 @@ const char* errnoCode(int err) {
 Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
     : reactor_(reactor),
       options_(std::move(options)),
-<<<<<<< HEAD
-      deflater_(options_->perMessageDeflate ? std::make_unique<Deflater>(options_->deflateLevel) : nullptr),
       vhostName_("lwsnode-" + std::to_string(options_->id)),
       addressLimits_(options_->maxConnectionsPerIp, options_->handshakeRateLimit) {}
-=======
-      vhostName_("lwsnode-" + std::to_string(options_->id)) {}
->>>>>>> conformance
 
 Server::~Server() = default;
 

@@ -55,7 +55,6 @@ class Server {
   bool acceptsUpgrade(lws* wsi);
   // lws made the vhost's TLS context (leaf and key loaded): add the chain, SNI names, policy.
   bool configureTls(SSL_CTX* ctx);
-<<<<<<< HEAD
   // setTls(): new certificates and policy for the next handshakes; a TlsApplied event answers.
   void setTls(uint32_t seq, const ServerOptions& tls);
   // With requestCert: a PeerCert event for the Open (`forUpgrade` false: `id` is the slot)
@@ -63,12 +62,10 @@ class Server {
   void announcePeer(lws* wsi, uint32_t id, bool forUpgrade);
   // Whether to enable permessage-deflate with the client's first offer (`in` names it).
   bool acceptsDeflate(lws* wsi, const char* extension);
-=======
   // LWS_CALLBACK_NEGOTIATE_EXTENSIONS (our lws patch 0500): picks the client's first valid
   // permessage-deflate offer and fills lws's response; returns the window bits we compress
   // with (8: none), or 0 when no offer is accepted.
   int negotiateDeflate(lws_ext_negotiation& neg);
->>>>>>> conformance
   int onHttpRequest(lws* wsi);
   // A socket handed over by a Node HTTP server (adopt.h); `fd` is ours from now on.
   // `peer` is the client's address when lws would not see it (a socketpair), else empty.

@@ -23,7 +23,7 @@ interface Peer {
 }
 
 /** A raw server: answers one handshake with `extensions` (if any) and hands over the socket. */
-async function rawServer(extensions: string | undefined, script: (peer: Peer) => void | Promise<void>): Promise<{ port: number; server: TcpServer }> {
+async function rawServer(extensions: string | undefined, script: (peer: Peer) => unknown): Promise<{ port: number; server: TcpServer }> {
   const server = createTcpServer((socket) => {
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
@@ -75,7 +75,7 @@ interface ClientCase {
   deflate?: boolean;
   /** The handshake must fail (a bad permessage-deflate answer). */
   refuse?: boolean;
-  script(peer: Peer): void | Promise<void>;
+  script(peer: Peer): unknown;
   /** Decides the grade from what the client sent and reported. */
   judge(peer: Peer, events: { messages: Buffer[]; pings: Buffer[]; close?: { code: number } }): Grade | string;
 }

@@ -123,7 +123,7 @@ export class Session {
   /** Set once the TCP connection ended (FIN or reset), with the time it did. */
   endedAt: number | undefined;
   closeAt: number | undefined;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private fragments: Buffer[] = [];
   private fragOpcode = 0;
   private fragCompressed = false;
@@ -259,7 +259,7 @@ export class Session {
     }
     this.fragments.push(f.payload);
     if (!f.fin) return;
-    let data = Buffer.concat(this.fragments);
+    let data: Buffer = Buffer.concat(this.fragments);
     this.fragments = [];
     if (this.fragCompressed && this.codec) {
       try {

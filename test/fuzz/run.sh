@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses for our own native units (native/utf8_validator.h +
-<<<<<<< HEAD
-# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h, event_outbox.h) with ASan +
-# UBSan.
-=======
-# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h, pmd_offer.cc) with ASan + UBSan.
->>>>>>> conformance
+# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h, event_outbox.h, pmd_offer.cc)
+# with ASan + UBSan.
 #
 #   npm run fuzz                 # short run (CI): 5 s per harness
 #   npm run fuzz -- --long       # 10 min per harness (or --seconds N)
@@ -42,21 +38,14 @@ declare -A units=(
   [command_queue]="native/command_queue.cc native/frame.cc"
   [slot_table]="native/slot_table.cc"
   [event_batch]=""
-<<<<<<< HEAD
   [event_outbox]=""
-=======
   [pmd_offer]="native/pmd_offer.cc"
->>>>>>> conformance
 )
 
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Itest/fuzz/stub -Inative)
 status=0
-<<<<<<< HEAD
-for h in utf8_reassembly frame_header command_queue slot_table event_batch event_outbox; do
-=======
-for h in utf8_reassembly frame_header command_queue slot_table event_batch pmd_offer; do
->>>>>>> conformance
+for h in utf8_reassembly frame_header command_queue slot_table event_batch event_outbox pmd_offer; do
   [[ -z "$only" || "$only" == "$h" ]] || continue
   dir="build/fuzz/$h"
   mkdir -p "$dir/corpus"
