@@ -19,7 +19,8 @@ export interface ClientMessage {
 
 /**
  * The messages of `ws` from now on, for `for await`. The iteration ends when the connection
- * closes (the `close` event says how); breaking out of the loop stops listening and leaves the
+ * closes for good (the `close` event says how; a `reconnect` client's temporary drops do not
+ * end it, `reconnectFailed` does); breaking out of the loop stops listening and leaves the
  * connection open. Past 16 messages waiting for the loop, the socket is not read until it
  * catches up.
  * @internal Use `for await (const msg of ws)`.
@@ -34,12 +35,19 @@ export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMes
     if (queue.length >= ITERATOR_HIGH_WATER_MARK) ws._holdReads(true);
     wake?.();
   };
-  const onClose = (): void => {
+  // A reconnecting client's temporary drop is not the end: the loop goes on after `reconnect`,
+  // and ends on the final close or when reopening fails for good.
+  const onClose = (_code: number, _reason: string, willReconnect: boolean): void => {
+    if (willReconnect) return;
+    onEnd();
+  };
+  const onEnd = (): void => {
     closed = true;
     wake?.();
   };
   ws.on("message", onMessage);
   ws.on("close", onClose);
+  ws.on("reconnectFailed", onEnd);
   try {
     for (;;) {
       while (queue.length > 0) {
@@ -54,6 +62,7 @@ export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMes
   } finally {
     ws.off("message", onMessage);
     ws.off("close", onClose);
+    ws.off("reconnectFailed", onEnd);
     ws._holdReads(false);
   }
 }

@@ -266,7 +266,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
 
   /**
    * The messages from now on, for `for await (const { data, isBinary } of ws)`. The loop ends
-   * when the connection closes; `break` stops listening and leaves the connection open.
+   * when the client closes for good (not on a `reconnect` client's temporary drop); `break` stops listening and leaves the connection open.
    * While the loop body is busy messages queue up; past 16 of them the socket is no longer
    * read (the server sees TCP backpressure) until the loop catches up.
    */

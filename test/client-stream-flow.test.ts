@@ -37,6 +37,32 @@ async function open(url: string): Promise<{ ws: ClientWebSocket; arrived: () => 
   return { ws, arrived: () => arrived };
 }
 
+describe("for await across reconnects", () => {
+  it("carries on across a reconnecting client's drop, ending only at the final close", async () => {
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await once(wss, "listening");
+    defer(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    let n = 0;
+    wss.on("connection", (s) => {
+      n++;
+      s.send(`hello ${n}`);
+      if (n === 1) setTimeout(() => s.terminate(), 50);
+      else setTimeout(() => s.close(1000, "bye"), 50);
+    });
+    const ws = await connect(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`, { reconnect: { retries: 3, minDelay: 20, maxDelay: 40 } });
+    defer(() => ws.terminate());
+    const got: string[] = [];
+    await withTimeout(
+      (async () => {
+        for await (const { data } of ws) got.push(data.toString());
+      })(),
+      5000,
+      "iteration",
+    );
+    expect(got).toEqual(["hello 1", "hello 2"]);
+  });
+});
+
 describe("read-side backpressure", () => {
   it("a slow for-await loop holds the socket: messages stop arriving until it catches up", { timeout: 30_000 }, async () => {
     const { ws, arrived } = await open(await floodingServer());
