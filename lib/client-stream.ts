@@ -6,6 +6,9 @@ import { invalidType } from "./errors.js";
 import { ReadyState } from "./server-websocket.js";
 import { SendStatus } from "./send-status.js";
 
+// Messages an iterator queues before the socket stops being read.
+const ITERATOR_HIGH_WATER_MARK = 16;
+
 /** One message, as the async iterator of a {@link ClientWebSocket} yields it. */
 export interface ClientMessage {
   /** The payload; text arrives as UTF-8 bytes too (`data.toString()`). */
@@ -16,8 +19,10 @@ export interface ClientMessage {
 
 /**
  * The messages of `ws` from now on, for `for await`. The iteration ends when the connection
- * closes (the `close` event says how); breaking out of the loop stops listening and leaves the
- * connection open. Messages wait in memory until the loop takes them.
+ * closes for good (the `close` event says how; a `reconnect` client's temporary drops do not
+ * end it, `reconnectFailed` does); breaking out of the loop stops listening and leaves the
+ * connection open. Past 16 messages waiting for the loop, the socket is not read until it
+ * catches up.
  * @internal Use `for await (const msg of ws)`.
  */
 export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMessage, void, undefined> {
@@ -26,17 +31,30 @@ export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMes
   let closed = ws.readyState === ReadyState.CLOSED;
   const onMessage = (data: Buffer, isBinary: boolean): void => {
     queue.push({ data, isBinary });
+    // The loop is behind: stop reading the socket (TCP backpressure) until it catches up.
+    if (queue.length >= ITERATOR_HIGH_WATER_MARK) ws._holdReads(true);
     wake?.();
   };
-  const onClose = (): void => {
+  // A reconnecting client's temporary drop is not the end: the loop goes on after `reconnect`,
+  // and ends on the final close or when reopening fails for good.
+  const onClose = (_code: number, _reason: string, willReconnect: boolean): void => {
+    if (willReconnect) return;
+    onEnd();
+  };
+  const onEnd = (): void => {
     closed = true;
     wake?.();
   };
   ws.on("message", onMessage);
   ws.on("close", onClose);
+  ws.on("reconnectFailed", onEnd);
   try {
     for (;;) {
-      while (queue.length > 0) yield queue.shift()!;
+      while (queue.length > 0) {
+        const msg = queue.shift()!;
+        if (queue.length < ITERATOR_HIGH_WATER_MARK / 2) ws._holdReads(false);
+        yield msg;
+      }
       if (closed) return;
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
@@ -44,6 +62,8 @@ export async function* messagesOf(ws: ClientWebSocket): AsyncGenerator<ClientMes
   } finally {
     ws.off("message", onMessage);
     ws.off("close", onClose);
+    ws.off("reconnectFailed", onEnd);
+    ws._holdReads(false);
   }
 }
 
@@ -58,7 +78,8 @@ export interface WebSocketStreamOptions {
 /**
  * A `Duplex` over an open client connection, as `ws`'s `createWebSocketStream`: each message
  * received is a chunk to read (a Buffer), each chunk written is a message (strings as text,
- * bytes as binary). A write completes once `send()` has queued it without backpressure, or
+ * bytes as binary). While the readable side is full the socket is not read (TCP backpressure
+ * reaches the server). A write completes once `send()` has queued it without backpressure, or
  * once `drain` says the queue went down. Ending the writable side closes the connection with
  * 1000 after what was written; the connection's close ends the readable side (an abnormal
  * close, 1006, destroys the stream with an error); destroying the stream terminates it.
@@ -76,8 +97,8 @@ export function createWebSocketStream(ws: ClientWebSocket, options: WebSocketStr
     writableHighWaterMark: options.writableHighWaterMark,
     decodeStrings: false,
     read() {
-      // Messages are pushed as they come: the I/O thread stops reading only when JS as a whole
-      // falls behind, not per stream.
+      // The consumer wants more: read the socket again (see onMessage).
+      ws._holdReads(false);
     },
     write(chunk: string | Buffer, _encoding, callback) {
       const status = ws.send(chunk, typeof chunk !== "string");
@@ -91,6 +112,7 @@ export function createWebSocketStream(ws: ClientWebSocket, options: WebSocketStr
     },
     destroy(err, callback) {
       ws.off("message", onMessage);
+      ws._holdReads(false);
       ws.off("close", onClose);
       ws.off("drain", onDrain);
       if (ws.readyState !== ReadyState.CLOSED) ws.terminate();
@@ -98,7 +120,8 @@ export function createWebSocketStream(ws: ClientWebSocket, options: WebSocketStr
     },
   });
   const onMessage = (data: Buffer): void => {
-    stream.push(data);
+    // The readable side is full: stop reading the socket until read() asks for more.
+    if (!stream.push(data)) ws._holdReads(true);
   };
   const onDrain = (): void => {
     const waiter = drainWaiter;
@@ -113,6 +136,7 @@ export function createWebSocketStream(ws: ClientWebSocket, options: WebSocketStr
       return;
     }
     waiter?.();
+    ws._holdReads(false);
     stream.push(null);
   };
   ws.on("message", onMessage);

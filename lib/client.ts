@@ -95,6 +95,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #everOpened = false;
   #failures = 0; // consecutive failed attempts (or the drop) since the last open
   #retryTimer?: NodeJS.Timeout;
+  #readsHeld = false; // a stream consumer is full (see _holdReads)
   #abortCause: unknown; // the signal's reason, once options.signal aborted
   #proxy: ProxyTarget | undefined;
   #heard = 0; // bumped by everything received; the keepalive timer compares it
@@ -265,11 +266,19 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
 
   /**
    * The messages from now on, for `for await (const { data, isBinary } of ws)`. The loop ends
-   * when the connection closes; `break` stops listening and leaves the connection open.
-   * Messages wait in memory until the loop takes them.
+   * when the client closes for good (not on a `reconnect` client's temporary drop); `break` stops listening and leaves the connection open.
+   * While the loop body is busy messages queue up; past 16 of them the socket is no longer
+   * read (the server sees TCP backpressure) until the loop catches up.
    */
   [Symbol.asyncIterator](): AsyncGenerator<ClientMessage, void, undefined> {
     return messagesOf(this);
+  }
+
+  /** @internal A stream consumer is full (`true`) or wants more (`false`): stop or restart reading the socket. */
+  _holdReads(hold: boolean): void {
+    if (this.#readsHeld === hold) return;
+    this.#readsHeld = hold;
+    if (this.#phase === "open" && this.#slot >= 0) this.#reactor!.native.holdReads(this.#slot, hold);
   }
 
   /** Lets the process exit while this connection is open. */
@@ -440,6 +449,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#sent = 0;
     this.#drainWanted = false;
     this.#failures = 0;
+    // A reopened connection starts reading; a consumer that is still full holds it again.
+    if (this.#readsHeld) this.#reactor!.native.holdReads(slot, true);
     const reopened = this.#everOpened;
     this.#everOpened = true;
     this.#settle?.resolve(this);

@@ -133,6 +133,8 @@ export interface NativeReactor {
   connect(options: NativeConnectOptions): void;
   /** Gives up connect `id` in progress (ConnectError EABORTED), or terminates it if established. */
   abortConnect(id: number): void;
+  /** Stops (`true`) or restarts (`false`) reading `slot`'s socket for a JS consumer that is full. */
+  holdReads(slot: number, hold: boolean): void;
   /** The shared bufferedAmount counters of slots [chunk * 1024, chunk * 1024 + 1024). */
   counters(chunk: number): Float64Array | undefined;
   shutdown(): void;

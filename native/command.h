@@ -104,6 +104,7 @@ enum class CommandType : uint8_t {
   Shutdown,     // destroy the reactor
   Connect,      // client
   AbortConnect, // slot = client id: give up a connect in progress (or drop the connection)
+  HoldReads,    // slot, code = 1: a JS consumer is full, stop reading this socket; 0: read again
   Adopt,        // slot = server id, code = fd (now ours), flags = attach id,
                 // text = peer address (or empty) '\n' the bytes already read
   SetTls,       // slot = server id, code = request seq, server = the tls* fields to apply

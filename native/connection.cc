@@ -135,7 +135,16 @@ int Connection::failMessage(int code, const char* reason) {
 void Connection::resumeReads() {
   if (!readsPaused_) return;
   readsPaused_ = false;
-  lws_rx_flow_control(wsi_, 1);
+  if (!readsHeld_) lws_rx_flow_control(wsi_, 1);
+}
+
+void Connection::holdReads(bool hold) {
+  if (readsHeld_ == hold) return;
+  readsHeld_ = hold;
+  if (hold)
+    lws_rx_flow_control(wsi_, 0);
+  else if (!readsPaused_)
+    lws_rx_flow_control(wsi_, 1);
 }
 
 int Connection::onPeerClose(const uint8_t* in, size_t len) {

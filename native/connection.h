@@ -91,6 +91,9 @@ class Connection {
   void close(int code, const std::string& reason, bool discardQueue = false);
   void terminate();
   void resumeReads();
+  // A JS consumer (a client's stream or iterator) stops or restarts reading, independently of
+  // the reactor's inbound-congestion pause: reads flow only when neither holds them.
+  void holdReads(bool hold);
   void onPong(const void* in, size_t len);
   void onPing(const void* in, size_t len);
   // Idle policy, once a second: ping a socket silent for half of `idleMs`, drop one silent for
@@ -151,6 +154,7 @@ class Connection {
   bool rxActive_ = false;
   Utf8Validator utf8_;  // state carried between the fragments of a text message
   bool readsPaused_ = false;
+  bool readsHeld_ = false;  // by JS (holdReads)
 
   bool notifyDrain_ = false;
   bool dirty_ = false;  // in the reactor's list of connections to flush this turn

@@ -46,6 +46,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                          InstanceMethod<&JsReactor::setTls>("setTls"),
                          InstanceMethod<&JsReactor::connect>("connect"),
                          InstanceMethod<&JsReactor::abortConnect>("abortConnect"),
+                         InstanceMethod<&JsReactor::holdReads>("holdReads"),
                          InstanceMethod<&JsReactor::counters>("counters"),
                          InstanceMethod<&JsReactor::shutdown>("shutdown"),
                          InstanceMethod<&JsReactor::join>("join"),
@@ -397,6 +398,15 @@ Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
   opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
   Command cmd(CommandType::Connect);
   cmd.client = std::move(opts);
+  submit(std::move(cmd));
+  return info.Env().Undefined();
+}
+
+// holdReads(slot, hold): a JS consumer stops (true) or restarts (false) reading this socket.
+Napi::Value JsReactor::holdReads(const Napi::CallbackInfo& info) {
+  Command cmd(CommandType::HoldReads);
+  cmd.slot = u32(info, 0);
+  cmd.code = info[1].ToBoolean() ? 1 : 0;
   submit(std::move(cmd));
   return info.Env().Undefined();
 }

@@ -46,6 +46,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   static void readTls(const Napi::Object& o, ServerOptions& opts);
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value abortConnect(const Napi::CallbackInfo& info);
+  Napi::Value holdReads(const Napi::CallbackInfo& info);
   Napi::Value counters(const Napi::CallbackInfo& info);
   Napi::Value shutdown(const Napi::CallbackInfo& info);
   Napi::Value join(const Napi::CallbackInfo& info);

@@ -322,6 +322,9 @@ void Reactor::apply(Command& cmd) {
     case CommandType::Terminate:
       if (Connection* c = slots_.get(cmd.slot)) c->terminate();
       break;
+    case CommandType::HoldReads:
+      if (Connection* c = slots_.get(cmd.slot)) c->holdReads(cmd.code != 0);
+      break;
     case CommandType::Release:
       slots_.release(cmd.slot);
       break;
