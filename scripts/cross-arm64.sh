@@ -24,8 +24,10 @@ die() { printf 'cross-arm64: error: %s\n' "$*" >&2; exit 1; }
 
 # Debian 12's arm64 node and the shared libraries it (and the addon) load. The sysroot is redone
 # when this list changes.
+# Debian's node also loads some of its JavaScript from /usr/share/nodejs (the node-* packages,
+# architecture-independent), which qemu's -L finds in the sysroot too.
 readonly PACKAGES=(nodejs libnode108 libc6 libstdc++6 libgcc-s1 libuv1 libssl3 zlib1g libbrotli1
-  libc-ares2 libnghttp2-14 libicu72)
+  libc-ares2 libnghttp2-14 libicu72 node-acorn node-cjs-module-lexer node-undici)
 # The files whose exports stand for "node" in Debian's build: node itself links libnode, which
 # links libuv, OpenSSL and zlib dynamically. (Official arm64 node binaries export all three
 # themselves.)
@@ -61,8 +63,9 @@ step_sysroot() {
     log "apt-get update (private state, arm64)"
     apt-get -q "${opts[@]}" update >&2 || die "apt-get update (private arm64 lists) failed"
   fi
+  # arm64 is the private state's native architecture: the names need no :arm64.
   log "downloading ${PACKAGES[*]} (arm64)"
-  (cd "$apt/debs" && apt-get -q "${opts[@]}" download "${PACKAGES[@]/%/:arm64}") >&2 ||
+  (cd "$apt/debs" && apt-get -q "${opts[@]}" download "${PACKAGES[@]}") >&2 ||
     die "apt-get download failed"
   rm -rf "$sysroot.tmp"
   mkdir -p "$sysroot.tmp"
