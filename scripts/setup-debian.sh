@@ -4,7 +4,21 @@
 # The README's set-up command and .ci/run both run this, so they cannot drift apart.
 set -euo pipefail
 
+# --arm64: also (only) what the linux-arm64 cross build and its qemu smoke test need
+# (`npm run test:arm64`, scripts/cross-arm64.sh); .ci/run calls it so.
 missing=()
+if [[ "${1:-}" == "--arm64" ]]; then
+  command -v aarch64-linux-gnu-g++ >/dev/null || missing+=(g++-aarch64-linux-gnu)
+  command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
+  if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  else
+    echo "the arm64 cross toolchain and qemu-user are installed"
+  fi
+  exit 0
+fi
 # The native build: cmake, a C++17 compiler, make, python3 (node-gyp); patch and xz unpack the
 # libwebsockets source; nm checks the addon's symbols.
 for tool in cmake:cmake g++:g++ make:make patch:patch python3:python3 xz:xz-utils nm:binutils; do
