@@ -130,6 +130,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (this.#phase === "open") {
       this.#closeRequested = true;
       this.close(1000);
+    } else if (this.#phase === "waiting") {
+      // The signal ends a reconnect wait as a failed reconnect (close() ends it silently).
+      this.#closeRequested = true;
+      this.#stopRetrying();
+      this.#signalCleanup?.();
+      this.emit("reconnectFailed", new ConnectError("aborted", "EABORTED", "aborted by the signal", this.url, 0, { cause: this.#abortCause }));
     } else {
       this.#stopPending();
     }

@@ -1,5 +1,6 @@
 // Producer threads publish straight to a server's I/O thread: server.publisherHandle() in the
 // server's thread, createPublisher(handle) in a Worker. See native/publisher.h.
+import { checkFlag, sendable } from "./send-args.js";
 import { addon } from "./native.js";
 import { TopicBridge } from "./pubsub/bridge.js";
 import type { ResolvedPubSub } from "./pubsub/options.js";
@@ -53,12 +54,6 @@ interface NativePublisher {
 // its turn: at most this many commands share one wakeup.
 const MAX_DEFERRED = 1024;
 
-function toView(data: SendData): string | ArrayBufferView {
-  if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new TypeError("data must be a string, an ArrayBuffer or an ArrayBufferView");
-}
-
 class ThreadPublisher implements Publisher {
   #native: NativePublisher;
   #bridge?: TopicBridge;
@@ -85,8 +80,10 @@ class ThreadPublisher implements Publisher {
 
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
+    const view = sendable("publisher.publish(topic, data, isBinary?, compress?)", data);
+    checkFlag("publisher.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("publisher.publish(topic, data, isBinary?, compress?)", "compress", compress);
     if (this.#closed) return false;
-    const view = toView(data);
     if (!this.#native.publish(topic, view, isBinary, compress)) return false;
     this.#bridge?.publish(topic, view, isBinary, compress);
     this.#deferredWake();
@@ -94,7 +91,10 @@ class ThreadPublisher implements Publisher {
   }
 
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
-    if (this.#closed || !this.#native.broadcast(toView(data), isBinary, compress)) return false;
+    const view = sendable("publisher.broadcast(data, isBinary?, compress?)", data);
+    checkFlag("publisher.broadcast(data, isBinary?, compress?)", "isBinary", isBinary);
+    checkFlag("publisher.broadcast(data, isBinary?, compress?)", "compress", compress);
+    if (this.#closed || !this.#native.broadcast(view, isBinary, compress)) return false;
     this.#deferredWake();
     return true;
   }

@@ -2,7 +2,7 @@
 // shapes (an options object or a callback where lwsnode takes booleans), wrong data, bad
 // topics, oversized pings, a host that does not resolve.
 import { describe, expect, it } from "vitest";
-import { connect, ListenError, SendStatus, type ClientWebSocket, type Server, type ServerWebSocket } from "../lib/index.js";
+import { connect, ListenError, PublishStatus, SendStatus, type ClientWebSocket, type Server, type ServerWebSocket } from "../lib/index.js";
 import { createServerRejection, startEchoServer, thrown, urlOf, useCleanup, waitFor } from "./helpers.js";
 
 const defer = useCleanup();
@@ -83,7 +83,7 @@ describe("send/publish/broadcast refuse the ws package's call shapes", () => {
       expect(err.code).toBe("ERR_INVALID_ARG_TYPE");
       expect(err.message).toContain(form);
     }
-    expect(server.publish("t", "fine", false, true)).toBe(true);
+    expect(server.publish("t", "fine", false, true)).toBe(PublishStatus.SUCCESS);
   });
 });
 

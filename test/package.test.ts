@@ -110,7 +110,7 @@ describe("npm pack", () => {
 describe("installing the tarball into a fresh project without a compiler", () => {
   const pkg = () => join(app, "node_modules", "lwsnode");
 
-  it("installs next to nothing: lwsnode, node-gyp-build and node-addon-api (headers for a source build), under 2 MB (+ other platforms' prebuilds)", () => {
+  it("installs next to nothing: lwsnode, node-gyp-build and node-addon-api (headers for a source build), under 2.5 MB (+ other platforms' prebuilds)", () => {
     // Every package directory under node_modules, nested ones included.
     const packages: string[] = [];
     const walk = (dir: string, prefix: string): void => {
@@ -134,7 +134,7 @@ describe("installing the tarball into a fresh project without a compiler", () =>
     const others = packed
       .filter((f) => f.startsWith("prebuilds/") && !f.startsWith(`prebuilds/${process.platform}-${process.arch}/`))
       .reduce((sum, f) => sum + statSync(join(ROOT, f)).size, 0);
-    expect(bytes).toBeLessThan(2_000_000 + others);
+    expect(bytes).toBeLessThan(2_500_000 + others);
   });
 
   it("compiles nothing: node-gyp-build finds the prebuild", () => {

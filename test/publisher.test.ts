@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { createPublisher } from "../lib/index.js";
+import { createPublisher, PublishStatus } from "../lib/index.js";
 import { FIXTURES, nextMessage, openTracked, requireDist, ROOT, startServer, thrown, urlOf, useCleanup, waitFor, withTimeout } from "./helpers.js";
 
 const WORKER = new URL("./fixtures/publisher-worker.mjs", import.meta.url);
@@ -153,7 +153,7 @@ describe("createPublisher() in a worker", () => {
     await nextMessage(client);
     await producer.worker.terminate();
     // The server still works for this thread's publishes.
-    expect(server.publish("t", "after")).toBe(true);
+    expect(server.publish("t", "after")).toBe(PublishStatus.SUCCESS);
     await waitFor(() => server.stats().messagesOut > 0, 5000, "deliveries");
     await server.close();
     // A handle of a closed server resolves to nothing: publishes return false.
