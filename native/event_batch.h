@@ -40,7 +40,7 @@ enum class EventType : uint32_t {
   TlsApplied = 31,   // a = server id, b = setTls seq, bytes = "" or "CODE message"
 };
 
-// Layout shared with lib/native-events.ts (8 x u32).
+// Layout shared with lib/inbox.ts (RECORD_WORDS: 8 x u32).
 struct EventRecord {
   uint32_t type;
   uint32_t slot;

@@ -89,7 +89,9 @@ if (pongs.filter((p) => p !== "ping")[0] !== "hello") throw new Error(`expected 
   });
   slow._socket.pause();
   const big = randomBytes(64 * 1024); // incompressible: fills the socket buffers even compressed
-  for (let i = 0; i < 64 && server.stats().dropped === 0; i++) {
+  // Written at once, the publishes first fill the kernel's socket buffers (several MiB on
+  // loopback, autotuned); only then does the queue grow past maxBackpressure.
+  for (let i = 0; i < 1024 && server.stats().dropped === 0; i++) {
     server.publish("slow", big);
     await new Promise((r) => setTimeout(r, 5));
   }
