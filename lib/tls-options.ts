@@ -92,8 +92,9 @@ export interface PeerCertificate {
   readonly issuer: string;
   /** Subject alternative names, e.g. `"DNS:client.example, IP Address:127.0.0.1"`, or undefined. */
   readonly subjectaltname: string | undefined;
-  /** Validity start and end, as OpenSSL prints them (e.g. `"Nov 29 15:00:00 2026 GMT"`). */
+  /** Validity start, as OpenSSL prints it (e.g. `"Nov 29 15:00:00 2026 GMT"`). */
   readonly valid_from: string;
+  /** Validity end, in the same form as `valid_from`. */
   readonly valid_to: string;
   /** SHA-256 fingerprint, colon-separated hex (`"AB:CD:…"`). */
   readonly fingerprint256: string;
