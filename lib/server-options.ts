@@ -233,7 +233,7 @@ const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit leng
 export const DEFAULT_UPGRADE_TIMEOUT = 10000;
 export const DEFAULT_MAX_PENDING_UPGRADES = 64;
 export const DEFAULT_MAX_HEADER_SIZE = 8192;
-const MAX_PENDING_UPGRADES_LIMIT = 128; // half the I/O thread's 256 header buffers (native/reactor.cc)
+const MAX_PENDING_UPGRADES_LIMIT = 128; // half the I/O thread's 256 header buffers (native/io_thread.cc)
 const MAX_HEADER_SIZE_LIMIT = 16384; // the I/O thread's header buffer
 
 const HANDLERS = ["open", "message", "close", "drain", "ping", "pong", "upgrade", "http"] as const;

@@ -11,6 +11,16 @@
 // lws's uv handles), close our prepare handle, let uv_run() return, lws_context_destroy()
 // again (frees the context), uv_loop_close(); then the final events and Stopped; the JS
 // thread joins.
+//
+// One file per part of the class:
+//   io_thread.cc       thread and loop lifecycle: start, prepare turn, idle tick, ordered destroy
+//   lws_router.cc      the lws protocol callback, routed to Server / Client / Connection
+//   apply.cc           command application, and the servers and clients commands create
+//   client_vhosts.cc   one client vhost per distinct client configuration
+//   write_at_once.cc   dirty connections, flushed once per batch of commands
+//   inbound_flow.cc    reads paused while JS holds too many undelivered bytes
+//   event_delivery.cc  events published to JS (the outbox, event_outbox.h)
+//   close_hold.cc      closes held until JS dispatched the events before them
 #pragma once
 
 #include <libwebsockets.h>
@@ -121,6 +131,8 @@ class Reactor {
   void applyBeforeSleep();
   void apply(Command& cmd);
   void applyDeferred(Command& cmd);
+  void releaseHeldCloses(uint32_t dispatched);  // EventsSeen: JS dispatched up to that batch
+  void resumePausedReads();                     // ResumeReads
   void onPrepare();
   void onIdleTick();
   static void emitLog(lws_log_cx* cx, int level, const char* line, size_t len);
