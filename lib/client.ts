@@ -477,7 +477,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
           reportUncaught(err);
         }
       }
-      native.holdAcks(false);
+      this.#reactor!.native.holdAcks(false); // after what the held handlers sent
     });
     if (reopened) this.#deliver(() => this.emit("reconnect"));
     if (this.#options.pingInterval > 0) this.#startKeepalive();

@@ -103,6 +103,8 @@ export interface NativeReactor {
   listen(options: NativeListenOptions): Float64Array;
   /** Copies `data` once into a native frame and queues it for `slot`; returns its payload bytes. */
   send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): number;
+  /** Queues the first `used` bytes of `stage`: small sends staged by JS (lib/send-stage.ts), copied. */
+  sendBatch(stage: ArrayBuffer, used: number): void;
   /** Wakes the I/O thread for the commands queued by send/ping/publish/broadcast (they do not). */
   flushWake(): void;
   /** Asks for a drain event once everything queued for `slot` so far is written. */
@@ -190,6 +192,8 @@ export const addon: Addon = load();
 export const NOTIFY_DRAIN = 1;
 /** send() flag: the message may be compressed (permessage-deflate). */
 export const COMPRESS = 8;
+/** A staged send's flag (lib/send-stage.ts): a binary frame, else text. */
+export const BINARY = 16;
 
 /** Event types shared with native/event_batch.h (record layout: lib/inbox.ts). */
 export const EV_OPEN = 1;

@@ -26,6 +26,7 @@ import {
   type NativeReactor,
 } from "./native.js";
 import { Inbox, RECORD_WORDS } from "./inbox.js";
+import { SendStage } from "./send-stage.js";
 import { forgetLogListener, logLevelMask, logLine } from "./logger.js";
 
 /** A listening server or a client connection registered with a reactor. */
@@ -78,7 +79,9 @@ export function reportUncaught(err: unknown): void {
 }
 
 export class Reactor {
-  readonly native: NativeReactor;
+  readonly #native: NativeReactor;
+  // Small sends of this turn (lib/send-stage.ts), flushed before any other native call.
+  readonly #stage: SendStage;
   private readonly endpoints = new Map<number, Endpoint>();
   private readonly sockets: (SocketEvents | undefined)[] = [];
   private readonly counters: Float64Array[] = [];
@@ -90,8 +93,9 @@ export class Reactor {
   private readonly onLogLevels = (mask: number): void => this.native.setLogLevels(mask);
 
   constructor() {
-    this.native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels));
-    this.native.unref(); // only holds keep the process alive (see hold())
+    this.#stage = new SendStage((stage, used) => this.#native.sendBatch(stage, used));
+    this.#native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels));
+    this.#native.unref(); // only holds keep the process alive (see hold())
     live.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -111,6 +115,26 @@ export class Reactor {
   }
 
   /**
+   * The native reactor. Every command issued through it follows the sends staged so far (they
+   * are handed over first), so a close, a publish or a large send never overtakes them.
+   */
+  get native(): NativeReactor {
+    if (this.#stage.used > 0) this.#stage.flush();
+    return this.#native;
+  }
+
+  /**
+   * ws.send(): stages a small message (one native call per turn for all of them) or sends a
+   * large one directly; returns its payload bytes. Wakes the I/O thread at the end of the turn.
+   */
+  send(slot: number, data: string | ArrayBufferView, isBinary: boolean, flags: number): number {
+    let bytes = this.#stage.add(slot, data, isBinary, flags);
+    if (bytes < 0) bytes = this.native.send(slot, data, isBinary, flags);
+    this.cork();
+    return bytes;
+  }
+
+  /**
    * Call after each native send/ping/publish/broadcast (they never wake the I/O thread): the
    * first one of a JS turn queues one microtask that wakes it, so all of the turn's commands
    * cross together with one wakeup. bufferedAmount and SendStatus stay synchronous: they are
@@ -125,7 +149,7 @@ export class Reactor {
   private wakeQueued = false;
   private readonly wake = (): void => {
     this.wakeQueued = false;
-    this.native.flushWake();
+    this.native.flushWake(); // after the staged sends (see native)
   };
 
   get isStopping(): boolean {
@@ -259,6 +283,9 @@ export class Reactor {
       }
     }
     box.end();
+    // The handlers' sends cross now, before the native side acknowledges this delivery (held
+    // closes wait behind them) and wakes the I/O thread.
+    if (this.#stage.used > 0) this.#stage.flush();
     if (released) for (const slot of released) this.native.release(slot);
   };
 }

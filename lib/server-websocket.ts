@@ -152,8 +152,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
     }
-    this.#sent += this.#reactor.native.send(this.#slot, bytes, isBinary, flags);
-    this.#reactor.cork();
+    this.#sent += this.#reactor.send(this.#slot, bytes, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 

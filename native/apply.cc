@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "connection.h"
+#include "send_batch.h"
 #include "server.h"
 
 namespace lwsnode {
@@ -26,7 +27,7 @@ void Reactor::applyBeforeSleep() {
     // Outside lws's callbacks: whatever arms an lws timer (close deadlines, kills) needs an
     // lws turn to take effect; writes and subscriptions do not.
     const CommandType t = cmd.type;
-    if (t != CommandType::Send && t != CommandType::Publish && t != CommandType::Broadcast &&
+    if (t != CommandType::Send && t != CommandType::SendBatch && t != CommandType::Publish && t != CommandType::Broadcast &&
         t != CommandType::Subscribe && t != CommandType::Unsubscribe)
       lwsNeedsTurn_ = true;
     apply(cmd);
@@ -37,6 +38,9 @@ void Reactor::apply(Command& cmd) {
   switch (cmd.type) {
     case CommandType::Send:
       if (Connection* c = slots_.get(cmd.slot)) c->enqueue(std::move(cmd.frame), cmd.flags, true);
+      break;
+    case CommandType::SendBatch:
+      applySendBatch(slots_, reinterpret_cast<const uint8_t*>(cmd.text.data()), cmd.text.size());
       break;
     case CommandType::Close:
       if (Connection* c = slots_.get(cmd.slot)) c->close(cmd.code, cmd.text, (cmd.flags & kDiscardQueue) != 0);

@@ -109,6 +109,7 @@ enum class CommandType : uint8_t {
                 // text = peer address (or empty) '\n' the bytes already read
   SetTls,       // slot = server id, code = request seq, server = the tls* fields to apply
   EventsSeen,   // slot = batches JS has dispatched so far (wrapping): releases held closes
+  SendBatch,    // text = the small sends of a JS turn, staged by JS (send_batch.h)
 };
 
 // Send flags.
@@ -116,6 +117,7 @@ constexpr uint32_t kNotifyDrain = 1;     // JS reported backpressure: tell it wh
 constexpr uint32_t kExcludeSender = 2;   // publish: skip the sending socket
 constexpr uint32_t kDiscardQueue = 4;    // close: drop what is queued (slow-consumer policy)
 constexpr uint32_t kCompress = 8;        // send: JS allows permessage-deflate for this message
+constexpr uint32_t kBinary = 16;         // a staged send (SendBatch): a binary frame, else text
 
 struct Command {
   explicit Command(CommandType t) : type(t) {}

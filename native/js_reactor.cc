@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,6 +33,7 @@ Napi::Function JsReactor::define(Napi::Env env) {
                      {
                          InstanceMethod<&JsReactor::listen>("listen"),
                          InstanceMethod<&JsReactor::send>("send"),
+                         InstanceMethod<&JsReactor::sendBatch>("sendBatch"),
                          InstanceMethod<&JsReactor::flushWake>("flushWake"),
                          InstanceMethod<&JsReactor::watchDrain>("watchDrain"),
                          InstanceMethod<&JsReactor::ping>("ping"),
@@ -261,6 +263,19 @@ Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
   cmd.frame->setCompressible((cmd.flags & kCompress) != 0);
   submitCorked(std::move(cmd));
   return Napi::Number::New(info.Env(), bytes);
+}
+
+// sendBatch(stage: ArrayBuffer, used): the small sends JS staged this turn (send_batch.h), in
+// one command; copied, so JS reuses its stage at once.
+Napi::Value JsReactor::sendBatch(const Napi::CallbackInfo& info) {
+  void* data = nullptr;
+  size_t capacity = 0;
+  napi_get_arraybuffer_info(info.Env(), info[0], &data, &capacity);
+  const size_t used = std::min<size_t>(u32(info, 1), capacity);
+  Command cmd(CommandType::SendBatch);
+  cmd.text.assign(static_cast<const char*>(data), used);
+  submitCorked(std::move(cmd));
+  return info.Env().Undefined();
 }
 
 // ping(slot, data): a ping frame queued in order with the socket's messages -> payload bytes.

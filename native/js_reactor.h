@@ -31,6 +31,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
 
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value send(const Napi::CallbackInfo& info);
+  Napi::Value sendBatch(const Napi::CallbackInfo& info);
   Napi::Value flushWake(const Napi::CallbackInfo& info);
   Napi::Value watchDrain(const Napi::CallbackInfo& info);
   Napi::Value ping(const Napi::CallbackInfo& info);
