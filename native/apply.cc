@@ -40,7 +40,7 @@ void Reactor::apply(Command& cmd) {
       if (Connection* c = slots_.get(cmd.slot)) c->enqueue(std::move(cmd.frame), cmd.flags, true);
       break;
     case CommandType::SendBatch:
-      applySendBatch(slots_, reinterpret_cast<const uint8_t*>(cmd.text.data()), cmd.text.size());
+      applySendBatch(slots_, framePool_, reinterpret_cast<const uint8_t*>(cmd.text.data()), cmd.text.size());
       break;
     case CommandType::Close:
       if (Connection* c = slots_.get(cmd.slot)) c->close(cmd.code, cmd.text, (cmd.flags & kDiscardQueue) != 0);

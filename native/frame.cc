@@ -33,14 +33,30 @@ uint8_t writeFrameHeader(uint8_t* end, bool fin, Opcode opcode, size_t len, bool
 
 Frame::~Frame() { FrameRef adopt(deflated_); }
 
+namespace {
+// +1 so a UTF-8 string writer that appends a terminating NUL stays in bounds.
+size_t blockBytes(size_t payloadLen) { return kAlignedFrameSize + LWS_PRE + kMaxFrameHeader + payloadLen + 1; }
+}  // namespace
+
 FrameRef Frame::create(Opcode opcode, size_t payloadLen, bool compressed) {
-  // +1 so a UTF-8 string writer that appends a terminating NUL stays in bounds.
-  const size_t total = kAlignedFrameSize + LWS_PRE + kMaxFrameHeader + payloadLen + 1;
-  void* mem = std::malloc(total);
+  void* mem = std::malloc(blockBytes(payloadLen));
   if (!mem) return FrameRef();
+  return FrameRef(construct(mem, opcode, payloadLen, compressed));
+}
+
+FrameRef Frame::create(FramePool& pool, Opcode opcode, size_t payloadLen) {
+  if (blockBytes(payloadLen) > FramePool::kBlockBytes) return create(opcode, payloadLen);
+  void* mem = pool.take();
+  if (!mem) return FrameRef();
+  Frame* frame = construct(mem, opcode, payloadLen, false);
+  frame->pool_ = &pool;
+  return FrameRef(frame);
+}
+
+Frame* Frame::construct(void* mem, Opcode opcode, size_t payloadLen, bool compressed) {
   uint8_t* payload = static_cast<uint8_t*>(mem) + kAlignedFrameSize + LWS_PRE + kMaxFrameHeader;
   const uint8_t headerLen = writeFrameHeader(payload, true, opcode, payloadLen, compressed);
-  return FrameRef(new (mem) Frame(opcode, payloadLen, payload, headerLen, compressed));
+  return new (mem) Frame(opcode, payloadLen, payload, headerLen, compressed);
 }
 
 }  // namespace lwsnode

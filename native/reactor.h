@@ -147,6 +147,7 @@ class Reactor {
   SlotTable slots_;
 
   // I/O thread only.
+  FramePool framePool_;  // staged sends' frames; outlives every connection (run() ends first)
   lws_log_cx_t logCx_{};
   uv_loop_t loop_{};
   uv_prepare_t prepare_{};

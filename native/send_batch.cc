@@ -9,7 +9,7 @@
 
 namespace lwsnode {
 
-void applySendBatch(SlotTable& slots, const uint8_t* records, size_t len) {
+void applySendBatch(SlotTable& slots, FramePool& pool, const uint8_t* records, size_t len) {
   size_t at = 0;
   while (at + kStagedHeaderBytes <= len) {
     uint32_t head[3];
@@ -20,8 +20,8 @@ void applySendBatch(SlotTable& slots, const uint8_t* records, size_t len) {
     at += kStagedHeaderBytes + ((static_cast<size_t>(length) + 3) & ~size_t{3});
     Connection* conn = slots.get(slot);
     if (!conn) continue;
-    // Framed here, on the thread that writes and frees it (malloc and free on one thread).
-    FrameRef frame = Frame::create((flags & kBinary) ? Opcode::Binary : Opcode::Text, length);
+    // Framed here, on the thread that writes and frees it (its pool is this thread's).
+    FrameRef frame = Frame::create(pool, (flags & kBinary) ? Opcode::Binary : Opcode::Text, length);
     if (!frame) {
       // Out of memory: the message cannot be queued; fail the socket rather than drop silently.
       conn->close(1011, "out of memory", true);

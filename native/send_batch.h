@@ -11,12 +11,14 @@
 
 namespace lwsnode {
 
+class FramePool;
 class SlotTable;
 
 constexpr size_t kStagedHeaderBytes = 12;
 
 // I/O thread: frames every staged send and queues it on its connection (counted in
 // bufferedAmount by JS already), in order. Records of closed slots are skipped, like a Send's.
-void applySendBatch(SlotTable& slots, const uint8_t* records, size_t len);
+// Small frames come from `pool`.
+void applySendBatch(SlotTable& slots, FramePool& pool, const uint8_t* records, size_t len);
 
 }  // namespace lwsnode
