@@ -1,7 +1,7 @@
 // The client: connect() and ClientWebSocket against our own server and two independent ones
 // (the npm `ws` server and Python's websockets), every connect failure, close and stop.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
@@ -11,15 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
 import { ClientWebSocket, connect, ConnectError, SendStatus } from "../lib/index.js";
 import {
+  acceptFor,
   deferred,
   describeChild,
+  expectExitedBySelf,
   line,
+  msFromLineToExit,
   needs,
   parseFrame,
   requireDist,
   runChild,
   sha256,
   startEchoServer,
+  startSilentTcpServer,
   startServer,
   urlOf,
   useCleanup,
@@ -93,19 +97,6 @@ async function startWsServer(options: ConstructorParameters<typeof WebSocketServ
       }),
   );
   return { wss, port: (wss.address() as { port: number }).port };
-}
-
-/** A TCP server that accepts and never answers (a handshake that hangs); `sockets` it accepted. */
-async function silentTcpServer(): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const net: NetServer = createNetServer((s) => sockets.push(s));
-  net.listen(0, "127.0.0.1");
-  await once(net, "listening");
-  defer(() => {
-    for (const s of sockets) s.destroy();
-    net.close();
-  });
-  return { port: (net.address() as { port: number }).port, sockets };
 }
 
 async function startWsEcho(): Promise<number> {
@@ -267,7 +258,7 @@ describe("masking", () => {
     const got = deferred();
     http.on("upgrade", (req: IncomingMessage, socket: Socket) => {
       defer(() => socket.destroy());
-      const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      const accept = acceptFor(String(req.headers["sec-websocket-key"]));
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       let buf = Buffer.alloc(0);
       socket.on("data", (chunk: Buffer) => {
@@ -334,7 +325,7 @@ describe("connect failures reject with a ConnectError that says why", () => {
   });
 
   it("timeout: a server that accepts but never answers the upgrade", async () => {
-    const { port, sockets } = await silentTcpServer();
+    const { port, sockets } = await startSilentTcpServer(defer);
     const started = Date.now();
     const err = await rejection(connect(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 300 }));
     expect(err.reason).toBe("timeout");
@@ -354,7 +345,7 @@ describe("connect failures reject with a ConnectError that says why", () => {
   it("handshake: the server picks a subprotocol that was not offered", async () => {
     const http = createHttpServer();
     http.on("upgrade", (req: IncomingMessage, socket: Socket) => {
-      const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      const accept = acceptFor(String(req.headers["sec-websocket-key"]));
       socket.end(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: other\r\n\r\n`,
       );
@@ -368,7 +359,7 @@ describe("connect failures reject with a ConnectError that says why", () => {
   });
 
   it("aborted: close() while connecting", async () => {
-    const { port, sockets } = await silentTcpServer();
+    const { port, sockets } = await startSilentTcpServer(defer);
     // A WebSocket lets us call close() while connect() is pending (see websocket.test.ts for
     // the events); here the ClientWebSocket underneath must give up at once.
     const { WebSocket } = await import("../lib/index.js");
@@ -471,7 +462,7 @@ describe("what servers do to the client", () => {
   it("close() drops a server that never answers the closing handshake after closeTimeout", async () => {
     const http = createHttpServer();
     http.on("upgrade", (req: IncomingMessage, socket: Socket) => {
-      const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      const accept = acceptFor(String(req.headers["sec-websocket-key"]));
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       socket.on("data", () => {}); // reads, never answers
       defer(() => socket.destroy());
@@ -499,7 +490,7 @@ describe("backpressure", () => {
     const peer = deferred<Socket>();
     let received = 0;
     http.on("upgrade", (req: IncomingMessage, socket: Socket) => {
-      const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+      const accept = acceptFor(String(req.headers["sec-websocket-key"]));
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       socket.on("data", (chunk: Buffer) => {
         received += chunk.length;
@@ -673,8 +664,7 @@ describe("process lifetime with clients", () => {
   it("a child that connects, exchanges messages and closes exits by itself within 2 s", { timeout: 20_000 }, async () => {
     const port = await startWsEcho();
     const r = await runChild("client-exit.mjs", [String(port)], 15_000);
-    expect(r.timedOut, describeChild(r)).toBe(false);
-    expect(r.code, describeChild(r)).toBe(0);
+    expectExitedBySelf(r);
     line(r, "ECHOED");
     const closed = line(r, "CLOSED");
     expect(closed.value).toBe(1000);
@@ -684,17 +674,15 @@ describe("process lifetime with clients", () => {
   it("an open but unref()'d client lets the process exit", { timeout: 20_000 }, async () => {
     const port = await startWsEcho();
     const r = await runChild("client-exit.mjs", [String(port), "unref"], 15_000);
-    expect(r.timedOut, describeChild(r)).toBe(false);
-    expect(r.code, describeChild(r)).toBe(0);
-    expect(r.exitedAt - line(r, "UNREFD").at).toBeLessThan(2000);
+    expectExitedBySelf(r);
+    expect(msFromLineToExit(r, "UNREFD")).toBeLessThan(2000);
   });
 
   it("a reconnecting client closed while waiting to reconnect exits by itself within 2 s", { timeout: 20_000 }, async () => {
     const { wss, port } = await startWsServer();
     wss.on("connection", (s: WsSocket) => setTimeout(() => s.terminate(), 50));
     const r = await runChild("client-reconnect-exit.mjs", [String(port)], 15_000);
-    expect(r.timedOut, describeChild(r)).toBe(false);
-    expect(r.code, describeChild(r)).toBe(0);
+    expectExitedBySelf(r);
     line(r, "REOPENED");
     const closed = line(r, "CLOSED");
     expect(closed.value).toBe(3);

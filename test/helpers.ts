@@ -3,12 +3,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
-import { connect, type Socket } from "node:net";
+import { connect, createServer as createNetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
 import WebSocket from "ws";
-import { createServer, type Server, type ServerOptions } from "../lib/index.js";
+import { createServer, type Server, type ServerOptions, type ServerWebSocket } from "../lib/index.js";
 
 export const DEFAULT_WAIT_MS = 5000;
 
@@ -147,6 +147,51 @@ export function startEchoServer<T = unknown>(defer: Cleanup, options: ServerOpti
   });
 }
 
+/**
+ * A TCP server on 127.0.0.1 that accepts connections and never answers (a handshake that
+ * hangs). Returns its port and the sockets it accepted; `defer` destroys them and closes it.
+ */
+export async function startSilentTcpServer(defer: Cleanup): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const net = createNetServer((s) => sockets.push(s));
+  await new Promise<void>((resolve) => net.listen(0, "127.0.0.1", resolve));
+  defer(() => {
+    for (const s of sockets) s.destroy();
+    net.close();
+  });
+  return { port: (net.address() as { port: number }).port, sockets };
+}
+
+export interface Recording<T = unknown> {
+  server: Server<T>;
+  /** The sockets the open handler saw, in order. */
+  sockets: ServerWebSocket<T>[];
+  /** The messages the default (echoing) message handler saw, in order. */
+  messages: Received[];
+  /** The closes the close handler saw, in order. */
+  closes: { ws: ServerWebSocket<T>; code: number; reason: string }[];
+}
+
+/**
+ * Starts an echo server whose handlers record every open, message and close. A handler given
+ * in `options` replaces the recording one (and its echo).
+ */
+export async function startRecordingServer<T = unknown>(defer: Cleanup, options: ServerOptions<T> = {}): Promise<Recording<T>> {
+  const sockets: Recording<T>["sockets"] = [];
+  const messages: Recording<T>["messages"] = [];
+  const closes: Recording<T>["closes"] = [];
+  const server = await startServer<T>(defer, {
+    open: (ws) => void sockets.push(ws),
+    message(ws, data, isBinary) {
+      messages.push({ data: Buffer.from(data), isBinary });
+      ws.send(data, isBinary);
+    },
+    close: (ws, code, reason) => void closes.push({ ws, code, reason }),
+    ...options,
+  });
+  return { server, sockets, messages, closes };
+}
+
 export function urlOf(server: { port: number }, path = "/"): string {
   return `ws://127.0.0.1:${server.port}${path}`;
 }
@@ -261,6 +306,13 @@ export function clientErrors(client: WebSocket): Error[] {
 /** Sends and resolves once `ws` has handed the data to the socket. */
 export function sendAsync(client: WebSocket, data: string | Buffer, options: { binary?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => client.send(data, options, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The server still echoes for a new `ws` client (after a misbehaving one, say). */
+export async function expectStillServing(defer: Cleanup, server: { port: number }): Promise<void> {
+  const client = await openTracked(defer, urlOf(server));
+  client.send("still serving");
+  expect((await nextMessage(client)).data.toString()).toBe("still serving");
 }
 
 /** Attempts an upgrade that should fail; resolves with the HTTP status the server answered. */
@@ -502,9 +554,91 @@ function describeClose(payload: Buffer): string {
   return payload.length >= 2 ? `${payload.readUInt16BE(0)} ${payload.subarray(2).toString()}` : "no code";
 }
 
+/** The Sec-WebSocket-Accept value that answers a Sec-WebSocket-Key (RFC 6455 §4.2.2). */
+export function acceptFor(key: string): string {
+  return createHash("sha1").update(key + GUID).digest("base64");
+}
+
+/** A fresh random Sec-WebSocket-Key. */
+export const newKey = (): string => randomBytes(16).toString("base64");
+
+/**
+ * A client's upgrade request head: GET `path` with Host 127.0.0.1:`port`, the given key (a
+ * fresh one by default) and `headers` added last.
+ */
+export function upgradeRequest(
+  port: number,
+  { path = "/", key = newKey(), headers = {} }: { path?: string; key?: string; headers?: Record<string, string> } = {},
+): string {
+  return (
+    `GET ${path} HTTP/1.1\r\n` +
+    `Host: 127.0.0.1:${port}\r\n` +
+    "Upgrade: websocket\r\n" +
+    "Connection: Upgrade\r\n" +
+    `Sec-WebSocket-Key: ${key}\r\n` +
+    "Sec-WebSocket-Version: 13\r\n" +
+    Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
+    "\r\n"
+  );
+}
+
+export interface HttpHead {
+  /** The request line or the status line. */
+  firstLine: string;
+  /** Header fields, names in lower case; a repeated field's values joined with ", " (RFC 9110 §5.3). */
+  headers: Map<string, string>;
+  /** What arrived after the blank line in the same reads (the first frames). */
+  rest: Buffer;
+}
+
+/**
+ * Reads an HTTP request or response head off `socket`, up to its blank line. The socket is then
+ * left paused, so that nothing after the head is lost: attach your own "data" listener and
+ * `resume()` it. Rejects if the socket errs or closes first.
+ */
+export function readHttpHead(socket: Socket): Promise<HttpHead> {
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    const stop = (): void => {
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+    const onError = (err: Error): void => {
+      stop();
+      reject(err);
+    };
+    const onClose = (): void => {
+      stop();
+      reject(new Error(`connection closed after ${head.length} bytes, before a whole HTTP head`));
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      stop();
+      socket.pause();
+      const [firstLine = "", ...lines] = head.subarray(0, end).toString("latin1").split("\r\n");
+      const headers = new Map<string, string>();
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        if (colon <= 0) continue;
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        const before = headers.get(name);
+        headers.set(name, before === undefined ? value : `${before}, ${value}`);
+      }
+      resolve({ firstLine, headers, rest: head.subarray(end + 4) });
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+  });
+}
+
 /**
  * Connects over TCP and performs the HTTP upgrade by hand: random Sec-WebSocket-Key, checks
- * the 101 status and the Sec-WebSocket-Accept value.
+ * the 101 status, the Upgrade header and the Sec-WebSocket-Accept value.
  */
 export async function rawConnect(
   port: number,
@@ -512,68 +646,34 @@ export async function rawConnect(
   timeoutMs = DEFAULT_WAIT_MS,
   extraHeaders: Record<string, string> = {},
 ): Promise<RawClient> {
-  const key = randomBytes(16).toString("base64");
-  const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
+  const key = newKey();
   const socket = connect({ host: "127.0.0.1", port });
   socket.setNoDelay(true);
-  const handshake = new Promise<RawClient>((resolve, reject) => {
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      socket.off("error", reject);
-      const text = head.subarray(0, end).toString("latin1");
-      const [statusLine, ...lines] = text.split("\r\n");
-      const headers = new Map<string, string>();
-      for (const line of lines) {
-        const colon = line.indexOf(":");
-        if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-      }
-      if (!/^HTTP\/1\.1 101\b/.test(statusLine ?? "")) {
-        socket.destroy();
-        reject(new Error(`expected 101, got: ${statusLine}`));
-        return;
-      }
-      if ((headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
-        socket.destroy();
-        reject(new Error(`bad Upgrade header: ${headers.get("upgrade")}`));
-        return;
-      }
-      if (headers.get("sec-websocket-accept") !== expectedAccept) {
-        socket.destroy();
-        reject(new Error(`bad Sec-WebSocket-Accept: ${headers.get("sec-websocket-accept")} (expected ${expectedAccept})`));
-        return;
-      }
-      const raw = new RawClient(socket, head.subarray(end + 4));
-      raw.responseHeaders = headers;
-      resolve(raw);
-    };
-    socket.on("data", onData);
-    socket.on("error", reject);
-    socket.once("connect", () => {
-      socket.write(
-        `GET ${path} HTTP/1.1\r\n` +
-          `Host: 127.0.0.1:${port}\r\n` +
-          "Upgrade: websocket\r\n" +
-          "Connection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\n` +
-          "Sec-WebSocket-Version: 13\r\n" +
-          Object.entries(extraHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join("") +
-          "\r\n",
-      );
-    });
-  });
-  return withTimeout(handshake, timeoutMs, "the raw upgrade").catch((err) => {
+  const handshake = async (): Promise<RawClient> => {
+    const answered = readHttpHead(socket);
+    socket.once("connect", () => socket.write(upgradeRequest(port, { path, key, headers: extraHeaders })));
+    const { firstLine, headers, rest } = await answered;
+    if (!/^HTTP\/1\.1 101\b/.test(firstLine)) throw new Error(`expected 101, got: ${firstLine}`);
+    if ((headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      throw new Error(`bad Upgrade header: ${headers.get("upgrade")}`);
+    }
+    if (headers.get("sec-websocket-accept") !== acceptFor(key)) {
+      throw new Error(`bad Sec-WebSocket-Accept: ${headers.get("sec-websocket-accept")} (expected ${acceptFor(key)})`);
+    }
+    const raw = new RawClient(socket, rest);
+    raw.responseHeaders = headers;
+    socket.resume();
+    return raw;
+  };
+  return withTimeout(handshake(), timeoutMs, "the raw upgrade").catch((err) => {
     socket.destroy();
     throw err;
   });
 }
 
 /** rawConnect + registers destroy with `defer`. */
-export async function rawTracked(defer: Cleanup, port: number, path = "/"): Promise<RawClient> {
-  const raw = await rawConnect(port, path);
+export async function rawTracked(defer: Cleanup, port: number, path = "/", extraHeaders: Record<string, string> = {}): Promise<RawClient> {
+  const raw = await rawConnect(port, path, DEFAULT_WAIT_MS, extraHeaders);
   defer(() => raw.destroy());
   return raw;
 }
@@ -602,11 +702,20 @@ export interface ChildResult {
   exitedAt: number;
 }
 
+export interface RunChildOptions {
+  /**
+   * Kill the child (SIGKILL, timedOut true) this long after it prints the line tagged `tag`:
+   * "still alive N ms after it got that far", measured from the child's own progress rather
+   * than from the spawn, which a loaded machine delays by seconds.
+   */
+  killAfterLine?: { tag: string; ms: number };
+}
+
 /**
  * Runs `node fixtures/<script> ...args`. Resolves when it exits, or kills it (SIGKILL) after
  * `killAfterMs` and resolves with timedOut true. Stdout lines are timestamped as they arrive.
  */
-export function runChild(script: string, args: string[], killAfterMs: number): Promise<ChildResult> {
+export function runChild(script: string, args: string[], killAfterMs: number, options: RunChildOptions = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const startedAt = performance.now();
     const child = spawn(process.execPath, [FIXTURES + script, ...args], {
@@ -619,6 +728,11 @@ export function runChild(script: string, args: string[], killAfterMs: number): P
     let stderr = "";
     let pending = "";
     let timedOut = false;
+    let lineTimer: NodeJS.Timeout | undefined;
+    const killNow = (): void => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    };
     child.stdout.on("data", (chunk: Buffer) => {
       const at = performance.now();
       stdout += chunk.toString();
@@ -638,22 +752,22 @@ export function runChild(script: string, args: string[], killAfterMs: number): P
           }
         }
         lines.push({ tag, value, at });
+        if (tag === options.killAfterLine?.tag && !lineTimer) lineTimer = setTimeout(killNow, options.killAfterLine.ms);
       }
     });
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, killAfterMs);
+    const timer = setTimeout(killNow, killAfterMs);
     child.on("error", (err) => {
       clearTimeout(timer);
+      clearTimeout(lineTimer);
       reject(err);
     });
     child.on("exit", (code, signal) => {
       const exitedAt = performance.now();
       clearTimeout(timer);
+      clearTimeout(lineTimer);
       // Let the pipes drain before resolving.
       setImmediate(() => resolve({ code, signal, timedOut, stdout, stderr, lines, startedAt, exitedAt }));
     });
@@ -673,6 +787,18 @@ export function line(result: ChildResult, tag: string): Line {
 
 export function describeChild(r: ChildResult): string {
   return `exit code ${r.code}, signal ${r.signal}, timedOut ${r.timedOut}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+}
+
+/** The child exited by itself (not killed by runChild's timer, nor by a signal) with `code`. */
+export function expectExitedBySelf(r: ChildResult, code = 0): void {
+  expect(r.timedOut, describeChild(r)).toBe(false);
+  expect(r.signal, describeChild(r)).toBeNull();
+  expect(r.code, describeChild(r)).toBe(code);
+}
+
+/** How long the child lived on after it printed `tag` (ms). */
+export function msFromLineToExit(r: ChildResult, tag: string): number {
+  return r.exitedAt - line(r, tag).at;
 }
 
 

@@ -12,49 +12,23 @@ import {
   nextMessage,
   openTracked,
   rawTracked,
-  startServer,
+  expectStillServing,
+  startRecordingServer,
   urlOf,
   useCleanup,
   waitFor,
   withTimeout,
   type RawClient,
+  type Recording,
 } from "./helpers.js";
 
 const defer = useCleanup();
-
-interface Recorder {
-  server: Server;
-  messages: Buffer[];
-  closes: { code: number; reason: string }[];
-}
-
-async function recordingServer(options: { maxPayloadLength?: number } = {}): Promise<Recorder> {
-  const messages: Buffer[] = [];
-  const closes: Recorder["closes"] = [];
-  const server = await startServer(defer, {
-    ...options,
-    message(ws, data, isBinary) {
-      messages.push(Buffer.from(data));
-      ws.send(data, isBinary);
-    },
-    close(_ws, code, reason) {
-      closes.push({ code, reason });
-    },
-  });
-  return { server, messages, closes };
-}
-
-async function assertStillServing(server: Server): Promise<void> {
-  const client = await openTracked(defer, urlOf(server));
-  client.send("still serving");
-  expect((await nextMessage(client)).data.toString()).toBe("still serving");
-}
 
 /**
  * The server's first answer is a close frame with `code`; the client answers it and the TCP
  * connection then ends within 2 s; no message reached the handler; the server still serves.
  */
-async function expectClose(rec: Recorder, raw: RawClient, code: number): Promise<void> {
+async function expectClose(rec: Recording, raw: RawClient, code: number): Promise<void> {
   const f = await raw.readFrame();
   expect(f.opcode, `server answered with opcode ${f.opcode} (${f.payload.toString()}) instead of a close`).toBe(OP.CLOSE);
   expect(f.payload.length).toBeGreaterThanOrEqual(2);
@@ -65,7 +39,7 @@ async function expectClose(rec: Recorder, raw: RawClient, code: number): Promise
   expect(Date.now() - t0, "the TCP connection lingered after the closing handshake").toBeLessThan(2000);
   expect(rec.messages).toEqual([]);
   await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
-  await assertStillServing(rec.server);
+  await expectStillServing(defer, rec.server);
 }
 
 /**
@@ -73,7 +47,7 @@ async function expectClose(rec: Recorder, raw: RawClient, code: number): Promise
  * with `code`. The client's close reply would be read as the rest of that frame, so the server
  * can only end the connection at its close-ack timeout; this client hangs up instead.
  */
-async function expectCloseMidFrame(rec: Recorder, raw: RawClient, code: number): Promise<void> {
+async function expectCloseMidFrame(rec: Recording, raw: RawClient, code: number): Promise<void> {
   const f = await raw.readFrame();
   expect(f.opcode, `server answered with opcode ${f.opcode} instead of a close`).toBe(OP.CLOSE);
   expect(f.payload.readUInt16BE(0)).toBe(code);
@@ -81,7 +55,7 @@ async function expectCloseMidFrame(rec: Recorder, raw: RawClient, code: number):
   await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
   expect(rec.closes[0]!.code).toBe(code);
   expect(rec.messages).toEqual([]);
-  await assertStillServing(rec.server);
+  await expectStillServing(defer, rec.server);
 }
 
 /** Bytes of a masked frame header with an explicit 7-bit length field (and no payload). */
@@ -91,21 +65,21 @@ function header(byte0: number, lenField: number, extended: Buffer = Buffer.alloc
 
 describe("unmasked client frames (RFC 6455 §5.1: the server must close)", () => {
   it("an unmasked text frame is closed with 1002 and not delivered", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.TEXT, payload: "no mask", mask: false });
     await expectClose(rec, raw, 1002);
   });
 
   it("an unmasked ping is closed with 1002, not answered with a pong", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.PING, payload: "no mask", mask: false });
     await expectClose(rec, raw, 1002);
   });
 
   it("an unmasked continuation in the middle of a message is closed with 1002", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.BINARY, payload: "part one" });
     raw.send({ fin: true, opcode: OP.CONT, payload: "part two", mask: false });
@@ -116,7 +90,7 @@ describe("unmasked client frames (RFC 6455 §5.1: the server must close)", () =>
 describe("reserved bits and opcodes", () => {
   for (const rsv of [1, 2, 4, 7]) {
     it(`RSV bits ${rsv.toString(2).padStart(3, "0")} without an extension: 1002, and the connection ends promptly`, async () => {
-      const rec = await recordingServer();
+      const rec = await startRecordingServer(defer);
       const raw = await rawTracked(defer, rec.server.port);
       raw.send({ opcode: OP.BINARY, payload: "rsv", rsv });
       await expectClose(rec, raw, 1002);
@@ -125,7 +99,7 @@ describe("reserved bits and opcodes", () => {
 
   for (const opcode of [0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
     it(`reserved opcode 0x${opcode.toString(16)}: 1002`, async () => {
-      const rec = await recordingServer();
+      const rec = await startRecordingServer(defer);
       const raw = await rawTracked(defer, rec.server.port);
       raw.send({ opcode, payload: "reserved" });
       await expectClose(rec, raw, 1002);
@@ -135,14 +109,14 @@ describe("reserved bits and opcodes", () => {
 
 describe("control frames", () => {
   it("a ping with a 16-bit extended length (126 bytes) is closed with 1002", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.PING, payload: Buffer.alloc(126, 0x61) });
     await expectClose(rec, raw, 1002);
   });
 
   it("a close frame with a 64-bit extended length is closed with 1002", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     const len = Buffer.alloc(8);
     len.writeBigUInt64BE(2n);
@@ -151,7 +125,7 @@ describe("control frames", () => {
   });
 
   it("a fragmented close frame is closed with 1002", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.CLOSE, payload: closePayload(1000) });
     await expectClose(rec, raw, 1002);
@@ -161,7 +135,7 @@ describe("control frames", () => {
 describe("close frames from the client", () => {
   /** The client sends this close payload: the server answers `code`, ends the connection, fires close once, goes on serving. */
   async function expectCloseAnswer(payload: Buffer, code: number): Promise<void> {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.CLOSE, payload });
     const f = await raw.readFrame();
@@ -169,7 +143,7 @@ describe("close frames from the client", () => {
     expect(f.payload.readUInt16BE(0)).toBe(code);
     await raw.waitEnd();
     await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
-    await assertStillServing(rec.server);
+    await expectStillServing(defer, rec.server);
   }
 
   // 0-999 unused; 1004-1006 and 1015 reserved or must not be sent; 1016-2999 unassigned.
@@ -188,7 +162,7 @@ describe("close frames from the client", () => {
   });
 
   it("frames after the client's close are ignored", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.write(Buffer.concat([frame({ opcode: OP.CLOSE, payload: closePayload(1000) }), frame({ opcode: OP.TEXT, payload: "late" })]));
     const f = await raw.readFrame();
@@ -210,7 +184,7 @@ describe("invalid UTF-8 split across fragment boundaries", () => {
   ];
   for (const [name, first, second] of cases) {
     it(`${name}: 1007`, async () => {
-      const rec = await recordingServer();
+      const rec = await startRecordingServer(defer);
       const raw = await rawTracked(defer, rec.server.port);
       raw.send({ fin: false, opcode: OP.TEXT, payload: Buffer.from(first) });
       raw.send({ fin: false, opcode: OP.CONT, payload: Buffer.from(second) });
@@ -220,7 +194,7 @@ describe("invalid UTF-8 split across fragment boundaries", () => {
   }
 
   it("fails fast: invalid UTF-8 in a non-final fragment is closed before the message ends", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: Buffer.from([0x61, 0xc0, 0x80]) });
     await expectClose(rec, raw, 1007);
@@ -229,21 +203,21 @@ describe("invalid UTF-8 split across fragment boundaries", () => {
 
 describe("payload lengths", () => {
   it("a 64-bit length with the most significant bit set is closed with 1002", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.write(header(0x82, 127, Buffer.from([0x80, 0, 0, 0, 0, 0, 0, 1])));
     await expectClose(rec, raw, 1002);
   });
 
   it("a frame announcing 2^40 bytes is closed with 1009 as soon as its first bytes arrive", async () => {
-    const rec = await recordingServer({ maxPayloadLength: 1024 * 1024 });
+    const rec = await startRecordingServer(defer, { maxPayloadLength: 1024 * 1024 });
     const raw = await rawTracked(defer, rec.server.port);
     raw.write(Buffer.concat([header(0x82, 127, Buffer.from([0, 0, 1, 0, 0, 0, 0, 0])), Buffer.alloc(64)]));
     await expectCloseMidFrame(rec, raw, 1009);
   });
 
   it("a text message announced in fragments of 2^62 bytes is closed with 1009", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "start" });
     raw.write(Buffer.concat([header(0x00, 127, Buffer.from([0x40, 0, 0, 0, 0, 0, 0, 0])), Buffer.alloc(16, 0x61)]));
@@ -262,7 +236,7 @@ describe("truncated streams", () => {
   ];
   for (const [name, cut] of truncations) {
     it(`a client that hangs up ${name}: the close handler sees 1006, nothing is delivered`, async () => {
-      const rec = await recordingServer();
+      const rec = await startRecordingServer(defer);
       const raw = await rawTracked(defer, rec.server.port);
       cut(raw);
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -270,12 +244,12 @@ describe("truncated streams", () => {
       await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
       expect(rec.closes[0]!.code).toBe(1006);
       expect(rec.messages).toEqual([]);
-      await assertStillServing(rec.server);
+      await expectStillServing(defer, rec.server);
     });
   }
 
   it("a client that resets the connection mid-frame (RST) is cleaned up too", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.write(frame({ opcode: OP.BINARY, payload: Buffer.alloc(300) }).subarray(0, 100));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -283,13 +257,13 @@ describe("truncated streams", () => {
     await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
     expect(rec.closes[0]!.code).toBe(1006);
     expect(rec.server.connections).toBe(0);
-    await assertStillServing(rec.server);
+    await expectStillServing(defer, rec.server);
   });
 });
 
 describe("many hostile clients at once", () => {
   it("50 clients each sending a different malformed frame are all closed; a well-behaved client is served throughout", { timeout: 20_000 }, async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const good = await openTracked(defer, urlOf(rec.server));
     const bad: Buffer[] = [
       frame({ opcode: OP.TEXT, payload: "x", mask: false }),
@@ -320,7 +294,7 @@ describe("many hostile clients at once", () => {
       expect((await nextMessage(good)).data.toString()).toBe(`ping ${i}`);
     }
     await Promise.all(sessions);
-    expect(rec.messages.map(String).every((m) => m.startsWith("ping "))).toBe(true);
+    expect(rec.messages.map((m) => m.data.toString()).every((m) => m.startsWith("ping "))).toBe(true);
     await waitFor(() => rec.server.connections === 1, 5000, "only the good client to remain");
   });
 });

@@ -23,6 +23,7 @@ import {
   requireDist,
   runChild,
   startEchoServer,
+  startRecordingServer,
   startServer,
   upgradeStatus,
   urlOf,
@@ -33,28 +34,6 @@ import {
 } from "./helpers.js";
 
 const defer = useCleanup();
-
-interface CloseRecord {
-  ws: ServerWebSocket;
-  code: number;
-  reason: string;
-}
-
-/** Echo server that records every socket it opened and every close its handler saw. */
-async function recordingServer(options: ServerOptions = {}) {
-  const sockets: ServerWebSocket[] = [];
-  const closes: CloseRecord[] = [];
-  const server = await startEchoServer(defer, {
-    open(ws) {
-      sockets.push(ws);
-    },
-    close(ws, code, reason) {
-      closes.push({ ws, code, reason });
-    },
-    ...options,
-  });
-  return { server, sockets, closes };
-}
 
 async function echoOnce(server: Server, text = "ping"): Promise<void> {
   const client = await openClient(urlOf(server));
@@ -143,7 +122,7 @@ describe("createServer", () => {
   });
 
   it("counts open connections", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const c1 = await openTracked(defer, urlOf(server));
     const c2 = await openTracked(defer, urlOf(server));
     await waitFor(() => server.connections === 2, 5000, "connections === 2");
@@ -271,7 +250,7 @@ describe("option validation", () => {
 
 describe("server.close()", () => {
   it("closes live clients with 1001, runs every close handler, resolves and frees the port", { timeout: 15_000 }, async () => {
-    const { server, sockets, closes } = await recordingServer();
+    const { server, sockets, closes } = await startRecordingServer(defer);
     const port = server.port;
     const clients = await Promise.all([1, 2, 3].map(() => openTracked(defer, urlOf(server))));
     await waitFor(() => sockets.length === 3, 5000, "three open handlers");
@@ -313,7 +292,7 @@ describe("server.close()", () => {
   });
 
   it("delivers messages queued before close() ahead of the 1001 close frame", async () => {
-    const { server } = await recordingServer({
+    const { server } = await startRecordingServer(defer, {
       message(ws) {
         for (let i = 0; i < 100; i++) ws.send(`late ${i}`);
         void server.close();
@@ -362,7 +341,7 @@ describe("server.close()", () => {
 describe("socket close codes", () => {
   it("server-initiated ws.close(4000, 'bye'): the client sees 4000/'bye' and the close handler fires", async () => {
     const states: number[] = [];
-    const { server, closes } = await recordingServer({
+    const { server, closes } = await startRecordingServer(defer, {
       message(ws) {
         ws.close(4000, "bye");
         states.push(ws.readyState);
@@ -379,7 +358,7 @@ describe("socket close codes", () => {
   });
 
   it("ws.close() with no arguments sends 1000 and an empty reason", async () => {
-    const { server, closes } = await recordingServer({ message: (ws) => ws.close() });
+    const { server, closes } = await startRecordingServer(defer, { message: (ws) => ws.close() });
     const client = await openTracked(defer, urlOf(server));
     client.send("x");
     expect(await closed(client)).toEqual({ code: 1000, reason: "" });
@@ -389,7 +368,7 @@ describe("socket close codes", () => {
 
   it("a reason of exactly 123 bytes of multi-byte UTF-8 is sent whole", async () => {
     const reason = "€".repeat(41); // 123 bytes
-    const { server } = await recordingServer({ message: (ws) => ws.close(3000, reason) });
+    const { server } = await startRecordingServer(defer, { message: (ws) => ws.close(3000, reason) });
     const client = await openTracked(defer, urlOf(server));
     client.send("x");
     expect(await closed(client)).toEqual({ code: 3000, reason });
@@ -397,7 +376,7 @@ describe("socket close codes", () => {
 
   it("messages sent before ws.close() arrive before the close frame", async () => {
     const statuses: number[] = [];
-    const { server } = await recordingServer({
+    const { server } = await startRecordingServer(defer, {
       message(ws) {
         statuses.push(ws.send("one"));
         statuses.push(ws.send(Buffer.from("two")));
@@ -414,7 +393,7 @@ describe("socket close codes", () => {
   });
 
   it("terminate(): the client sees 1006 and the close handler gets 1006", async () => {
-    const { server, closes } = await recordingServer({ message: (ws) => ws.terminate() });
+    const { server, closes } = await startRecordingServer(defer, { message: (ws) => ws.terminate() });
     const client = await openTracked(defer, urlOf(server));
     client.send("kill me");
     expect((await closed(client)).code).toBe(1006);
@@ -424,7 +403,7 @@ describe("socket close codes", () => {
   });
 
   it("a client closing with 3001 'done' reaches the close handler as 3001 and 'done'", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const client = await openTracked(defer, urlOf(server));
     client.close(3001, "done");
     expect((await closed(client)).code).toBe(3001);
@@ -434,7 +413,7 @@ describe("socket close codes", () => {
   });
 
   it("a client closing without a code reaches the close handler as 1005", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const client = await openTracked(defer, urlOf(server));
     client.close();
     await closed(client);
@@ -444,7 +423,7 @@ describe("socket close codes", () => {
   });
 
   it("a client that drops the TCP connection reaches the close handler as 1006", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const client = await openTracked(defer, urlOf(server));
     await waitFor(() => server.connections === 1, 5000, "the connection");
     client.terminate();
@@ -453,7 +432,7 @@ describe("socket close codes", () => {
   });
 
   it("fires the close handler exactly once per socket", async () => {
-    const { server, closes } = await recordingServer({
+    const { server, closes } = await startRecordingServer(defer, {
       message(ws) {
         ws.close(1000);
         ws.close(1001);
@@ -559,7 +538,7 @@ describe("use after close", () => {
   });
 
   it("sockets kept past server.close() are closed and harmless", async () => {
-    const { server, sockets } = await recordingServer();
+    const { server, sockets } = await startRecordingServer(defer);
     await openTracked(defer, urlOf(server));
     await waitFor(() => sockets.length === 1, 5000, "the open handler");
     await withTimeout(server.close(), 5000, "server.close()");

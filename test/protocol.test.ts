@@ -1,6 +1,7 @@
 // Wire protocol, exercised with hand-made frames over a raw TCP socket.
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import type WebSocket from "ws";
 import type { Server } from "../lib/index.js";
 import {
   OP,
@@ -8,37 +9,16 @@ import {
   nextMessage,
   openTracked,
   rawTracked,
-  startServer,
+  startRecordingServer,
   urlOf,
   useCleanup,
   waitFor,
   type ParsedFrame,
+  type RawClient,
+  type Recording,
 } from "./helpers.js";
 
 const defer = useCleanup();
-
-interface Recorder {
-  server: Server;
-  messages: { data: Buffer; isBinary: boolean }[];
-  closes: { code: number; reason: string }[];
-}
-
-/** An echo server that records the messages and closes its handlers saw. */
-async function recordingServer(options: { maxPayloadLength?: number } = {}): Promise<Recorder> {
-  const messages: Recorder["messages"] = [];
-  const closes: Recorder["closes"] = [];
-  const server = await startServer(defer, {
-    ...options,
-    message(ws, data, isBinary) {
-      messages.push({ data: Buffer.from(data), isBinary });
-      ws.send(data, isBinary);
-    },
-    close(_ws, code, reason) {
-      closes.push({ code, reason });
-    },
-  });
-  return { server, messages, closes };
-}
 
 /** The server still echoes for a `ws` client opened before the misbehaving one and for a new one. */
 async function assertStillServing(server: Server, earlier: Awaited<ReturnType<typeof openTracked>>): Promise<void> {
@@ -53,7 +33,7 @@ async function assertStillServing(server: Server, earlier: Awaited<ReturnType<ty
 
 describe("raw handshake", () => {
   it("answers a hand-made upgrade with 101 and the right Sec-WebSocket-Accept, then echoes an unfragmented frame", async () => {
-    const { server } = await recordingServer();
+    const { server } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port); // rawConnect checks status and accept
     raw.send({ opcode: OP.TEXT, payload: "plain" });
     const f = await raw.readDataFrame();
@@ -62,7 +42,7 @@ describe("raw handshake", () => {
   });
 
   it("answers a ping with a pong carrying the same payload", async () => {
-    const { server } = await recordingServer();
+    const { server } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.PING, payload: "are you there" });
     const f = await raw.readFrame();
@@ -71,21 +51,21 @@ describe("raw handshake", () => {
   });
 
   it("a client's close frame is answered with a close frame and reaches the close handler", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.CLOSE, payload: closePayload(3456, "raw bye") });
     const f = await raw.readFrame();
     expect(f.opcode).toBe(OP.CLOSE);
     expect(f.payload.readUInt16BE(0)).toBe(3456);
     await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]).toEqual({ code: 3456, reason: "raw bye" });
+    expect(closes[0]).toMatchObject({ code: 3456, reason: "raw bye" });
     await raw.waitEnd();
   });
 });
 
 describe("fragmentation", () => {
   it("reassembles a text message sent in several fragments with a ping between them", async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages } = await startRecordingServer(defer);
     const earlier = await openTracked(defer, urlOf(server));
     const raw = await rawTracked(defer, server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "Hel" });
@@ -105,7 +85,7 @@ describe("fragmentation", () => {
   });
 
   it("reassembles a binary message sent in several fragments with a ping between them", async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     const parts = [randomBytes(100), randomBytes(70_000), randomBytes(1), randomBytes(300)];
     raw.send({ fin: false, opcode: OP.BINARY, payload: parts[0] });
@@ -134,7 +114,7 @@ describe("fragmentation", () => {
   });
 
   it("accepts a UTF-8 character split across a fragment boundary", async () => {
-    const { server, messages, closes } = await recordingServer();
+    const { server, messages, closes } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     const text = Buffer.from("price: €5 and 𝄞"); // € = e2 82 ac, 𝄞 = f0 9d 84 9e
     const euro = text.indexOf(0xe2);
@@ -151,7 +131,7 @@ describe("fragmentation", () => {
   });
 
   it("a continuation frame with no message started is a protocol error (1002)", async () => {
-    const { server, messages, closes } = await recordingServer();
+    const { server, messages, closes } = await startRecordingServer(defer);
     const earlier = await openTracked(defer, urlOf(server));
     const raw = await rawTracked(defer, server.port);
     raw.send({ fin: true, opcode: OP.CONT, payload: "orphan" });
@@ -175,7 +155,7 @@ describe("invalid UTF-8", () => {
   ];
   for (const [name, payload] of invalid) {
     it(`closes with 1007 on a text frame containing ${name}`, async () => {
-      const { server, messages } = await recordingServer();
+      const { server, messages } = await startRecordingServer(defer);
       const raw = await rawTracked(defer, server.port);
       raw.send({ opcode: OP.TEXT, payload });
       const close = await raw.readClose();
@@ -186,7 +166,7 @@ describe("invalid UTF-8", () => {
   }
 
   it("closes with 1007 when the final fragment ends inside a multi-byte character", async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "abc" });
     raw.send({ fin: true, opcode: OP.CONT, payload: Buffer.from([0x64, 0xe2, 0x82]) });
@@ -196,7 +176,7 @@ describe("invalid UTF-8", () => {
   });
 
   it("reports 1007 to the server's close handler too", async () => {
-    const { server, closes } = await recordingServer();
+    const { server, closes } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.TEXT, payload: Buffer.from([0xff, 0xfe]) });
     expect((await raw.readClose()).code).toBe(1007);
@@ -205,7 +185,7 @@ describe("invalid UTF-8", () => {
   });
 
   it("binary frames are not checked for UTF-8", async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.BINARY, payload: Buffer.from([0xff, 0xfe, 0xc0]) });
     const f = await raw.readDataFrame();
@@ -215,7 +195,7 @@ describe("invalid UTF-8", () => {
   });
 
   it("keeps serving other clients after closing one for invalid UTF-8", async () => {
-    const { server } = await recordingServer();
+    const { server } = await startRecordingServer(defer);
     const earlier = await openTracked(defer, urlOf(server));
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.TEXT, payload: Buffer.from([0xc3, 0x28]) });
@@ -227,8 +207,21 @@ describe("invalid UTF-8", () => {
 describe("maxPayloadLength", () => {
   const max = 1024;
 
+  /**
+   * The server closes `raw` with 1009 and ends the TCP connection; the close handler saw 1009,
+   * no message reached the handler, and the server still serves `earlier` and new clients.
+   */
+  async function expectTooBig(rec: Recording, raw: RawClient, earlier: WebSocket): Promise<void> {
+    expect((await raw.readClose()).code).toBe(1009);
+    await raw.waitEnd();
+    await waitFor(() => rec.closes.length === 1, 5000, "the close handler");
+    expect(rec.closes[0]!.code).toBe(1009);
+    expect(rec.messages).toEqual([]);
+    await assertStillServing(rec.server, earlier);
+  }
+
   it("accepts a message of exactly maxPayloadLength, in one frame and in fragments", async () => {
-    const { server, messages } = await recordingServer({ maxPayloadLength: max });
+    const { server, messages } = await startRecordingServer(defer, { maxPayloadLength: max });
     const raw = await rawTracked(defer, server.port);
     const one = randomBytes(max);
     raw.send({ opcode: OP.BINARY, payload: one });
@@ -243,20 +236,15 @@ describe("maxPayloadLength", () => {
   });
 
   it("closes with 1009 on a single frame one byte over the limit", async () => {
-    const { server, messages, closes } = await recordingServer({ maxPayloadLength: max });
-    const earlier = await openTracked(defer, urlOf(server));
-    const raw = await rawTracked(defer, server.port);
+    const rec = await startRecordingServer(defer, { maxPayloadLength: max });
+    const earlier = await openTracked(defer, urlOf(rec.server));
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.BINARY, payload: randomBytes(max + 1) });
-    expect((await raw.readClose()).code).toBe(1009);
-    await raw.waitEnd();
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1009);
-    expect(messages).toEqual([]);
-    await assertStillServing(server, earlier);
+    await expectTooBig(rec, raw, earlier);
   });
 
   it("closes with 1009 on a big text frame", async () => {
-    const { server, messages } = await recordingServer({ maxPayloadLength: max });
+    const { server, messages } = await startRecordingServer(defer, { maxPayloadLength: max });
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.TEXT, payload: "x".repeat(100_000) });
     expect((await raw.readClose()).code).toBe(1009);
@@ -264,23 +252,18 @@ describe("maxPayloadLength", () => {
   });
 
   it("closes with 1009 when fragments that are each small add up to more than the limit", async () => {
-    const { server, messages, closes } = await recordingServer({ maxPayloadLength: max });
-    const earlier = await openTracked(defer, urlOf(server));
-    const raw = await rawTracked(defer, server.port);
+    const rec = await startRecordingServer(defer, { maxPayloadLength: max });
+    const earlier = await openTracked(defer, urlOf(rec.server));
+    const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.BINARY, payload: randomBytes(400) });
     raw.send({ fin: false, opcode: OP.CONT, payload: randomBytes(400) });
     raw.send({ fin: false, opcode: OP.CONT, payload: randomBytes(400) });
     raw.send({ fin: true, opcode: OP.CONT, payload: randomBytes(10) });
-    expect((await raw.readClose()).code).toBe(1009);
-    await raw.waitEnd();
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1009);
-    expect(messages).toEqual([]);
-    await assertStillServing(server, earlier);
+    await expectTooBig(rec, raw, earlier);
   });
 
   it("closes with 1009 on fragmented text over the limit, even before the final fragment", async () => {
-    const { server, messages } = await recordingServer({ maxPayloadLength: max });
+    const { server, messages } = await startRecordingServer(defer, { maxPayloadLength: max });
     const raw = await rawTracked(defer, server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "a".repeat(600) });
     raw.send({ fin: false, opcode: OP.CONT, payload: "b".repeat(600) });
@@ -290,7 +273,7 @@ describe("maxPayloadLength", () => {
   });
 
   it("applies the default limit of 16 MiB: one byte more closes with 1009", { timeout: 30_000 }, async () => {
-    const { server, messages } = await recordingServer();
+    const { server, messages } = await startRecordingServer(defer);
     const raw = await rawTracked(defer, server.port);
     raw.send({ opcode: OP.BINARY, payload: Buffer.alloc(16 * 1024 * 1024 + 1) });
     expect((await raw.readClose(20_000)).code).toBe(1009);
@@ -305,7 +288,7 @@ describe("protocol violations", () => {
    * delivered, and the close handler reports the 1002 the server sent.
    */
   async function expectProtocolError(
-    rec: Recorder,
+    rec: Recording,
     raw: Awaited<ReturnType<typeof rawTracked>>,
     maxLingerMs = 2000,
   ): Promise<void> {
@@ -328,28 +311,28 @@ describe("protocol violations", () => {
   }
 
   it("closes with 1002 when RSV bits are set without an extension", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: OP.TEXT, payload: "rsv", rsv: 4 });
     await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on an unknown opcode", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ opcode: 0x3, payload: "reserved" });
     await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on a fragmented control frame", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.PING, payload: "frag" });
     await expectProtocolError(rec, raw);
   });
 
   it("closes with 1002 on a new data frame while a fragmented message is in progress", async () => {
-    const rec = await recordingServer();
+    const rec = await startRecordingServer(defer);
     const raw = await rawTracked(defer, rec.server.port);
     raw.send({ fin: false, opcode: OP.TEXT, payload: "first" });
     raw.send({ fin: true, opcode: OP.TEXT, payload: "second" });

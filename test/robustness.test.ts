@@ -1,23 +1,10 @@
 // Edge cases of the public API that once went wrong: every one here failed before its fix.
-import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { beforeAll, describe, expect, it } from "vitest";
 import { connect, SendStatus, WebSocket } from "../lib/index.js";
-import { deferred, describeChild, line, requireDist, runChild, startServer, urlOf, useCleanup, withTimeout } from "./helpers.js";
+import { deferred, describeChild, expectExitedBySelf, line, msFromLineToExit, requireDist, runChild, startServer, startSilentTcpServer, urlOf, useCleanup, withTimeout } from "./helpers.js";
 
 const defer = useCleanup();
-
-async function silentTcpServer(): Promise<number> {
-  const sockets: Socket[] = [];
-  const net: NetServer = createNetServer((s) => sockets.push(s));
-  net.listen(0, "127.0.0.1");
-  await once(net, "listening");
-  defer(() => {
-    for (const s of sockets) s.destroy();
-    net.close();
-  });
-  return (net.address() as { port: number }).port;
-}
 
 describe("send() validates its data before anything else", () => {
   it("a server socket over maxBackpressure, or closed, still throws TypeError for data it cannot send", async () => {
@@ -83,20 +70,18 @@ describe("nothing holds the process that should not", () => {
   beforeAll(requireDist);
 
   it("an unref()'d WebSocket still connecting (to a server that never answers) lets the process exit at once", { timeout: 20_000 }, async () => {
-    const port = await silentTcpServer();
+    const { port } = await startSilentTcpServer(defer);
     const r = await runChild("must-exit.mjs", ["unref-connecting", String(port)], 10_000);
-    expect(r.timedOut, describeChild(r)).toBe(false);
-    expect(r.code, describeChild(r)).toBe(0);
+    expectExitedBySelf(r);
     expect(line(r, "CONNECTING").value).toBe(0);
-    expect(r.exitedAt - line(r, "CONNECTING").at, describeChild(r)).toBeLessThan(3000);
+    expect(msFromLineToExit(r, "CONNECTING"), describeChild(r)).toBeLessThan(3000);
   });
 
   it("createServer() rejects when the native listen throws, and the server does not keep the process alive", { timeout: 20_000 }, async () => {
     const r = await runChild("must-exit.mjs", ["listen-throws"], 10_000);
-    expect(r.timedOut, describeChild(r)).toBe(false);
-    expect(r.code, describeChild(r)).toBe(0);
+    expectExitedBySelf(r);
     expect(line(r, "REJECTED").value).toBe("injected listen failure");
     expect(line(r, "SECOND").value).toBe(true);
-    expect(r.exitedAt - line(r, "CLOSED").at, describeChild(r)).toBeLessThan(2000);
+    expect(msFromLineToExit(r, "CLOSED"), describeChild(r)).toBeLessThan(2000);
   });
 });

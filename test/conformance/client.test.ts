@@ -2,15 +2,13 @@
 // against a raw node:net server that answers the handshake by hand and then sends what a case
 // needs (reserved opcodes, pings in a row, bad permessage-deflate answers, ...). The raw
 // server records every frame the client sends back (masked, parsed by test/helpers.ts).
-import { createHash } from "node:crypto";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, type ClientWebSocket } from "../../lib/index.js";
-import { closePayload, frame, OP, parseFrame, type ParsedFrame } from "../helpers.js";
+import { acceptFor, closePayload, frame, OP, parseFrame, readHttpHead, type ParsedFrame } from "../helpers.js";
 import { PmdCodec } from "./session.js";
 import type { Grade } from "./run.js";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const f = (o: Parameters<typeof frame>[0]): Buffer => frame({ mask: false, ...o });
 
 interface Peer {
@@ -24,44 +22,40 @@ interface Peer {
 
 /** A raw server: answers one handshake with `extensions` (if any) and hands over the socket. */
 async function rawServer(extensions: string | undefined, script: (peer: Peer) => unknown): Promise<{ port: number; server: TcpServer }> {
-  const server = createTcpServer((socket) => {
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      const request = head.subarray(0, end).toString("latin1");
-      const key = /sec-websocket-key:\s*(\S+)/i.exec(request)?.[1] ?? "";
-      const offer = /sec-websocket-extensions:\s*([^\r\n]+)/i.exec(request)?.[1];
-      const accept = createHash("sha1").update(key + GUID).digest("base64");
-      const lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", `Sec-WebSocket-Accept: ${accept}`];
-      if (extensions !== undefined) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
-      socket.write(lines.join("\r\n") + "\r\n\r\n");
-      let closed = false;
-      const peer: Peer = {
-        socket,
-        offer,
-        frames: [],
-        afterClose: 0,
-        ended: new Promise<void>((resolve) => socket.once("close", () => resolve())),
-      };
-      let buf = head.subarray(end + 4);
-      const feed = (c: Buffer): void => {
-        buf = Buffer.concat([buf, c]);
-        for (let p = parseFrame(buf); p; p = parseFrame(buf)) {
-          buf = buf.subarray(p.length);
-          if (closed) peer.afterClose++;
-          else peer.frames.push(p.frame);
-          if (p.frame.opcode === OP.CLOSE) closed = true;
-        }
-      };
-      socket.on("data", feed);
-      socket.on("error", () => undefined);
-      feed(Buffer.alloc(0));
-      void script(peer);
+  const server = createTcpServer(async (socket) => {
+    socket.on("error", () => undefined);
+    const request = await readHttpHead(socket).catch(() => undefined);
+    if (!request) return;
+    const lines = [
+      "HTTP/1.1 101 Switching Protocols",
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      `Sec-WebSocket-Accept: ${acceptFor(request.headers.get("sec-websocket-key") ?? "")}`,
+    ];
+    if (extensions !== undefined) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
+    socket.write(lines.join("\r\n") + "\r\n\r\n");
+    let closed = false;
+    const peer: Peer = {
+      socket,
+      offer: request.headers.get("sec-websocket-extensions"),
+      frames: [],
+      afterClose: 0,
+      ended: new Promise<void>((resolve) => socket.once("close", () => resolve())),
     };
-    socket.on("data", onData);
+    let buf = request.rest;
+    const feed = (c: Buffer): void => {
+      buf = Buffer.concat([buf, c]);
+      for (let p = parseFrame(buf); p; p = parseFrame(buf)) {
+        buf = buf.subarray(p.length);
+        if (closed) peer.afterClose++;
+        else peer.frames.push(p.frame);
+        if (p.frame.opcode === OP.CLOSE) closed = true;
+      }
+    };
+    socket.on("data", feed);
+    feed(Buffer.alloc(0));
+    socket.resume();
+    void script(peer);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { port: (server.address() as { port: number }).port, server };

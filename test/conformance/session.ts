@@ -1,12 +1,10 @@
 // The raw-socket side of the conformance suite: a client session that speaks RFC 6455 by hand
 // (frames from test/helpers.ts), records everything the peer sends, and a permessage-deflate
 // codec (node:zlib raw deflate) for RFC 7692 payloads.
-import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from "node:zlib";
-import { OP, parseFrame, type ParsedFrame } from "../helpers.js";
+import { OP, acceptFor, newKey, parseFrame, readHttpHead, upgradeRequest, withTimeout, type ParsedFrame } from "../helpers.js";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /** What one side of a case saw arrive, in order. */
@@ -136,65 +134,24 @@ export class Session {
     const socket = connect(port, "127.0.0.1");
     socket.setNoDelay(true);
     const s = new Session(socket);
-    const key = randomBytes(16).toString("base64");
-    const lines = [
-      "GET / HTTP/1.1",
-      `Host: 127.0.0.1:${port}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Key: ${key}`,
-      "Sec-WebSocket-Version: 13",
-    ];
-    if (extensions !== undefined) lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("handshake timed out")), timeoutMs);
-      let head = Buffer.alloc(0);
-      const onData = (chunk: Buffer): void => {
-        head = Buffer.concat([head, chunk]);
-        const end = head.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        socket.off("data", onData);
-        clearTimeout(timer);
-        const [status, ...headers] = head.subarray(0, end).toString("latin1").split("\r\n");
-        if (!/^HTTP\/1\.1 101/.test(status ?? "")) {
-          reject(new Error(`handshake answered ${status}`));
-          return;
-        }
-        for (const h of headers) {
-          const i = h.indexOf(":");
-          const name = h.slice(0, i).trim().toLowerCase();
-          const prev = s.responseHeaders.get(name);
-          const value = h.slice(i + 1).trim();
-          s.responseHeaders.set(name, prev ? `${prev}, ${value}` : value);
-        }
-        const accept = createHash("sha1").update(key + GUID).digest("base64");
-        if (s.responseHeaders.get("sec-websocket-accept") !== accept) {
-          reject(new Error("bad Sec-WebSocket-Accept"));
-          return;
-        }
-        try {
-          s.pmd = parsePmdResponse(s.responseHeaders.get("sec-websocket-extensions"));
-        } catch (err) {
-          reject(err);
-          return;
-        }
-        if (s.pmd) {
-          s.codec = new PmdCodec(
-            s.pmd.clientMaxWindowBits ?? 15,
-            s.pmd.clientNoContextTakeover,
-            s.pmd.serverNoContextTakeover,
-          );
-        }
-        s.attach(head.subarray(end + 4));
-        resolve();
-      };
-      socket.on("data", onData);
-      socket.once("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.write(lines.join("\r\n") + "\r\n\r\n");
-    });
+    const key = newKey();
+    const headers: Record<string, string> = extensions === undefined ? {} : { "Sec-WebSocket-Extensions": extensions };
+    const answered = readHttpHead(socket);
+    socket.write(upgradeRequest(port, { key, headers }));
+    try {
+      const { firstLine, headers: response, rest } = await withTimeout(answered, timeoutMs, "the handshake");
+      if (!/^HTTP\/1\.1 101/.test(firstLine)) throw new Error(`handshake answered ${firstLine}`);
+      s.responseHeaders = response;
+      if (response.get("sec-websocket-accept") !== acceptFor(key)) throw new Error("bad Sec-WebSocket-Accept");
+      s.pmd = parsePmdResponse(response.get("sec-websocket-extensions"));
+      if (s.pmd) {
+        s.codec = new PmdCodec(s.pmd.clientMaxWindowBits ?? 15, s.pmd.clientNoContextTakeover, s.pmd.serverNoContextTakeover);
+      }
+      s.attach(rest);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
     return s;
   }
 
@@ -212,6 +169,7 @@ export class Session {
     this.socket.on("close", done);
     this.socket.on("error", () => undefined);  // a reset ends it too ("close" follows)
     if (rest.length) this.feed(rest);
+    this.socket.resume();
   }
 
   private feed(chunk: Buffer): void {
