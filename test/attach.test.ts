@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connect, createServer, ListenError, type Server, type UpgradeRequest } from "../lib/index.js";
-import { closed, deferred, frame, nextMessage, OP, openTracked, parseFrame, requireDist, sleep, useCleanup, withTimeout } from "./helpers.js";
+import { closed, deferred, frame, nextMessage, OP, openTracked, parseFrame, requireDist, sleep, upgradeRequest, useCleanup, withTimeout } from "./helpers.js";
 import { makeCa, type TestCa } from "./tls-certs.js";
 
 const defer = useCleanup();
@@ -60,9 +60,6 @@ function get(port: number, path: string, method = "GET"): Promise<{ status: numb
   });
 }
 
-const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
-const upgradeRequest = (path: string): string =>
-  `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 
 describe("attached to an http.Server (`server`)", () => {
   it("takes over upgrades on its path; the app keeps its requests; ws and connect() echo through the shared port", async () => {
@@ -104,7 +101,7 @@ describe("attached to an http.Server (`server`)", () => {
       seen.push(req.url);
       socket.end("HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     });
-    const answer = await rawHttp(portOf(http), upgradeRequest("/legacy"));
+    const answer = await rawHttp(portOf(http), upgradeRequest(portOf(http), { path: "/legacy" }));
     expect(answer.startsWith("HTTP/1.1 418")).toBe(true);
     expect(seen).toEqual(["/legacy"]);
     const ws = await openTracked(defer, `ws://127.0.0.1:${portOf(http)}/feed?x=1`);
@@ -116,7 +113,7 @@ describe("attached to an http.Server (`server`)", () => {
   it("answers 404 (HTTP/1.1) to an upgrade on another path when nobody else listens for upgrades", async () => {
     const http = await httpServer();
     await echoAttached({ server: http, path: "/ws" });
-    const answer = await rawHttp(portOf(http), upgradeRequest("/elsewhere"));
+    const answer = await rawHttp(portOf(http), upgradeRequest(portOf(http), { path: "/elsewhere" }));
     expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
   });
 
@@ -136,7 +133,7 @@ describe("attached to an http.Server (`server`)", () => {
         opened.resolve({ data: ws.data, protocol: ws.protocol, remote: ws.remoteAddress });
       },
     });
-    const refused = await rawHttp(portOf(http), upgradeRequest("/chat"));
+    const refused = await rawHttp(portOf(http), upgradeRequest(portOf(http), { path: "/chat" }));
     expect(refused).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
     const ws = new WebSocket(`ws://127.0.0.1:${portOf(http)}/chat?room=1`, ["v1", "v2"], { headers: { "x-token": "ok" } });
     defer(() => ws.terminate());
@@ -188,7 +185,7 @@ describe("noServer with handleUpgrade", () => {
     const socket = tcpConnect({ host: "127.0.0.1", port: portOf(http) });
     defer(() => socket.destroy());
     await once(socket, "connect");
-    socket.write(Buffer.concat([Buffer.from(upgradeRequest("/any")), frame({ opcode: OP.TEXT, payload: Buffer.from("early bird") })]));
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest(portOf(http), { path: "/any" })), frame({ opcode: OP.TEXT, payload: Buffer.from("early bird") })]));
     let buf = Buffer.alloc(0);
     const done = deferred<string>();
     socket.on("data", (d: Buffer) => {
@@ -258,7 +255,7 @@ describe("plain HTTP on a standalone server", () => {
 
   it("refusals libwebsockets writes itself are HTTP/1.1 with a reason phrase and no HTML", async () => {
     const server = await echoAttached({ port: 0, host: "127.0.0.1", path: "/ws" });
-    const answer = await rawHttp(server.port, upgradeRequest("/wrong"));
+    const answer = await rawHttp(server.port, upgradeRequest(server.port, { path: "/wrong" }));
     expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
     expect(answer.toLowerCase()).toContain("content-type: text/plain");
     expect(answer).not.toContain("<html");

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OP, ROOT, frame, nextMessage, openTracked, rawTracked, requireDist, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
+import { OP, ROOT, expectStillServing, frame, rawTracked, requireDist, startServer, useCleanup, waitFor } from "./helpers.js";
 
 beforeAll(requireDist);
 const defer = useCleanup();
@@ -24,12 +24,6 @@ function tcp(port: number): Promise<Socket> {
 
 const ended = (s: Socket): Promise<void> => new Promise((resolve) => (s.destroyed ? resolve() : s.once("close", () => resolve())));
 
-async function stillServing(port: number): Promise<void> {
-  const c = await openTracked(defer, urlOf({ port }));
-  c.send("alive");
-  expect((await nextMessage(c)).data.toString()).toBe("alive");
-}
-
 describe("slowloris at scale", () => {
   it("100 connections trickling their upgrade request are all dropped after handshakeTimeout; a client is served meanwhile", { timeout: 20_000 }, async () => {
     const server = await startServer(defer, { handshakeTimeout: 1000, message: (ws, d, b) => ws.send(d, b) });
@@ -41,13 +35,13 @@ describe("slowloris at scale", () => {
       i++;
     }, 100);
     defer(() => clearInterval(trickle));
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
     await Promise.all(sockets.map(ended));
     const ms = Date.now() - t0;
     expect(ms).toBeGreaterThanOrEqual(900);
     expect(ms).toBeLessThan(4000);
     expect(server.stats().connectionsTotal).toBe(1); // only the well-behaved client upgraded
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
   });
 
   it("connections that open TCP and send nothing are dropped after handshakeTimeout", { timeout: 15_000 }, async () => {
@@ -56,7 +50,7 @@ describe("slowloris at scale", () => {
     const t0 = Date.now();
     await Promise.all(sockets.map(ended));
     expect(Date.now() - t0).toBeLessThan(4000);
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
   });
 });
 
@@ -76,7 +70,7 @@ describe("peers that vanish without closing", () => {
     expect(closes.every((c) => c === 1006)).toBe(true);
     expect(server.connections).toBe(0);
     expect(server.stats().queuedBytes).toBe(0);
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
   });
 
   it(
@@ -122,7 +116,7 @@ describe("peers that vanish without closing", () => {
       expect(closes[0]).toBe(1006);
       expect(server.connections).toBe(0);
       await waitFor(() => server.stats().queuedBytes === 0, 2000, "its queued bytes to be freed");
-      await stillServing(server.port);
+      await expectStillServing(defer, server);
     },
   );
 });

@@ -11,7 +11,7 @@ import {
   createServerRejection,
   nextMessage,
   openTracked,
-  rawConnect,
+  rawTracked,
   startEchoServer,
   startServer,
   urlOf,
@@ -21,7 +21,7 @@ import {
 
 const defer = useCleanup();
 
-const OFFER = { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" };
+const OFFER = "permessage-deflate; client_max_window_bits";
 const RSV1 = 4;
 
 /** What a client does with a compressed message: append the sync-flush tail and inflate. */
@@ -35,10 +35,9 @@ function deflateMessage(data: Buffer): Buffer {
   return out.subarray(0, out.length - 4);
 }
 
-async function rawDeflateClient(port: number): Promise<RawClient> {
-  const raw = await rawConnect(port, "/", undefined, OFFER);
-  defer(() => raw.destroy());
-  return raw;
+/** A raw client whose upgrade offers `offer` (by default: permessage-deflate; client_max_window_bits). */
+function rawDeflateClient(port: number, offer = OFFER): Promise<RawClient> {
+  return rawTracked(defer, port, "/", { "Sec-WebSocket-Extensions": offer });
 }
 
 /** Compressible text: repetitive, but not trivially so. */
@@ -86,10 +85,7 @@ describe("permessage-deflate negotiation", () => {
 
   it("accepts an offer that limits the server's window and compresses with that window", async () => {
     const server = await startEchoServer(defer, { perMessageDeflate: true });
-    const raw = await rawConnect(server.port, "/", undefined, {
-      "Sec-WebSocket-Extensions": "permessage-deflate; server_max_window_bits=10",
-    });
-    defer(() => raw.destroy());
+    const raw = await rawDeflateClient(server.port, "permessage-deflate; server_max_window_bits=10");
     expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
     );
@@ -103,10 +99,7 @@ describe("permessage-deflate negotiation", () => {
 
   it("declines an offer with an unknown parameter and accepts the next one", async () => {
     const server = await startEchoServer(defer, { perMessageDeflate: true });
-    const raw = await rawConnect(server.port, "/", undefined, {
-      "Sec-WebSocket-Extensions": "permessage-deflate; foo, permessage-deflate; client_no_context_takeover",
-    });
-    defer(() => raw.destroy());
+    const raw = await rawDeflateClient(server.port, "permessage-deflate; foo, permessage-deflate; client_no_context_takeover");
     expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
       "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
     );
@@ -126,10 +119,7 @@ describe("permessage-deflate negotiation", () => {
 
   it("accepts client_no_context_takeover and server_no_context_takeover offers", async () => {
     const server = await startEchoServer(defer, { perMessageDeflate: true });
-    const raw = await rawConnect(server.port, "/", undefined, {
-      "Sec-WebSocket-Extensions": "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
-    });
-    defer(() => raw.destroy());
+    const raw = await rawDeflateClient(server.port, "permessage-deflate; client_no_context_takeover; server_no_context_takeover");
     expect(raw.responseHeaders.get("sec-websocket-extensions")).toBe(
       "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
     );
@@ -254,8 +244,7 @@ describe("compressed publish", () => {
       },
     });
     const packed = [await rawDeflateClient(server.port), await rawDeflateClient(server.port)];
-    const plain = await rawConnect(server.port);
-    defer(() => plain.destroy());
+    const plain = await rawTracked(defer, server.port);
     await waitFor(() => server.subscriberCount("feed") === 3, 5000, "3 subscribers");
     const msgs = [text(3000), text(6000), text(9000)];
     for (const m of msgs) server.publish("feed", m);

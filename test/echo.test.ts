@@ -18,6 +18,22 @@ import {
 
 const defer = useCleanup();
 
+/**
+ * A fresh echo server sends `payload` (binary for a Buffer, text for a string) back to a fresh
+ * client with the same type, length and bytes (sha256). Returns the reply.
+ */
+async function expectEchoedIntact(payload: Buffer | string, timeoutMs: number): Promise<Received> {
+  const server = await startEchoServer(defer);
+  const client = await openTracked(defer, urlOf(server), { maxPayload: 64 * 1024 * 1024 });
+  const bytes = Buffer.from(payload);
+  client.send(payload, { binary: Buffer.isBuffer(payload) });
+  const reply = await nextMessage(client, timeoutMs);
+  expect(reply.isBinary).toBe(Buffer.isBuffer(payload));
+  expect(reply.data.length).toBe(bytes.length);
+  expect(sha256(reply.data)).toBe(sha256(bytes));
+  return reply;
+}
+
 interface Seen {
   data: Buffer;
   isBinary: boolean;
@@ -103,35 +119,16 @@ describe("echo", () => {
   });
 
   it("echoes a 1 MiB binary message intact", { timeout: 20_000 }, async () => {
-    const server = await startEchoServer(defer);
-    const client = await openTracked(defer, urlOf(server));
-    const bytes = randomBytes(1024 * 1024);
-    client.send(bytes, { binary: true });
-    const reply = await nextMessage(client, 10_000);
-    expect(reply.isBinary).toBe(true);
-    expect(reply.data.length).toBe(bytes.length);
-    expect(sha256(reply.data)).toBe(sha256(bytes));
+    await expectEchoedIntact(randomBytes(1024 * 1024), 10_000);
   });
 
   it("echoes a 16 MiB binary message (exactly the default maxPayloadLength) intact", { timeout: 40_000 }, async () => {
-    const server = await startEchoServer(defer);
-    const client = await openTracked(defer, urlOf(server), { maxPayload: 64 * 1024 * 1024 });
-    const bytes = randomBytes(16 * 1024 * 1024);
-    client.send(bytes, { binary: true });
-    const reply = await nextMessage(client, 30_000);
-    expect(reply.isBinary).toBe(true);
-    expect(reply.data.length).toBe(bytes.length);
-    expect(sha256(reply.data)).toBe(sha256(bytes));
+    await expectEchoedIntact(randomBytes(16 * 1024 * 1024), 30_000);
   });
 
   it("echoes a 1 MiB text message intact", { timeout: 20_000 }, async () => {
-    const server = await startEchoServer(defer);
-    const client = await openTracked(defer, urlOf(server));
     const text = "añ€𝄞".repeat(1024 * 1024 / 10); // 10 bytes each: 1 MiB of multi-byte UTF-8
-    client.send(text);
-    const reply = await nextMessage(client, 10_000);
-    expect(reply.isBinary).toBe(false);
-    expect(reply.data.length).toBe(Buffer.byteLength(text));
+    const reply = await expectEchoedIntact(text, 10_000);
     expect(reply.data.toString("utf8") === text).toBe(true);
   });
 

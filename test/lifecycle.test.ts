@@ -31,9 +31,16 @@ import {
   waitFor,
   withTimeout,
   thrown,
+  type Recording,
 } from "./helpers.js";
 
 const defer = useCleanup();
+
+/** The close the close handler saw, once it saw exactly one. */
+async function onlyClose(closes: Recording["closes"]): Promise<Recording["closes"][number]> {
+  await waitFor(() => closes.length === 1, 5000, "the close handler");
+  return closes[0]!;
+}
 
 async function echoOnce(server: Server, text = "ping"): Promise<void> {
   const client = await openClient(urlOf(server));
@@ -350,9 +357,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     client.send("close me");
     expect(await closed(client)).toEqual({ code: 4000, reason: "bye" });
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(4000);
-    expect(closes[0]!.reason).toBe("bye");
+    expect(await onlyClose(closes)).toMatchObject({ code: 4000, reason: "bye" });
     expect(closes[0]!.ws.readyState).toBe(ReadyState.CLOSED);
     expect(states).toEqual([ReadyState.CLOSING]);
   });
@@ -362,8 +367,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     client.send("x");
     expect(await closed(client)).toEqual({ code: 1000, reason: "" });
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1000);
+    expect((await onlyClose(closes)).code).toBe(1000);
   });
 
   it("a reason of exactly 123 bytes of multi-byte UTF-8 is sent whole", async () => {
@@ -397,9 +401,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     client.send("kill me");
     expect((await closed(client)).code).toBe(1006);
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1006);
-    expect(closes[0]!.reason).toBe("");
+    expect(await onlyClose(closes)).toMatchObject({ code: 1006, reason: "" });
   });
 
   it("a client closing with 3001 'done' reaches the close handler as 3001 and 'done'", async () => {
@@ -407,9 +409,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     client.close(3001, "done");
     expect((await closed(client)).code).toBe(3001);
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(3001);
-    expect(closes[0]!.reason).toBe("done");
+    expect(await onlyClose(closes)).toMatchObject({ code: 3001, reason: "done" });
   });
 
   it("a client closing without a code reaches the close handler as 1005", async () => {
@@ -417,9 +417,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     client.close();
     await closed(client);
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1005);
-    expect(closes[0]!.reason).toBe("");
+    expect(await onlyClose(closes)).toMatchObject({ code: 1005, reason: "" });
   });
 
   it("a client that drops the TCP connection reaches the close handler as 1006", async () => {
@@ -427,8 +425,7 @@ describe("socket close codes", () => {
     const client = await openTracked(defer, urlOf(server));
     await waitFor(() => server.connections === 1, 5000, "the connection");
     client.terminate();
-    await waitFor(() => closes.length === 1, 5000, "the close handler");
-    expect(closes[0]!.code).toBe(1006);
+    expect((await onlyClose(closes)).code).toBe(1006);
   });
 
   it("fires the close handler exactly once per socket", async () => {

@@ -2,7 +2,7 @@
 // the server keeps serving everyone else.
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import { createServerRejection, nextMessage, openTracked, startEchoServer, urlOf, useCleanup, withTimeout } from "./helpers.js";
+import { createServerRejection, expectStillServing, startEchoServer, useCleanup, withTimeout } from "./helpers.js";
 
 const defer = useCleanup();
 
@@ -29,12 +29,6 @@ function rawSession(port: number, drive: (write: (s: string) => boolean) => () =
   );
 }
 
-async function stillServing(port: number): Promise<void> {
-  const client = await openTracked(defer, urlOf({ port }));
-  client.send("still here");
-  expect((await nextMessage(client)).data.toString()).toBe("still here");
-}
-
 describe("handshake limits", () => {
   it("drops a slowloris that trickles its upgrade request, after handshakeTimeout", { timeout: 15_000 }, async () => {
     const server = await startEchoServer(defer, { handshakeTimeout: 2000 });
@@ -45,12 +39,12 @@ describe("handshake limits", () => {
       return () => clearInterval(timer);
     });
     // Others are served while it trickles.
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
     const { ms, received } = await withTimeout(session, 6000, "the slowloris to be dropped");
     expect(received).not.toContain("101");
     expect(ms).toBeGreaterThanOrEqual(1800);
     expect(ms).toBeLessThan(3500);
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
   });
 
   it("refuses an upgrade request whose headers exceed 8 KiB, without upgrading", async () => {
@@ -65,7 +59,7 @@ describe("handshake limits", () => {
     );
     expect(received).not.toContain("101 Switching Protocols");
     expect(server.stats().connectionsTotal).toBe(0);
-    await stillServing(server.port);
+    await expectStillServing(defer, server);
   });
 
   it("upgrades a request with 6 KiB of headers (under the limit)", async () => {

@@ -91,6 +91,19 @@ async function loadOn(port: number): Promise<Load> {
   return { clients, closes, echoes: () => echoes, errors };
 }
 
+/**
+ * Starts the child in `mode` with CLIENTS clients on it (after it printed `readyTag` too, if
+ * given) and waits until they got more than CLIENTS echoes since: traffic on every client.
+ */
+async function childUnderLoad(mode: string, readyTag?: string): Promise<{ child: Child; load: Load }> {
+  const child = startChild(mode);
+  const load = await loadOn(Number(await tagged(child, "LISTENING")));
+  if (readyTag) await tagged(child, readyTag);
+  const before = load.echoes();
+  await waitFor(() => load.echoes() > before + CLIENTS, 15_000, "echo traffic on every client");
+  return { child, load };
+}
+
 async function expectAllClosed(load: Load, codes: number[]): Promise<void> {
   await waitFor(() => load.closes.every((c) => c !== null), 15_000, "every client to see its connection close");
   const seen = new Map<number, number>();
@@ -106,10 +119,7 @@ async function expectCleanExit(child: Child, ms = 10_000): Promise<void> {
 
 describe(`shutdown while ${CLIENTS} clients send and receive`, () => {
   it("server.close(): every client sees 1001 and the process exits by itself", { timeout: 90_000 }, async () => {
-    const child = startChild("close");
-    const load = await loadOn(Number(await tagged(child, "LISTENING")));
-    const before = load.echoes();
-    await waitFor(() => load.echoes() > before + CLIENTS, 15_000, "echo traffic on every client");
+    const { child, load } = await childUnderLoad("close");
     child.proc.stdin!.write("close\n");
     await tagged(child, "CLOSED");
     await expectAllClosed(load, [1001]);
@@ -119,11 +129,7 @@ describe(`shutdown while ${CLIENTS} clients send and receive`, () => {
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it(`${signal} with the graceful-shutdown recipe: every client sees 1001 and the process exits with 0`, { timeout: 90_000 }, async () => {
-      const child = startChild("signal");
-      const load = await loadOn(Number(await tagged(child, "LISTENING")));
-      await tagged(child, "READY");
-      const before = load.echoes();
-      await waitFor(() => load.echoes() > before + CLIENTS, 15_000, "echo traffic on every client");
+      const { child, load } = await childUnderLoad("signal", "READY");
       child.proc.kill(signal);
       expect(await tagged(child, "CLOSED")).toBe(JSON.stringify(signal));
       await expectAllClosed(load, [1001]);
@@ -133,10 +139,7 @@ describe(`shutdown while ${CLIENTS} clients send and receive`, () => {
   }
 
   it("worker.terminate() of the Worker running the server: every client sees a close, the process exits with 0", { timeout: 90_000 }, async () => {
-    const child = startChild("terminate");
-    const load = await loadOn(Number(await tagged(child, "LISTENING")));
-    const before = load.echoes();
-    await waitFor(() => load.echoes() > before + CLIENTS, 15_000, "echo traffic on every client");
+    const { child, load } = await childUnderLoad("terminate");
     child.proc.stdin!.write("terminate\n");
     await tagged(child, "TERMINATED");
     // The worker's environment is torn down: connections are closed (1001) or dropped (1006).

@@ -2,7 +2,6 @@
 // initial ws.data, path lists and functions, and the handshake limits (header size, pending
 // handshakes, hook timeout), over ws:// and wss://.
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { UpgradeRequest } from "../lib/index.js";
 import {
+  acceptFor,
   closed,
   createServerRejection,
   deferred,
   frame,
+  newKey,
   nextMessage,
   OP,
   openClient,
@@ -23,6 +24,7 @@ import {
   sleep,
   startEchoServer,
   startServer,
+  upgradeRequest,
   upgradeStatus,
   urlOf,
   useCleanup,
@@ -76,14 +78,6 @@ function rawExchange(port: number, request: string | Buffer, until = 0, timeoutM
   });
   socket.on("connect", () => socket.write(request));
   return withTimeout(answer, timeoutMs, "the raw HTTP answer");
-}
-
-function upgradeHead(port: number, path = "/", extra = ""): string {
-  const key = randomBytes(16).toString("base64");
-  return (
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`
-  );
 }
 
 /** Sends `request` and resolves with the response head (the connection may stay open). */
@@ -196,7 +190,7 @@ describe("upgrade hook: deciding", () => {
       upgrade: (req) => (req.path === "/bin" ? { status: 418, body: new Uint8Array([0, 1, 2, 255]) } : false),
     });
     expect(await upgradeStatus(urlOf(server))).toBe(403);
-    const answer = await rawExchange(server.port, upgradeHead(server.port, "/bin"));
+    const answer = await rawExchange(server.port, upgradeRequest(server.port, { path: "/bin" }));
     expect(answer.status).toBe(418);
     expect([...answer.body]).toEqual([0, 1, 2, 255]);
   });
@@ -240,7 +234,7 @@ describe("upgrade hook: deciding", () => {
       upgrade: () => sleep(100),
     });
     const hello = frame({ opcode: OP.TEXT, payload: Buffer.from("early bird") });
-    const answer = await rawExchange(server.port, Buffer.concat([Buffer.from(upgradeHead(server.port)), hello]), 12);
+    const answer = await rawExchange(server.port, Buffer.concat([Buffer.from(upgradeRequest(server.port)), hello]), 12);
     expect(answer.status).toBe(101);
     const echoed = parseFrame(answer.rest);
     expect(echoed?.frame.payload.toString()).toBe("early bird");
@@ -268,7 +262,7 @@ describe("upgrade hook: subprotocols and response headers", () => {
     const a = await openWithHeaders(urlOf(first), ["mqtt", "graphql-ws"]);
     expect(a.client.protocol).toBe("mqtt");
     const none = await startEchoServer(defer, { upgrade: () => ({ protocol: "" }) });
-    const head = await rawHead(none.port, upgradeHead(none.port, "/", "Sec-WebSocket-Protocol: mqtt\r\n"));
+    const head = await rawHead(none.port, upgradeRequest(none.port, { headers: { "Sec-WebSocket-Protocol": "mqtt" } }));
     expect(head).toMatch(/^HTTP\/1\.1 101/);
     expect(head.toLowerCase()).not.toContain("sec-websocket-protocol");
   });
@@ -287,7 +281,7 @@ describe("upgrade hook: subprotocols and response headers", () => {
     const hello = frame({ opcode: OP.TEXT, payload: Buffer.from("right behind") });
     const answer = await rawExchange(
       server.port,
-      Buffer.concat([Buffer.from(upgradeHead(server.port, "/", "Sec-WebSocket-Protocol: a, b\r\n")), hello]),
+      Buffer.concat([Buffer.from(upgradeRequest(server.port, { headers: { "Sec-WebSocket-Protocol": "a, b" } })), hello]),
       14,
     );
     expect(answer.status).toBe(101);
@@ -370,7 +364,7 @@ describe("upgrade hook: failures and timeouts", () => {
     });
     const socket = connect({ host: "127.0.0.1", port: server.port });
     socket.on("error", () => undefined);
-    socket.on("connect", () => socket.write(upgradeHead(server.port)));
+    socket.on("connect", () => socket.write(upgradeRequest(server.port)));
     await withTimeout(asked.promise, 5000, "the hook");
     socket.destroy();
     await sleep(50);
@@ -437,12 +431,12 @@ describe("path: lists, functions, 404", () => {
 
 describe("handshake limits", () => {
   it("headers over maxHeaderSize get 431, with and without a hook", async () => {
-    const big = `X-Big: ${"b".repeat(2000)}\r\n`;
+    const big = { headers: { "X-Big": "b".repeat(2000) } };
     const plain = await startEchoServer(defer, { maxHeaderSize: 1024 });
-    expect((await rawExchange(plain.port, upgradeHead(plain.port, "/", big))).status).toBe(431);
+    expect((await rawExchange(plain.port, upgradeRequest(plain.port, big))).status).toBe(431);
     let asked = 0;
     const hooked = await startEchoServer(defer, { maxHeaderSize: 1024, upgrade: () => void asked++ });
-    expect((await rawExchange(hooked.port, upgradeHead(hooked.port, "/", big))).status).toBe(431);
+    expect((await rawExchange(hooked.port, upgradeRequest(hooked.port, big))).status).toBe(431);
     expect(asked).toBe(0);
     // Within the default (8 KiB), the same request is fine.
     const roomy = await startEchoServer(defer, { upgrade: () => undefined });
@@ -524,12 +518,9 @@ describe("upgrade hook over wss://", () => {
 describe("sec-websocket-accept", () => {
   it("a resumed handshake carries the right accept value", async () => {
     const server = await startEchoServer(defer, { upgrade: () => sleep(20) });
-    const keyB64 = randomBytes(16).toString("base64");
-    const head =
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${keyB64}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-    const got = await rawHead(server.port, head);
-    const expected = createHash("sha1").update(`${keyB64}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    const key = newKey();
+    const got = await rawHead(server.port, upgradeRequest(server.port, { key }));
+    const expected = acceptFor(key);
     expect(got).toMatch(/^HTTP\/1\.1 101/);
     expect(got).toContain(`Sec-WebSocket-Accept: ${expected}`);
   });
