@@ -75,30 +75,34 @@ const PIN = args.pin && cpus().length >= 2 && spawnSync("taskset", ["-V"]).statu
 // ---------------------------------------------------------------------------------------------
 // Scenarios. Each has a server MODE, loadgen arguments and the metrics it reports.
 
+/** Echoed messages per second, and MB per second, each with the loadgen's latency percentiles. */
+const MSGS_PER_S = { key: "msgs_per_s", label: "messages/s", better: "higher", latency: true };
+const MB_PER_S = { key: "mb_per_s", label: "MB/s", better: "higher", latency: true };
+
 const SCENARIOS = {
   echo: {
     title: "100 connections × 16 in flight × 64 B",
     server: "echo",
     loadgen: { mode: "echo", conns: 100, inflight: 16, size: 64 },
-    metrics: [{ key: "msgs_per_s", label: "messages/s", better: "higher", latency: true }],
+    metrics: [MSGS_PER_S],
   },
   echo1: {
     title: "100 connections × 1 in flight × 64 B (latency-bound)",
     server: "echo",
     loadgen: { mode: "echo", conns: 100, inflight: 1, size: 64 },
-    metrics: [{ key: "msgs_per_s", label: "messages/s", better: "higher", latency: true }],
+    metrics: [MSGS_PER_S],
   },
   echo64k: {
     title: "10 connections × 4 in flight × 64 KiB",
     server: "echo",
     loadgen: { mode: "echo", conns: 10, inflight: 4, size: 65536 },
-    metrics: [{ key: "mb_per_s", label: "MB/s", better: "higher", latency: true }],
+    metrics: [MB_PER_S],
   },
   broadcast: {
     title: `${QUICK ? 200 : 1000} subscribers × 64 B, 1 publisher (window 8)`,
     server: "broadcast",
     loadgen: { mode: "broadcast", conns: QUICK ? 200 : 1000, inflight: 8, size: 64 },
-    metrics: [{ key: "msgs_per_s", label: "deliveries/s", better: "higher", latency: true }],
+    metrics: [{ ...MSGS_PER_S, label: "deliveries/s" }],
   },
   storm: {
     title: `open ${QUICK ? 2000 : 10000} connections (128 handshakes at a time)`,
@@ -113,7 +117,7 @@ const SCENARIOS = {
     title: "1 connection echoing 1 MiB messages",
     server: "echo",
     loadgen: { mode: "large", conns: 1, inflight: 1, size: 1 << 20 },
-    metrics: [{ key: "mb_per_s", label: "MB/s", better: "higher", latency: true }],
+    metrics: [MB_PER_S],
   },
   jscpu: {
     title: "echo at a fixed 20,000 msg/s (100 conns × 64 B, round-robin, ≤ 4 in flight each); server CPU per message",

@@ -7,16 +7,22 @@ set -euo pipefail
 # --arm64: also (only) what the linux-arm64 cross build and its qemu smoke test need
 # (`npm run test:arm64`, scripts/cross-arm64.sh); .ci/run calls it so.
 missing=()
-if [[ "${1:-}" == "--arm64" ]]; then
-  command -v aarch64-linux-gnu-g++ >/dev/null || missing+=(g++-aarch64-linux-gnu)
-  command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
+
+# Installs the packages collected in `missing`, if any; otherwise says "$1".
+install_missing() {
   if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
   else
-    echo "the arm64 cross toolchain and qemu-user are installed"
+    echo "$1"
   fi
+}
+
+if [[ "${1:-}" == "--arm64" ]]; then
+  command -v aarch64-linux-gnu-g++ >/dev/null || missing+=(g++-aarch64-linux-gnu)
+  command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
+  install_missing "the arm64 cross toolchain and qemu-user are installed"
   exit 0
 fi
 # The native build: cmake, a C++17 compiler, make, python3 (node-gyp); patch and xz unpack the
@@ -37,10 +43,4 @@ command -v valgrind >/dev/null || missing+=(valgrind)
 command -v clang++-14 >/dev/null || command -v clang++ >/dev/null || missing+=(clang-14)
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-  echo "every system package the build and tests use is installed"
-fi
+install_missing "every system package the build and tests use is installed"

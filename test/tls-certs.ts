@@ -12,22 +12,38 @@ export interface TestCa {
   key: string;
 }
 
-export function makeCa(): TestCa {
-  const dir = mkdtempSync(join(tmpdir(), "lwsnode-ca-"));
+/** What a certificate maker gets: `openssl` run in a scratch directory, and `read` from it. */
+interface Scratch {
+  openssl(...args: string[]): void;
+  read(name: string): string;
+  write(name: string, text: string): void;
+}
+
+/** A fresh P-256 key, unencrypted: the `openssl req` arguments for it. */
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/** Runs `make` in a fresh temporary directory, removed afterwards whatever happens. */
+function inScratchDir<T>(prefix: string, make: (dir: Scratch) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   try {
-    const openssl = (...args: string[]): void => {
-      execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-    };
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lwsnode test CA");
-    openssl("req", ...ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost");
-    writeFileSync(join(dir, "ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n");
-    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.crt", "-days", "2", "-extfile", "ext.cnf");
-    const read = (name: string): string => readFileSync(join(dir, name), "utf8");
-    return { ca: read("ca.crt"), cert: read("leaf.crt"), key: read("leaf.key") };
+    return make({
+      openssl: (...args) => void execFileSync("openssl", args, { cwd: dir, stdio: "ignore" }),
+      read: (name) => readFileSync(join(dir, name), "utf8"),
+      write: (name, text) => writeFileSync(join(dir, name), text),
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export function makeCa(): TestCa {
+  return inScratchDir("lwsnode-ca-", ({ openssl, read, write }) => {
+    openssl("req", "-x509", ...EC_KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lwsnode test CA");
+    openssl("req", ...EC_KEY, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost");
+    write("ext.cnf", "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n");
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.crt", "-days", "2", "-extfile", "ext.cnf");
+    return { ca: read("ca.crt"), cert: read("leaf.crt"), key: read("leaf.key") };
+  });
 }
 
 /** A certificate and its key (PEM). */
@@ -61,20 +77,15 @@ export interface TestPki {
 }
 
 export function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), "lwsnode-pki-"));
-  try {
-    const openssl = (...args: string[]): void => {
-      execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-    };
-    const read = (name: string): string => readFileSync(join(dir, name), "utf8");
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  return inScratchDir("lwsnode-pki-", ({ openssl, read, write }) => {
+    const ec = EC_KEY;
     openssl("req", "-x509", ...ec, "-keyout", "sca.key", "-out", "sca.crt", "-days", "2", "-subj", "/CN=lwsnode server CA");
     openssl("req", "-x509", ...ec, "-keyout", "cca.key", "-out", "cca.crt", "-days", "2", "-subj", "/CN=lwsnode client CA");
     // `openssl ca` (not `x509 -req`) because only it sets arbitrary validity dates (the expired one).
-    writeFileSync(join(dir, "index.txt"), "");
-    writeFileSync(join(dir, "serial"), "1000\n");
-    writeFileSync(
-      join(dir, "ca.cnf"),
+    write("index.txt", "");
+    write("serial", "1000\n");
+    write(
+      "ca.cnf",
       [
         "[ca]", "default_ca = d", "[d]", "database = index.txt", "new_certs_dir = .", "serial = serial",
         "default_md = sha256", "policy = p", "unique_subject = no", "[p]", "commonName = supplied",
@@ -108,7 +119,5 @@ export function makePki(): TestPki {
       mallory: { cert: read("mallory.crt"), key: read("mallory.key") },
       aliceEncryptedKey: read("alice.enc.key"),
     };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
