@@ -41,12 +41,16 @@ interface Recorder {
   drains: { ws: ServerWebSocket; bufferedAmount: number }[];
 }
 
-async function recordingServer(options: ServerOptions = {}): Promise<Recorder> {
+/** A server that records opens, closes and drains; with `topic`, every socket subscribes to it on open. */
+async function recordingServer(options: ServerOptions = {}, topic?: string): Promise<Recorder> {
   const sockets: Recorder["sockets"] = [];
   const closes: Recorder["closes"] = [];
   const drains: Recorder["drains"] = [];
   const server = await startServer(defer, {
-    open: (ws) => void sockets.push(ws),
+    open: (ws) => {
+      sockets.push(ws);
+      if (topic !== undefined) ws.subscribe(topic);
+    },
     close: (ws, code, reason) => void closes.push({ ws, code, reason }),
     drain: (ws) => void drains.push({ ws, bufferedAmount: ws.bufferedAmount }),
     ...options,
@@ -396,14 +400,7 @@ describe("a client that stops reading", () => {
       const MAX = 512 * KiB;
       const MSG = 64 * KiB;
       const TOTAL = 200;
-      const rec = await recordingServer({
-        maxBackpressure: MAX,
-        closeOnBackpressureLimit: true,
-        open: (ws) => {
-          rec.sockets.push(ws);
-          ws.subscribe("feed");
-        },
-      });
+      const rec = await recordingServer({ maxBackpressure: MAX, closeOnBackpressureLimit: true }, "feed");
       const fast = [await countingClient(urlOf(rec.server)), await countingClient(urlOf(rec.server))];
       await socketAt(rec, 1);
       const { ws: slow } = await stalledClient(rec);
@@ -440,13 +437,7 @@ describe("a client that stops reading", () => {
       const MSG = 64 * KiB;
       const TOTAL = 400; // 25 MiB published, x 4 fast receivers = 100 MiB delivered
       const FAST = 4;
-      const rec = await recordingServer({
-        maxBackpressure: MAX,
-        open: (ws) => {
-          rec.sockets.push(ws);
-          ws.subscribe("feed");
-        },
-      });
+      const rec = await recordingServer({ maxBackpressure: MAX }, "feed");
       const fast: Counter[] = [];
       for (let i = 0; i < FAST; i++) fast.push(await countingClient(urlOf(rec.server)));
       await socketAt(rec, FAST - 1);
@@ -603,15 +594,11 @@ describe("publish backpressure", () => {
         const rec = await recordingServer({
           maxBackpressure: MAX,
           closeOnBackpressureLimit: closeSlow,
-          open: (ws) => {
-            rec.sockets.push(ws);
-            ws.subscribe("feed");
-          },
           drain: (ws) => {
             rec.drains.push({ ws, bufferedAmount: ws.bufferedAmount });
             if (ws === fastWs) wake?.();
           },
-        });
+        }, "feed");
         let wake: (() => void) | undefined;
         const fast = await countingClient(urlOf(rec.server));
         const fastWs = await socketAt(rec, 0);
@@ -664,7 +651,7 @@ describe("publish backpressure", () => {
   }
 
   it("publish() reports BACKPRESSURE while a subscriber holds the high-water mark; that subscriber's drain follows once", { timeout: 30_000 }, async () => {
-    const rec = await recordingServer({ open: (ws) => void (rec.sockets.push(ws), ws.subscribe("t")) });
+    const rec = await recordingServer({}, "t");
     const { raw, ws: stalled } = await stalledClient(rec);
     // Both below the mark (whatever the I/O thread has written meanwhile): SUCCESS, no drain.
     expect(rec.server.publish("t", numbered(0, 1000))).toBe(PublishStatus.SUCCESS);

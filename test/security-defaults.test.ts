@@ -1,13 +1,10 @@
 // Security defaults, as the README's SECURITY section states them: limits on by default, error
 // answers that reveal nothing about the server, and TLS 1.2+ only.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect as tlsConnect, type SecureVersion } from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { startServer, useCleanup, withTimeout } from "./helpers.js";
+import { makeSelfSigned } from "./tls-certs.js";
 
 const defer = useCleanup();
 
@@ -65,20 +62,9 @@ async function httpExchangeKeepOpen(port: number): Promise<void> {
 }
 
 describe("TLS", () => {
-  let dir: string;
   let cert: string;
   let key: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "lwsnode-sec-"));
-    cert = join(dir, "cert.pem");
-    key = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout", key, "-out", cert],
-      { stdio: "ignore" },
-    );
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeAll(() => void ({ cert, key } = makeSelfSigned()));
 
   /** The protocol a TLS handshake with only `version` allowed ends up with, or the error. */
   function handshake(port: number, version: SecureVersion): Promise<string> {

@@ -52,6 +52,14 @@ export interface TestIdentity {
   key: string;
 }
 
+/** A self-signed certificate for CN=localhost (no subjectAltName) and its key. */
+export function makeSelfSigned(): TestIdentity {
+  return inScratchDir("lwsnode-self-", ({ openssl, read }) => {
+    openssl("req", "-x509", ...EC_KEY, "-subj", "/CN=localhost", "-days", "2", "-keyout", "key.pem", "-out", "cert.pem");
+    return { cert: read("cert.pem"), key: read("key.pem") };
+  });
+}
+
 /** Everything the mutual-TLS and error tests need, signed by two throwaway CAs. */
 export interface TestPki {
   /** The CA servers' certificates chain to (clients trust it). */

@@ -1,12 +1,8 @@
 // The upgrade hook: deciding handshakes in JS (sync or async), subprotocols, extra headers,
 // initial ws.data, path lists and functions, and the handshake limits (header size, pending
 // handshakes, hook timeout), over ws:// and wss://.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { UpgradeRequest } from "../lib/index.js";
 import {
@@ -31,6 +27,7 @@ import {
   waitFor,
   withTimeout,
 } from "./helpers.js";
+import { makeSelfSigned } from "./tls-certs.js";
 
 const defer = useCleanup();
 
@@ -476,22 +473,9 @@ describe("handshake limits", () => {
 });
 
 describe("upgrade hook over wss://", () => {
-  let dir: string;
   let cert: string;
   let key: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "lwsnode-upgrade-"));
-    const certPath = join(dir, "cert.pem");
-    const keyPath = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost", "-days", "2", "-keyout", keyPath, "-out", certPath],
-      { stdio: "ignore" },
-    );
-    cert = readFileSync(certPath, "utf8");
-    key = readFileSync(keyPath, "utf8");
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeAll(() => void ({ cert, key } = makeSelfSigned()));
 
   it("refuses and accepts (async, with subprotocol, headers and data) over TLS", async () => {
     const server = await startServer<string>(defer, {
