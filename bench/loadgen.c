@@ -5,6 +5,10 @@
 // It does the client handshake itself (random key, checks Sec-WebSocket-Accept), masks what it
 // sends, parses server frames (7/16/64-bit lengths, fragments, ping), and stamps the first 8
 // bytes of every payload with the send time (CLOCK_MONOTONIC, ns) to measure latency.
+// --pending N bounds the connects and handshakes in flight (storm: 128 by default; the other
+// modes start every connection at once unless given): a burst larger than the server's listen
+// backlog (SOMAXCONN, 4096) overflows its accept queue, and the kernel then drops and finally
+// resets connections a busy server was slow to accept.
 // Progress marks go to stderr ("MARK start", "MARK end", "MARK open <n>"); the result is one
 // JSON line on stdout. Every phase is bounded by --timeout. Only numeric IPv4 hosts.
 //
@@ -156,6 +160,8 @@ static void usage(void) {
   exit(2);
 }
 
+static int pending_given;  // --pending was given (otherwise only storm bounds its connects)
+
 static void parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];
@@ -173,7 +179,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(k, "--conns")) opt.conns = atol(v);
     else if (!strcmp(k, "--inflight")) opt.inflight = atol(v);
     else if (!strcmp(k, "--size")) opt.size = atol(v);
-    else if (!strcmp(k, "--pending")) opt.pending = atol(v);
+    else if (!strcmp(k, "--pending")) opt.pending = atol(v), pending_given = 1;
     else if (!strcmp(k, "--duration")) opt.duration = atof(v);
     else if (!strcmp(k, "--warmup")) opt.warmup = atof(v);
     else if (!strcmp(k, "--rate")) opt.rate = atof(v);
@@ -229,7 +235,7 @@ static int ep;
 static uint64_t phase_start;  // when warm-up began (all connections ready)
 static uint64_t measure_start, measure_end;
 static double cpu_start, cpu_end;
-static long pending_connects;  // storm: connects started and not finished
+static long pending_connects;  // connects started and not finished (open or failed)
 static long next_to_connect;
 static conn *conns;
 static long nconns;
@@ -264,7 +270,7 @@ static void kill_conn(conn *c, const char *why) {
     fail_reason = why;
   }
   if (c->state == C_OPEN) opened--;
-  else if (opt.mode == STORM && !phase_start) pending_connects--;
+  else if (!phase_start) pending_connects--;
   if (c->subscribed) subscribed--, c->subscribed = 0;
   c->state = C_DEAD;
   if (c->fd >= 0) close(c->fd);
@@ -469,8 +475,8 @@ static void all_ready(void);
 
 static void on_open(conn *c) {
   opened++;
+  pending_connects--;
   if (opt.mode == STORM) {
-    pending_connects--;
     free(c->wbuf), c->wbuf = NULL, c->wcap = c->wlen = c->wpos = 0;
     if (opened == opt.conns) all_ready();
     return;
@@ -729,9 +735,7 @@ int main(int argc, char **argv) {
   uint64_t t0 = now_ns();
   uint64_t deadline = t0 + (uint64_t)(opt.timeout * 1e9);
   storm_start = t0;
-  if (opt.mode != STORM) {
-    for (long i = 0; i < nconns; i++) start_connect(&conns[i]);
-  }
+  if (opt.mode != STORM && !pending_given) opt.pending = nconns;  // all at once
   struct epoll_event evs[512];
   int exit_code = 0;
   for (;;) {
@@ -742,12 +746,12 @@ int main(int argc, char **argv) {
       exit_code = 1;
       break;
     }
+    while (!phase_start && next_to_connect < nconns && pending_connects < opt.pending) {
+      pending_connects++;
+      conn *c = &conns[next_to_connect++];
+      start_connect(c);
+    }
     if (opt.mode == STORM) {
-      while (!phase_start && next_to_connect < nconns && pending_connects < opt.pending) {
-        pending_connects++;
-        conn *c = &conns[next_to_connect++];
-        start_connect(c);
-      }
       if (!phase_start && next_to_connect == nconns && opened + failed >= nconns) {
         if (opened == 0) {
           exit_code = 1;
