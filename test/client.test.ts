@@ -28,6 +28,7 @@ import {
   urlOf,
   useCleanup,
   withTimeout,
+  type ChildResult,
   type ParsedFrame,
 } from "./helpers.js";
 
@@ -661,14 +662,18 @@ describe("permessage-deflate", () => {
 // ---- lifetime -----------------------------------------------------------------------------------
 
 describe("process lifetime with clients", () => {
+  /** The child printed CLOSED with the close `code` it saw, and exited by itself within 2 s of it. */
+  function expectExitSoonAfterClose(r: ChildResult, code: number): void {
+    expect(line(r, "CLOSED").value).toBe(code);
+    expect(msFromLineToExit(r, "CLOSED"), "lingered after close").toBeLessThan(2000);
+  }
+
   it("a child that connects, exchanges messages and closes exits by itself within 2 s", { timeout: 20_000 }, async () => {
     const port = await startWsEcho();
     const r = await runChild("client-exit.mjs", [String(port)], 15_000);
     expectExitedBySelf(r);
     line(r, "ECHOED");
-    const closed = line(r, "CLOSED");
-    expect(closed.value).toBe(1000);
-    expect(r.exitedAt - closed.at, "lingered after close").toBeLessThan(2000);
+    expectExitSoonAfterClose(r, 1000);
   });
 
   it("an open but unref()'d client lets the process exit", { timeout: 20_000 }, async () => {
@@ -684,9 +689,7 @@ describe("process lifetime with clients", () => {
     const r = await runChild("client-reconnect-exit.mjs", [String(port)], 15_000);
     expectExitedBySelf(r);
     line(r, "REOPENED");
-    const closed = line(r, "CLOSED");
-    expect(closed.value).toBe(3);
-    expect(r.exitedAt - closed.at, "lingered after close").toBeLessThan(2000);
+    expectExitSoonAfterClose(r, 3);
   });
 
   it("a server and a client share one reactor; closing both frees it and a new client starts a fresh one", async () => {
