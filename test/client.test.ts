@@ -13,7 +13,6 @@ import { ClientWebSocket, connect, ConnectError, SendStatus } from "../lib/index
 import {
   acceptFor,
   deferred,
-  describeChild,
   expectExitedBySelf,
   line,
   msFromLineToExit,

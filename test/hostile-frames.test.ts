@@ -4,7 +4,6 @@
 // protocol.test.ts covers the common cases (RSV1, opcode 3, fragmented ping, orphan continuation,
 // invalid UTF-8 in one frame, maxPayloadLength); this file covers the rest.
 import { describe, expect, it } from "vitest";
-import type { Server } from "../lib/index.js";
 import {
   OP,
   closePayload,
