@@ -35,7 +35,8 @@ class Bytes {
     return true;
   }
 
-  bool reserve(size_t n) { return n <= cap_ || grow(n); }
+  // Room for exactly `n` bytes (appends beyond it grow by doubling again).
+  bool reserve(size_t n) { return n <= cap_ || resize(n); }
 
   void clear() { size_ = 0; }
 
@@ -49,6 +50,10 @@ class Bytes {
   bool grow(size_t need) {
     size_t cap = cap_ ? cap_ : 256;
     while (cap < need) cap *= 2;
+    return resize(cap);
+  }
+
+  bool resize(size_t cap) {
     void* p = std::realloc(data_.get(), cap);
     if (!p) return false;
     (void)data_.release();

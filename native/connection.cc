@@ -19,6 +19,10 @@ void addTo(std::atomic<double>& counter, double delta) {
   counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
+// A message's first piece reserves at most this many times its own size for the rest of its
+// first frame (see onReceive): bounds what a header that lies can make us reserve.
+constexpr size_t kRxReserveFactor = 16;
+
 // The share of a frame's account length covered by its first `offset` payload bytes: a
 // compressed message leaves bufferedAmount in proportion as its fragments are written.
 size_t accounted(const Frame& f, size_t offset) {
@@ -103,8 +107,15 @@ int Connection::onReceive(const void* in, size_t len) {
   } else {
     if (rx_.size() + len + frameRemaining > max)
       return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-    // Grow with what arrived, not with what a header announces: a peer could announce large
-    // frames on many sockets and never send them.
+    // Grow with what arrived, not with what a header announces (a peer could announce large
+    // frames on many sockets and never send them), except that the first piece of a frame
+    // may reserve the rest of it up to kRxReserveFactor times its own size: a message that
+    // spans reads is then copied once, not again by every doubling of its buffer.
+    if (first) {
+      const size_t have = rx_.size() + len;
+      if (!rx_.reserve(have + std::min(frameRemaining, (kRxReserveFactor - 1) * have)))
+        return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    }
     if (!rx_.append(in, len))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     if (!final) return 0;
@@ -421,10 +432,18 @@ bool Connection::writeOnce() {
                                         chunk, reactor_.maskKeys());
       if (lws_write(wsi_, base, len, LWS_WRITE_RAW) < 0) return false;
     } else {
-      uint8_t* payload = base + kMaxFrameHeader;
+      // No copy: the fragment's header is written over the kMaxFrameHeader bytes in front of
+      // its payload (the frame's own header room, or payload that an earlier fragment already
+      // handed to lws) and put back once lws_write returns, which has sent or copied the
+      // fragment. Frames are shared (a publish), but only this thread touches them now and
+      // nothing reads this one during the call.
+      uint8_t* payload = front.payload() + frontOffset_;
+      uint8_t saved[kMaxFrameHeader];
+      std::memcpy(saved, payload - kMaxFrameHeader, kMaxFrameHeader);
       const uint8_t header = writeFrameHeader(payload, last, opcode, chunk, rsv1);
-      std::memcpy(payload, front.payload() + frontOffset_, chunk);
-      if (lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW) < 0) return false;
+      const int wrote = lws_write(wsi_, payload - header, header + chunk, LWS_WRITE_RAW);
+      std::memcpy(payload - kMaxFrameHeader, saved, kMaxFrameHeader);
+      if (wrote < 0) return false;
     }
     written = accounted(front, frontOffset_ + chunk) - accounted(front, frontOffset_);
     frontOffset_ += chunk;

@@ -67,7 +67,7 @@ class EventBatch {
   bool pushCopy(EventType type, uint32_t slot, uint32_t a, const void* bytes, size_t len) {
     if (len >= kLargePayload) {
       Bytes own;
-      if (!own.append(bytes, len)) return false;
+      if (!own.reserve(len) || !own.append(bytes, len)) return false;
       return pushOwned(type, slot, a, std::move(own));
     }
     const size_t offset = slab.size();

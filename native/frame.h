@@ -6,8 +6,10 @@
 // and shared by every receiver that negotiated it.
 // The payload is copied exactly once, from JS memory into this allocation, which reserves
 // LWS_PRE bytes plus the largest frame header in front of it so the header is written in
-// place and lws may use the headroom it asks for. Client connections, whose frames must be
-// masked with a fresh key each, write a masked copy at write time instead (see mask.h).
+// place and lws may use the headroom it asks for (a large message's fragments each borrow the
+// bytes in front of their part of the payload for their header, see Connection). Client
+// connections, whose frames must be masked with a fresh key each, write a masked copy at
+// write time instead (see mask.h).
 #pragma once
 
 #include <cstddef>
