@@ -33,7 +33,8 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LWSNODE_ADDON="$addon" \
   npx vitest run test/hostile-frames.test.ts test/hostile-handshake.test.ts test/protocol.test.ts \
-  test/dead-peers.test.ts test/attach.test.ts test/conformance/server.test.ts test/conformance/client.test.ts >"$out" 2>&1 || status=$?
+  test/dead-peers.test.ts test/attach.test.ts test/conformance/server.test.ts test/conformance/client.test.ts \
+  test/large-messages.test.ts >"$out" 2>&1 || status=$?
 tail -n 8 "$out"
 if [ "$status" -ne 0 ] || grep -qE "AddressSanitizer|runtime error:" "$out"; then
   cat "$out"
