@@ -1,6 +1,14 @@
 // connect() options and URLs: their types, defaults and validation.
 import { invalidType, outOfRange } from "./errors.js";
-import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD_LENGTH } from "./server-options.js";
+import {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_PAYLOAD_LENGTH,
+  DEFAULT_RECONNECT_MAX_DELAY,
+  DEFAULT_RECONNECT_MIN_DELAY,
+} from "./defaults.js";
+import type { NativeConnectOptions } from "./native.js";
+import { HTTP_TOKEN, integer, rejectUnknownOptions } from "./option-checks.js";
 import { certificates, rejectUnknownKeys, resolveProtocol, type TlsProtocolOptions, unlockKey } from "./tls-options.js";
 
 /** TLS settings of a `wss://` connection. */
@@ -142,21 +150,15 @@ function bypassed(noProxy: string, hostname: string): boolean {
     .some((e) => e === "*" || (e !== "" && (host === e || host.endsWith(`.${e}`))));
 }
 
-export interface ResolvedConnectOptions {
+/** The settings that pass to the I/O thread unchanged (as `native.connect()` takes them, documented there). */
+type NativeClientSettings = Pick<
+  NativeConnectOptions,
+  "headers" | "origin" | "ca" | "rejectUnauthorized" | "cert" | "key" | "servername" | "minVersion" | "ciphers" | "ciphersuites" | "perMessageDeflate" | "maxPayloadLength"
+>;
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedConnectOptions extends NativeClientSettings {
   protocols: string[];
-  headers: string[]; // name, value, name, value, …
-  origin: string;
-  ca: string;
-  rejectUnauthorized: boolean;
-  /** PEM client certificate and unencrypted key, or "". */
-  cert: string;
-  key: string;
-  servername: string;
-  minVersion: number;
-  ciphers: string;
-  ciphersuites: string;
-  perMessageDeflate: boolean;
-  maxPayloadLength: number;
   handshakeTimeout: number;
   closeTimeout: number;
   reconnect: Required<ReconnectOptions> | undefined;
@@ -169,23 +171,15 @@ export interface ResolvedConnectOptions {
 
 
 const KNOWN = new Set(["protocols", "headers", "origin", "tls", "maxPayloadLength", "perMessageDeflate", "handshakeTimeout", "closeTimeout", "reconnect", "signal", "proxy", "pingInterval", "pongTimeout"]);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\r\n\0]/;
 // Set by the client itself; a user value would contradict the handshake.
 const RESERVED = new Set(["host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions", "origin"]);
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") throw invalidType(name, "a number", value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
-  return value;
-}
 
 /** Validates subprotocols as WHATWG does: tokens, no duplicates. Returns the message of the problem, if any. */
 export function protocolProblem(protocols: string[]): string | undefined {
   const seen = new Set<string>();
   for (const p of protocols) {
-    if (typeof p !== "string" || !TOKEN.test(p)) return `invalid subprotocol ${JSON.stringify(p)}`;
+    if (typeof p !== "string" || !HTTP_TOKEN.test(p)) return `invalid subprotocol ${JSON.stringify(p)}`;
     if (seen.has(p)) return `duplicate subprotocol ${JSON.stringify(p)}`;
     seen.add(p);
   }
@@ -195,9 +189,7 @@ export function protocolProblem(protocols: string[]): string | undefined {
 /** Checks every option, throwing `TypeError`/`RangeError` (Node-style `code`) or `TlsConfigError`. */
 export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
   if (options === null || typeof options !== "object") throw invalidType("options", "an object", options);
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw invalidType(key, `one of the known options (${[...KNOWN].join(", ")})`, key);
-  }
+  rejectUnknownOptions(options, KNOWN);
   const raw = options.protocols ?? [];
   const protocols = typeof raw === "string" ? [raw] : raw;
   if (!Array.isArray(protocols)) throw invalidType("protocols", "a string or an array of strings", raw);
@@ -208,7 +200,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (options.headers !== undefined) {
     if (options.headers === null || typeof options.headers !== "object") throw invalidType("headers", "an object", options.headers);
     for (const [name, value] of Object.entries(options.headers)) {
-      if (!TOKEN.test(name)) throw outOfRange("headers", "HTTP token names", name);
+      if (!HTTP_TOKEN.test(name)) throw outOfRange("headers", "HTTP token names", name);
       if (RESERVED.has(name.toLowerCase())) throw outOfRange("headers", "headers the client does not set itself", name);
       if (typeof value !== "string") throw invalidType(`headers.${name}`, "a string", value);
       if (UNSAFE_VALUE.test(value)) throw outOfRange(`headers.${name}`, "a value without CR, LF or NUL", value);
@@ -266,11 +258,11 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (options.reconnect !== undefined) {
     const r = options.reconnect;
     if (r === null || typeof r !== "object") throw invalidType("reconnect", "an object with retries", r);
-    const minDelay = integer("reconnect.minDelay", r.minDelay, 250, 1, 2 ** 31 - 1);
+    const minDelay = integer("reconnect.minDelay", r.minDelay, DEFAULT_RECONNECT_MIN_DELAY, 1, 2 ** 31 - 1);
     reconnect = {
       retries: integer("reconnect.retries", r.retries, Number.NaN, 0, 1_000_000),
       minDelay,
-      maxDelay: integer("reconnect.maxDelay", r.maxDelay, Math.max(10_000, minDelay), minDelay, 2 ** 31 - 1),
+      maxDelay: integer("reconnect.maxDelay", r.maxDelay, Math.max(DEFAULT_RECONNECT_MAX_DELAY, minDelay), minDelay, 2 ** 31 - 1),
     };
     if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
   }

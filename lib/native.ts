@@ -8,8 +8,9 @@ export interface NativeListenOptions {
   id: number;
   port: number;
   host: string;
-  /** Paths accepted natively; empty: any. */
+  /** Paths accepted natively; empty: any (or what the upgrade hook decides). */
   paths: string[];
+  /** Lower-case names of the request headers each socket keeps from its handshake. */
   captureHeaders: string[];
   /** Every upgrade waits for JS (an Upgrade event, then upgradeAccept/upgradeReject). */
   upgradeHook: boolean;

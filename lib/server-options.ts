@@ -2,7 +2,21 @@
 import type { Server as HttpServer } from "node:http";
 import type { HttpHandler } from "./http-handler.js";
 import type { ServerWebSocket } from "./server-websocket.js";
+import {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_DEFLATE_LEVEL,
+  DEFAULT_DEFLATE_THRESHOLD,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_BACKPRESSURE,
+  DEFAULT_MAX_HEADER_SIZE,
+  DEFAULT_MAX_PAYLOAD_LENGTH,
+  DEFAULT_MAX_PENDING_UPGRADES,
+  DEFAULT_UPGRADE_TIMEOUT,
+} from "./defaults.js";
 import { invalidType, outOfRange } from "./errors.js";
+import type { NativeListenOptions } from "./native.js";
+import { boolean, HTTP_TOKEN, integer, rejectUnknownOptions } from "./option-checks.js";
 import type { TlsOptions } from "./tls-options.js";
 import { resolvePubSub, type PubSubOptions, type ResolvedPubSub } from "./pubsub/options.js";
 import { resolvePath, type PathOption, type UpgradeHandler } from "./upgrade.js";
@@ -189,31 +203,39 @@ export interface PerMessageDeflateOptions {
   level?: number;
 }
 
+/**
+ * The settings that pass to the I/O thread unchanged (as `native.listen()` takes them, documented
+ * there).
+ */
+type NativeServerSettings = Pick<
+  NativeListenOptions,
+  | "port"
+  | "host"
+  | "paths"
+  | "captureHeaders"
+  | "upgradeTimeout"
+  | "maxPendingUpgrades"
+  | "maxHeaderSize"
+  | "maxPayloadLength"
+  | "maxBackpressure"
+  | "closeOnBackpressureLimit"
+  | "maxConnections"
+  | "maxConnectionsPerIp"
+  | "handshakeRateLimit"
+  | "idleTimeout"
+  | "sendPings"
+>;
+
 /** Options after validation, with defaults applied. */
-export interface ResolvedServerOptions<T> {
-  port: number;
-  host: string;
+export interface ResolvedServerOptions<T> extends NativeServerSettings {
   /** Attached to this HTTP server, or (`noServer`) to none: upgrades are handed over. */
   attach?: { server?: HttpServer };
   unix: string;
   reusePort: boolean;
-  /** Paths matched natively; empty: any (or decided by `pathFilter`). */
-  paths: string[];
-  /** Lower-case header names captured at each handshake. */
-  captureHeaders: string[];
+  /** Decides the paths `paths` leaves open (a `path` function). */
   pathFilter?: (path: string) => boolean;
-  upgradeTimeout: number;
-  maxPendingUpgrades: number;
-  maxHeaderSize: number;
-  maxPayloadLength: number;
-  maxBackpressure: number;
-  closeOnBackpressureLimit: boolean;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  handshakeRateLimit: number;
-  idleTimeout: number;
-  sendPings: boolean;
   closeTimeout: number;
+  /** In ms (the I/O thread takes whole seconds). */
   handshakeTimeout: number;
   /** Resolved deflate settings; undefined when compression is off. */
   perMessageDeflate: Required<PerMessageDeflateOptions> | undefined;
@@ -223,16 +245,8 @@ export interface ResolvedServerOptions<T> {
   handlers: ServerHandlers<T>;
 }
 
-export const DEFAULT_MAX_PAYLOAD_LENGTH = 16 * 1024 * 1024;
-export const DEFAULT_MAX_BACKPRESSURE = 16 * 1024 * 1024;
-export const DEFAULT_CLOSE_TIMEOUT = 5000;
-export const DEFAULT_IDLE_TIMEOUT = 120_000;
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 const MAX_PAYLOAD_LIMIT = 2 ** 32 - 1; // native event records carry 32-bit lengths
 
-export const DEFAULT_UPGRADE_TIMEOUT = 10000;
-export const DEFAULT_MAX_PENDING_UPGRADES = 64;
-export const DEFAULT_MAX_HEADER_SIZE = 8192;
 const MAX_PENDING_UPGRADES_LIMIT = 128; // half the I/O thread's 256 header buffers (native/io_thread.cc)
 const MAX_HEADER_SIZE_LIMIT = 16384; // the I/O thread's header buffer
 
@@ -265,9 +279,6 @@ const KNOWN = new Set<string>([
   "pubsub",
 ]);
 
-export const DEFAULT_DEFLATE_THRESHOLD = 1024;
-export const DEFAULT_DEFLATE_LEVEL = 6;
-
 function deflateOptions(value: unknown): Required<PerMessageDeflateOptions> | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { threshold: DEFAULT_DEFLATE_THRESHOLD, level: DEFAULT_DEFLATE_LEVEL };
@@ -282,20 +293,6 @@ function deflateOptions(value: unknown): Required<PerMessageDeflateOptions> | un
   };
 }
 
-function boolean(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw invalidType(name, "a boolean", value);
-  return value;
-}
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") throw invalidType(name, "a number", value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
-  return value;
-}
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const MAX_CAPTURED_HEADERS = 32;
 
 function captureHeaders(value: unknown): string[] {
@@ -305,7 +302,7 @@ function captureHeaders(value: unknown): string[] {
   const names = new Set<string>();
   for (const name of value) {
     if (typeof name !== "string") throw invalidType("captureHeaders[]", "a string", name);
-    if (!HEADER_NAME.test(name)) throw outOfRange("captureHeaders[]", "an HTTP header name", name);
+    if (!HTTP_TOKEN.test(name)) throw outOfRange("captureHeaders[]", "an HTTP header name", name);
     names.add(name.toLowerCase());
   }
   return [...names];
@@ -325,9 +322,7 @@ function idleTimeout(value: unknown): number {
 /** Checks every option, throwing `TypeError`/`RangeError` with a Node-style `code`. */
 export function resolveServerOptions<T>(options: ServerOptions<T>): ResolvedServerOptions<T> {
   if (options === null || typeof options !== "object") throw invalidType("options", "an object", options);
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw invalidType(key, `one of the known options (${[...KNOWN].join(", ")})`, key);
-  }
+  rejectUnknownOptions(options, KNOWN);
   const handlers: ServerHandlers<T> = {};
   for (const name of HANDLERS) {
     const fn = options[name];

@@ -1,5 +1,13 @@
 // The `pubsub` option of createServer(): which broker bridges this server's topics.
-import { invalidType, outOfRange } from "../errors.js";
+import {
+  DEFAULT_PUBSUB_MAX_BUFFERED,
+  DEFAULT_PUBSUB_MAX_BUFFERED_BYTES,
+  DEFAULT_PUBSUB_MAX_DELAY,
+  DEFAULT_PUBSUB_MIN_DELAY,
+  DEFAULT_PUBSUB_PREFIX,
+} from "../defaults.js";
+import { invalidType } from "../errors.js";
+import { integer } from "../option-checks.js";
 import type { PubSubEvent } from "./adapter.js";
 
 /**
@@ -52,13 +60,6 @@ export interface ResolvedPubSub {
 
 const KNOWN = new Set(["redis", "redisOptions", "prefix", "maxBuffered", "maxBufferedBytes", "retry", "onEvent"]);
 
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") throw invalidType(name, "a number", value);
-  if (!Number.isInteger(value) || value < min || value > max) throw outOfRange(name, `an integer from ${min} to ${max}`, value);
-  return value;
-}
-
 /** Checks the `pubsub` option; undefined when it is absent. */
 export function resolvePubSub(value: unknown): ResolvedPubSub | undefined {
   if (value === undefined) return undefined;
@@ -72,19 +73,19 @@ export function resolvePubSub(value: unknown): ResolvedPubSub | undefined {
   }
   const redisOptions = o.redisOptions ?? {};
   if (redisOptions === null || typeof redisOptions !== "object") throw invalidType("pubsub.redisOptions", "an object", redisOptions);
-  const prefix = o.prefix ?? "lwsnode:";
+  const prefix = o.prefix ?? DEFAULT_PUBSUB_PREFIX;
   if (typeof prefix !== "string") throw invalidType("pubsub.prefix", "a string", prefix);
   const retry = (o.retry ?? {}) as Record<string, unknown>;
   if (retry === null || typeof retry !== "object") throw invalidType("pubsub.retry", "an object", retry);
-  const minDelay = integer("pubsub.retry.minDelay", retry.minDelay, 100, 1, 600_000);
-  const maxDelay = integer("pubsub.retry.maxDelay", retry.maxDelay, Math.max(5000, minDelay), minDelay, 600_000);
+  const minDelay = integer("pubsub.retry.minDelay", retry.minDelay, DEFAULT_PUBSUB_MIN_DELAY, 1, 600_000);
+  const maxDelay = integer("pubsub.retry.maxDelay", retry.maxDelay, Math.max(DEFAULT_PUBSUB_MAX_DELAY, minDelay), minDelay, 600_000);
   if (o.onEvent !== undefined && typeof o.onEvent !== "function") throw invalidType("pubsub.onEvent", "a function", o.onEvent);
   return {
     redis: o.redis,
     redisOptions: redisOptions as Record<string, unknown>,
     prefix,
-    maxBuffered: integer("pubsub.maxBuffered", o.maxBuffered, 10_000, 0, 2 ** 31 - 1),
-    maxBufferedBytes: integer("pubsub.maxBufferedBytes", o.maxBufferedBytes, 16 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    maxBuffered: integer("pubsub.maxBuffered", o.maxBuffered, DEFAULT_PUBSUB_MAX_BUFFERED, 0, 2 ** 31 - 1),
+    maxBufferedBytes: integer("pubsub.maxBufferedBytes", o.maxBufferedBytes, DEFAULT_PUBSUB_MAX_BUFFERED_BYTES, 0, Number.MAX_SAFE_INTEGER),
     minDelay,
     maxDelay,
     ...(o.onEvent ? { onEvent: o.onEvent as (event: PubSubEvent) => void } : {}),
