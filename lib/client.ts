@@ -13,37 +13,12 @@ import {
   type Target,
 } from "./client-options.js";
 import { ConnectError, connectFailure } from "./errors.js";
-import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
-import { messagesOf, type ClientMessage } from "./client-stream.js";
-import { checkFlag, pingPayload, sendable } from "./send-args.js";
-import { BACKPRESSURE_HIGH_WATER_MARK, SendStatus } from "./send-status.js";
-import { ReadyState, type SendData } from "./server-websocket.js";
-
-/** Events of a {@link ClientWebSocket} (Node EventEmitter style, as in `ws`). */
-export interface ClientWebSocketEvents {
-  /** A whole message; `data` is yours to keep. Text arrives as a Buffer of valid UTF-8 too (`data.toString()`). */
-  message: [data: Buffer, isBinary: boolean];
-  /**
-   * Exactly once per opened connection: the code the server sent (1005 if none), ours if we
-   * closed first, 1006 if it dropped. `willReconnect` is true when this is a temporary drop of a
-   * `reconnect` client: a new attempt is scheduled (`reconnecting` follows, then `reconnect` or
-   * `reconnectFailed`); false when the connection is closed for good.
-   */
-  close: [code: number, reason: string, willReconnect: boolean];
-  /** Everything sent while `send()` reported `BACKPRESSURE` has been written. */
-  drain: [];
-  /** The server sent a pong, usually the answer to `ping()`. */
-  pong: [data: Buffer];
-  /** The server sent a ping; the pong that answers it is already on its way (sent natively). */
-  ping: [data: Buffer];
-  /** With `reconnect`: attempt `attempt` (1, 2, …) starts in `delayMs` ms. */
-  reconnecting: [attempt: number, delayMs: number];
-  /** With `reconnect`: the connection is open again (same object, fresh `bufferedAmount`). */
-  reconnect: [];
-  /** With `reconnect`: reopening a dropped connection failed for good; it stays closed. */
-  reconnectFailed: [error: ConnectError];
-}
+import type { ClientWebSocketEvents } from "./client-events.js";
+import { messagesOf, type ClientMessage } from "./client-messages.js";
+import { pingPayload, sendArgs, type SendData } from "./send-args.js";
+import { SendStatus } from "./send-status.js";
+import { ReadyState, SocketCore } from "./socket-core.js";
 
 // Close codes after which a `reconnect` client reopens: the server went away or is
 // temporarily unable (1001, 1011-1014) or the connection dropped (1006).
@@ -82,12 +57,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #phase: Phase = "resolving";
   #reactor?: Reactor;
   #id = 0;
-  #slot = -1;
+  #core?: SocketCore; // the connection's slot and bufferedAmount; a new one for each (re)open
   #protocol = "";
   #extensions = "";
-  #sent = 0;
-  #finalBuffered = 0;
-  #drainWanted = false;
   #refed = true;
   #holding = false;
   #abortRequested = false;
@@ -177,8 +149,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    * I/O thread updates shared memory as it writes). After close, the bytes never written.
    */
   get bufferedAmount(): number {
-    if (this.#slot < 0) return this.#finalBuffered;
-    return this.#sent + this.#reactor!.counter(this.#slot);
+    return this.#core?.bufferedAmount ?? 0;
   }
 
   /**
@@ -194,20 +165,10 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    *   `send(data, callback)`), whatever the connection's state.
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
-    const bytes = sendable("ws.send(data, isBinary?, compress?)", data);
-    checkFlag("ws.send(data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("ws.send(data, isBinary?, compress?)", "compress", compress);
-    if (this.#phase !== "open" || this.#slot < 0) return SendStatus.CLOSED;
-    const reactor = this.#reactor!;
-    const pressured = this.#sent + reactor.counter(this.#slot) > BACKPRESSURE_HIGH_WATER_MARK;
-    let flags = compress ? COMPRESS : 0;
-    if (pressured && !this.#drainWanted) {
-      this.#drainWanted = true;
-      flags |= NOTIFY_DRAIN;
-    }
-    this.#sent += reactor.native.send(this.#slot, bytes, isBinary, flags);
-    reactor.cork();
-    return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+    const bytes = sendArgs("ws.send(data, isBinary?, compress?)", data, isBinary, compress);
+    const core = this.#core;
+    if (this.#phase !== "open" || core === undefined || core.slot < 0) return SendStatus.CLOSED;
+    return core.send(bytes, isBinary, compress, core.buffered());
   }
 
   /**
@@ -219,9 +180,9 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
    */
   ping(data: SendData = "ping"): boolean {
     const payload = pingPayload(data);
-    if (this.#phase !== "open" || this.#slot < 0) return false;
-    this.#sent += this.#reactor!.native.ping(this.#slot, payload);
-    this.#reactor!.cork();
+    const core = this.#core;
+    if (this.#phase !== "open" || core === undefined || core.slot < 0) return false;
+    core.ping(payload);
     return true;
   }
 
@@ -240,10 +201,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** @internal close() without the checks; `NO_STATUS` (1005) sends a close frame with no code. */
   _close(code: number, reason: string): void {
     if (this.#stopPending()) return;
-    if (this.#phase !== "open" || this.#slot < 0) return;
+    const core = this.#core;
+    if (this.#phase !== "open" || core === undefined || core.slot < 0) return;
     this.#phase = "closing";
     this.#syncHold();
-    this.#reactor!.native.close(this.#slot, code, reason);
+    core.close(code, reason);
   }
 
   // close()/terminate() before the connection is open: no reconnect after this; ends a retry
@@ -264,10 +226,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   /** Drops the connection at once, without a closing handshake (`close` reports 1006). */
   terminate(): void {
     if (this.#stopPending()) return;
-    if ((this.#phase !== "open" && this.#phase !== "closing") || this.#slot < 0) return;
+    const core = this.#core;
+    if ((this.#phase !== "open" && this.#phase !== "closing") || core === undefined || core.slot < 0) return;
     this.#phase = "closing";
     this.#syncHold();
-    this.#reactor!.native.terminate(this.#slot);
+    core.terminate();
   }
 
   /**
@@ -284,7 +247,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   _holdReads(hold: boolean): void {
     if (this.#readsHeld === hold) return;
     this.#readsHeld = hold;
-    if (this.#phase === "open" && this.#slot >= 0) this.#reactor!.native.holdReads(this.#slot, hold);
+    const core = this.#core;
+    if (this.#phase === "open" && core !== undefined && core.slot >= 0) core.holdReads(hold);
   }
 
   /** Lets the process exit while this connection is open. */
@@ -430,7 +394,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (this.#abortRequested) {
       // close() while connecting crossed the handshake: the I/O thread terminates this
       // connection (abortConnect); it never opens for JS.
-      this.#slot = slot;
+      const core = new SocketCore(this.#reactor!, slot, false);
+      this.#core = core;
       this.#phase = "closing";
       this.#syncHold();
       const ignore = (): void => {};
@@ -439,24 +404,23 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         _drain: ignore,
         _ping: ignore,
         _pong: ignore,
-        _closed: () => {
-          this.#slot = -1;
+        _closed: (_code, _reason, counter) => {
+          core.closed(counter);
           this.#reactor!.remove(this.#id);
           this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
         },
       };
     }
     const newline = text.indexOf("\n");
-    this.#slot = slot;
+    const core = new SocketCore(this.#reactor!, slot, false);
+    this.#core = core;
     this.#protocol = text.slice(0, newline);
     this.#extensions = text.slice(newline + 1);
     this.#phase = "open";
     this.#syncHold();
-    this.#sent = 0;
-    this.#drainWanted = false;
     this.#failures = 0;
     // A reopened connection starts reading; a consumer that is still full holds it again.
-    if (this.#readsHeld) this.#reactor!.native.holdReads(slot, true);
+    if (this.#readsHeld) core.holdReads(true);
     const reopened = this.#everOpened;
     this.#everOpened = true;
     this.#settle?.resolve(this);
@@ -491,7 +455,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       },
       _drain: () =>
         this.#deliver(() => {
-          this.#drainWanted = false;
+          core.drained();
           this.emit("drain");
         }),
       _ping: (data) => {
@@ -506,8 +470,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         clearTimeout(this.#keepalive);
         this.#keepalive = undefined;
         // The slot is released after this dispatch: stop using it now, report the close in order.
-        this.#finalBuffered = this.#sent + counter;
-        this.#slot = -1;
+        core.closed(counter);
         this.#deliver(() => this.#onClose(code, reason));
       },
     };
@@ -543,10 +506,11 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
 
   // A dead peer is a drop, not our close: a `reconnect` client reopens it.
   #terminateForKeepalive(): void {
-    if (this.#slot < 0) return;
+    const core = this.#core;
+    if (core === undefined || core.slot < 0) return;
     this.#phase = "closing";
     this.#syncHold();
-    this.#reactor!.native.terminate(this.#slot);
+    core.terminate();
   }
 
   #deliver(event: () => void): void {

@@ -2,7 +2,9 @@
 export { createServer, Server, type ServerStats } from "./server.js";
 export type { ServerOptions, ServerHandlers, PerMessageDeflateOptions } from "./server-options.js";
 export type { HttpHandler, HttpRequest, HttpResponse } from "./http-handler.js";
-export { ServerWebSocket, ReadyState, MAX_TOPIC_LENGTH, type SendData } from "./server-websocket.js";
+export { ServerWebSocket } from "./server-websocket.js";
+export { ReadyState } from "./socket-core.js";
+export { MAX_TOPIC_LENGTH, type SendData } from "./send-args.js";
 export { SendStatus, PublishStatus, BACKPRESSURE_HIGH_WATER_MARK } from "./send-status.js";
 export { ListenError, ClosedError } from "./errors.js";
 export { TlsConfigError, type PeerCertificate, type TlsIdentity, type TlsOptions, type TlsProtocolOptions, type TlsVersion } from "./tls-options.js";
@@ -17,8 +19,10 @@ export {
   type UpgradeHandler,
   type PathOption,
 } from "./upgrade.js";
-export { connect, ClientWebSocket, type ClientWebSocketEvents } from "./client.js";
-export { createWebSocketStream, type ClientMessage, type WebSocketStreamOptions } from "./client-stream.js";
+export { connect, ClientWebSocket } from "./client.js";
+export type { ClientWebSocketEvents } from "./client-events.js";
+export type { ClientMessage } from "./client-messages.js";
+export { createWebSocketStream, type WebSocketStreamOptions } from "./client-stream.js";
 export type { ConnectOptions, ClientTlsOptions, ReconnectOptions } from "./client-options.js";
 export { ConnectError, type ConnectFailure } from "./errors.js";
 export { WebSocket, CloseEvent, ErrorEvent, type BinaryType } from "./websocket.js";

@@ -1,10 +1,9 @@
 // Producer threads publish straight to a server's I/O thread: server.publisherHandle() in the
 // server's thread, createPublisher(handle) in a Worker. See native/publisher.h.
-import { checkFlag, sendable } from "./send-args.js";
+import { checkTopic, sendArgs, type SendData } from "./send-args.js";
 import { addon } from "./native.js";
 import { TopicBridge } from "./pubsub/bridge.js";
 import type { ResolvedPubSub } from "./pubsub/options.js";
-import { checkTopic, type SendData } from "./server-websocket.js";
 
 /**
  * What `server.publisherHandle()` returns: plain data, to post to a `Worker` (`workerData` or
@@ -80,9 +79,7 @@ class ThreadPublisher implements Publisher {
 
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
     checkTopic(topic);
-    const view = sendable("publisher.publish(topic, data, isBinary?, compress?)", data);
-    checkFlag("publisher.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("publisher.publish(topic, data, isBinary?, compress?)", "compress", compress);
+    const view = sendArgs("publisher.publish(topic, data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#closed) return false;
     if (!this.#native.publish(topic, view, isBinary, compress)) return false;
     this.#bridge?.publish(topic, view, isBinary, compress);
@@ -91,9 +88,7 @@ class ThreadPublisher implements Publisher {
   }
 
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): boolean {
-    const view = sendable("publisher.broadcast(data, isBinary?, compress?)", data);
-    checkFlag("publisher.broadcast(data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("publisher.broadcast(data, isBinary?, compress?)", "compress", compress);
+    const view = sendArgs("publisher.broadcast(data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#closed || !this.#native.broadcast(view, isBinary, compress)) return false;
     this.#deferredWake();
     return true;

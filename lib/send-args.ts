@@ -1,7 +1,21 @@
-// Argument checks shared by every send-like call (send, publish, broadcast, ping). They run
-// before anything else, so a wrong call throws whatever the socket's state or backpressure.
+// Argument checks shared by every send-like call (send, publish, broadcast, ping, subscribe).
+// They run before anything else, so a wrong call throws whatever the socket's state or
+// backpressure.
 import { invalidType, outOfRange } from "./errors.js";
-import type { SendData } from "./server-websocket.js";
+
+/** Data a socket can send: text as a string, bytes as any ArrayBuffer or view of one. */
+export type SendData = string | ArrayBuffer | ArrayBufferView;
+
+/** Topic names are non-empty strings of at most this many UTF-16 code units. */
+export const MAX_TOPIC_LENGTH = 1024;
+
+/** Throws `ERR_INVALID_ARG_TYPE` for a topic that is not a string, `ERR_OUT_OF_RANGE` for an empty or too long one. */
+export function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== "string") throw invalidType("topic", "a string", topic, "argument");
+  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
+    throw outOfRange("topic", `1 to ${MAX_TOPIC_LENGTH} characters long`, topic);
+  }
+}
 
 /** The bytes of `data` as native code takes them (a string or a view); throws for anything else. */
 export function sendable(call: string, data: unknown): string | ArrayBufferView {
@@ -20,6 +34,17 @@ export function checkFlag(call: string, name: string, value: unknown): asserts v
   const wsShape = value !== null && (typeof value === "object" || typeof value === "function");
   const hint = wsShape ? " (no options object or callback, unlike ws: the return value reports the outcome)" : "";
   throw invalidType(name, `a boolean or undefined: lwsnode's form is ${call}${hint}`, value, "argument");
+}
+
+/**
+ * The arguments of a send-like call (`call` names its form in errors): the bytes of `data`, after
+ * checking that `isBinary` and `compress` are booleans.
+ */
+export function sendArgs(call: string, data: unknown, isBinary: unknown, compress: unknown): string | ArrayBufferView {
+  const bytes = sendable(call, data);
+  checkFlag(call, "isBinary", isBinary);
+  checkFlag(call, "compress", compress);
+  return bytes;
 }
 
 /** Largest ping/pong payload (RFC 6455 5.5: control frames carry at most 125 bytes). */

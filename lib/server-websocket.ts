@@ -1,41 +1,36 @@
 // The server side of one connection, as handlers see it.
-import type { Reactor, SocketEvents } from "./reactor.js";
-import type { Server } from "./server.js";
+import type { SocketEvents } from "./reactor.js";
 import type { PeerCertificate } from "./tls-options.js";
 import { checkClose } from "./close-codes.js";
-import { invalidType, outOfRange } from "./errors.js";
-import { COMPRESS, NOTIFY_DRAIN } from "./native.js";
-import { checkFlag, pingPayload, sendable } from "./send-args.js";
+import { checkTopic, pingPayload, sendArgs, type SendData } from "./send-args.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, PublishStatus, SendStatus } from "./send-status.js";
-
-/** Topic names are non-empty strings of at most this many UTF-16 code units. */
-export const MAX_TOPIC_LENGTH = 1024;
-
-/** Throws `ERR_INVALID_ARG_TYPE` for a topic that is not a string, `ERR_OUT_OF_RANGE` for an empty or too long one. */
-export function checkTopic(topic: unknown): asserts topic is string {
-  if (typeof topic !== "string") throw invalidType("topic", "a string", topic, "argument");
-  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
-    throw outOfRange("topic", `1 to ${MAX_TOPIC_LENGTH} characters long`, topic);
-  }
-}
+import { ReadyState, type SocketCore } from "./socket-core.js";
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Data a socket can send: text as a string, bytes as any ArrayBuffer or view of one. */
-export type SendData = string | ArrayBuffer | ArrayBufferView;
-
-/** `readyState` values, as in the browser's WebSocket. */
-export const ReadyState = {
-  /** Not open yet (a `ServerWebSocket` is already open when handlers first see it). */
-  CONNECTING: 0,
-  /** Messages can be sent and received. */
-  OPEN: 1,
-  /** `close()` was called or a close frame arrived; the closing handshake is under way. */
-  CLOSING: 2,
-  /** Closed: the `close` handler has run or is running. */
-  CLOSED: 3,
-} as const;
-export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+/**
+ * What a socket needs from its server, and all it may touch there: the backpressure policy, the
+ * topic registry, and the handlers. The server hands every socket the same one.
+ * @internal
+ */
+export interface SocketHost<T> {
+  /** Bytes a socket may buffer before sends are dropped. */
+  readonly maxBackpressure: number;
+  /** Over `maxBackpressure`, close with 1008 instead of dropping. */
+  readonly closeOnBackpressureLimit: boolean;
+  /** A send was dropped (counted in `stats().dropped`). */
+  droppedSend(): void;
+  /** `ws` joined (true) or left (false) `topic`. */
+  subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void;
+  /** Publishes to `topic`'s subscribers but `sender`. */
+  publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, sender: ServerWebSocket<T>, compress: boolean): PublishStatus;
+  message(ws: ServerWebSocket<T>, data: Buffer, isBinary: boolean): void;
+  drain(ws: ServerWebSocket<T>): void;
+  pong(ws: ServerWebSocket<T>, data: Buffer): void;
+  ping(ws: ServerWebSocket<T>, data: Buffer): void;
+  /** The socket closed: the `close` handler runs. */
+  closed(ws: ServerWebSocket<T>, code: number, reason: string): void;
+}
 
 /**
  * One accepted connection. Created by the server before the `open` handler runs; valid until
@@ -63,21 +58,16 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   readonly headers: Readonly<Record<string, string>>;
 
-  #reactor: Reactor;
-  #server: Server<T>;
-  #slot: number;
+  #core: SocketCore;
+  #host: SocketHost<T>;
   #state: ReadyState = ReadyState.OPEN;
-  #sent = 0; // bytes handed to native code by send(); the shared counter subtracts what was written
-  #finalBuffered = 0;
-  #drainWanted = false;
   #topics: Set<string> | undefined; // mirror of the native subscriptions, for synchronous queries
   #peerCertificate: PeerCertificate | undefined;
 
   /** @internal */
-  constructor(reactor: Reactor, server: Server<T>, slot: number, remoteAddress: string, protocol: string, url: string, headers?: Record<string, string>) {
-    this.#reactor = reactor;
-    this.#server = server;
-    this.#slot = slot;
+  constructor(core: SocketCore, host: SocketHost<T>, remoteAddress: string, protocol: string, url: string, headers?: Record<string, string>) {
+    this.#core = core;
+    this.#host = host;
     this.remoteAddress = remoteAddress;
     this.protocol = protocol;
     this.url = url;
@@ -114,8 +104,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * After close, the bytes that were never written.
    */
   get bufferedAmount(): number {
-    if (this.#state === ReadyState.CLOSED) return this.#finalBuffered;
-    return this.#sent + this.#reactor.counter(this.#slot);
+    return this.#core.bufferedAmount;
   }
 
   /**
@@ -131,29 +120,22 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    *   `send(data, callback)`), whatever the socket's state.
    */
   send(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): SendStatus {
-    const bytes = sendable("ws.send(data, isBinary?, compress?)", data);
-    checkFlag("ws.send(data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("ws.send(data, isBinary?, compress?)", "compress", compress);
+    const bytes = sendArgs("ws.send(data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
-    const buffered = this.#sent + this.#reactor.counter(this.#slot);
-    if (buffered >= this.#server.maxBackpressure) {
-      if (this.#server.closeOnBackpressureLimit) {
+    const core = this.#core;
+    const buffered = core.buffered();
+    const host = this.#host;
+    if (buffered >= host.maxBackpressure) {
+      if (host.closeOnBackpressureLimit) {
         this.#state = ReadyState.CLOSING;
-        this.#reactor.native.close(this.#slot, 1008, "backpressure limit", true);
+        core.close(1008, "backpressure limit", true);
       } else {
-        this.#askForDrain();
+        core.askForDrain();
       }
-      this.#server._droppedSend();
+      host.droppedSend();
       return SendStatus.DROPPED;
     }
-    const pressured = buffered > BACKPRESSURE_HIGH_WATER_MARK;
-    let flags = compress ? COMPRESS : 0;
-    if (pressured && !this.#drainWanted) {
-      this.#drainWanted = true;
-      flags |= NOTIFY_DRAIN;
-    }
-    this.#sent += this.#reactor.send(this.#slot, bytes, isBinary, flags);
-    return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+    return core.send(bytes, isBinary, compress, buffered);
   }
 
   /**
@@ -166,7 +148,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     checkClose(code, reason);
     if (this.#state !== ReadyState.OPEN) return;
     this.#state = ReadyState.CLOSING;
-    this.#reactor.native.close(this.#slot, code, reason);
+    this.#core.close(code, reason);
   }
 
   /**
@@ -179,8 +161,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   ping(data: SendData = ""): boolean {
     const payload = pingPayload(data);
     if (this.#state !== ReadyState.OPEN) return false;
-    this.#sent += this.#reactor.native.ping(this.#slot, payload);
-    this.#reactor.cork();
+    this.#core.ping(payload);
     return true;
   }
 
@@ -195,8 +176,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     checkTopic(topic);
     if (this.#state !== ReadyState.OPEN || this.#topics?.has(topic)) return false;
     (this.#topics ??= new Set()).add(topic);
-    this.#server._subscribed(topic, this, true);
-    this.#reactor.native.subscribe(this.#slot, topic);
+    this.#host.subscribed(topic, this, true);
+    this.#core.subscribe(topic);
     return true;
   }
 
@@ -204,8 +185,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   unsubscribe(topic: string): boolean {
     checkTopic(topic);
     if (!this.#topics?.delete(topic)) return false;
-    this.#server._subscribed(topic, this, false);
-    if (this.#state !== ReadyState.CLOSED) this.#reactor.native.unsubscribe(this.#slot, topic);
+    this.#host.subscribed(topic, this, false);
+    if (this.#state !== ReadyState.CLOSED) this.#core.unsubscribe(topic);
     return true;
   }
 
@@ -228,16 +209,14 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
-    const bytes = sendable("ws.publish(topic, data, isBinary?, compress?)", data);
-    checkFlag("ws.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("ws.publish(topic, data, isBinary?, compress?)", "compress", compress);
+    const bytes = sendArgs("ws.publish(topic, data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#state !== ReadyState.OPEN) return PublishStatus.NOT_PUBLISHED;
-    return this.#server._publish(topic, bytes, isBinary, this, compress);
+    return this.#host.publish(topic, bytes, isBinary, this, compress);
   }
 
   /** @internal The slot that names this socket in native commands. */
   get _slot(): number {
-    return this.#slot;
+    return this.#core.slot;
   }
 
   /**
@@ -247,7 +226,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   _published(bytes: number): boolean {
     if (this.#state === ReadyState.CLOSED) return false;
-    this.#sent += bytes;
+    this.#core.counted(bytes);
     return this._pressuredWith(0);
   }
 
@@ -257,8 +236,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   _pressuredWith(bytes: number): boolean {
     if (this.#state === ReadyState.CLOSED) return false;
-    if (this.#sent + this.#reactor.counter(this.#slot) + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
-    if (this.#state === ReadyState.OPEN) this.#askForDrain();
+    if (this.#core.buffered() + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
+    if (this.#state === ReadyState.OPEN) this.#core.askForDrain();
     return true;
   }
 
@@ -266,50 +245,45 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   terminate(): void {
     if (this.#state === ReadyState.CLOSED) return;
     this.#state = ReadyState.CLOSING;
-    this.#reactor.native.terminate(this.#slot);
-  }
-
-  #askForDrain(): void {
-    if (this.#drainWanted) return;
-    this.#drainWanted = true;
-    this.#reactor.native.watchDrain(this.#slot);
+    this.#core.terminate();
   }
 
   /** @internal */
   _message(data: Buffer, isBinary: boolean): void {
-    this.#server._message(this, data, isBinary);
+    this.#host.message(this, data, isBinary);
   }
 
   /** @internal */
   _drain(): void {
-    this.#drainWanted = false;
+    const core = this.#core;
+    core.drained();
     // The I/O thread wrote all it had, but publishes made since (counted here, not fanned out
     // yet) may still hold the socket at the high-water mark: then the drain is still to come.
-    if (this.#state === ReadyState.OPEN && this.bufferedAmount >= BACKPRESSURE_HIGH_WATER_MARK) {
-      this.#askForDrain();
+    if (this.#state === ReadyState.OPEN && core.buffered() >= BACKPRESSURE_HIGH_WATER_MARK) {
+      core.askForDrain();
       return;
     }
-    this.#server._drain(this);
+    this.#host.drain(this);
   }
 
   /** @internal */
   _pong(data: Buffer): void {
-    this.#server._pong(this, data);
+    this.#host.pong(this, data);
   }
 
   /** @internal */
   _ping(data: Buffer): void {
-    this.#server._ping(this, data);
+    this.#host.ping(this, data);
   }
 
   /** @internal */
   _closed(code: number, reason: string, counter: number): void {
-    this.#finalBuffered = this.#sent + counter;
+    this.#core.closed(counter);
     this.#state = ReadyState.CLOSED;
     if (this.#topics) {
-      for (const topic of this.#topics) this.#server._subscribed(topic, this, false);
+      for (const topic of this.#topics) this.#host.subscribed(topic, this, false);
       this.#topics = undefined; // the native side dropped them with the connection
     }
-    this.#server._closedSocket(this, code, reason);
+    this.#host.closed(this, code, reason);
   }
 }

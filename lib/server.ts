@@ -7,9 +7,10 @@ import { attach, detach, handOver } from "./attach.js";
 import { ClosedError, invalidType, ListenError, withCode } from "./errors.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
-import { checkFlag, sendable } from "./send-args.js";
+import { checkTopic, sendArgs, type SendData } from "./send-args.js";
 import { PublishStatus } from "./send-status.js";
-import { checkTopic, ServerWebSocket, type SendData } from "./server-websocket.js";
+import { ServerWebSocket, type SocketHost } from "./server-websocket.js";
+import { SocketCore } from "./socket-core.js";
 import { decodePeerCertificate, type PeerCertificate, type ResolvedTls, resolveTls, TlsConfigError, type TlsOptions } from "./tls-options.js";
 import type { NativeTlsOptions } from "./native.js";
 import type { PublisherHandle } from "./publisher.js";
@@ -77,6 +78,7 @@ export class Server<T = unknown> implements Endpoint {
   #reactor: Reactor;
   #options: ResolvedServerOptions<T>;
   #handlers: ServerHandlers<T>;
+  #host: SocketHost<T>;
   #id: number;
   #state: State = "starting";
   #port = 0;
@@ -118,11 +120,31 @@ export class Server<T = unknown> implements Endpoint {
     if (options.pubsub) {
       this.#origin = newOrigin();
       this.#bridge = new TopicBridge(options.pubsub, this.#origin, (topic, payload, isBinary, compress) =>
-        this._deliverRemote(topic, payload, isBinary, compress),
+        this.#deliverRemote(topic, payload, isBinary, compress),
       );
     }
     this.#reactor = currentReactor();
     this.#id = this.#reactor.add(this);
+    const handlers = this.#handlers;
+    // All a socket may reach of its server (see SocketHost): no socket sees the rest.
+    this.#host = {
+      maxBackpressure: options.maxBackpressure,
+      closeOnBackpressureLimit: options.closeOnBackpressureLimit,
+      droppedSend: () => {
+        this.#droppedSends++;
+      },
+      subscribed: (topic, ws, joined) => this.#subscribed(topic, ws, joined),
+      publish: (topic, data, isBinary, sender, compress) => this.#publish(topic, data, isBinary, sender, compress),
+      message: (ws, data, isBinary) => handlers.message?.(ws, data, isBinary),
+      drain: (ws) => handlers.drain?.(ws),
+      pong: (ws, data) => handlers.pong?.(ws, data),
+      ping: (ws, data) => handlers.ping?.(ws, data),
+      closed: (ws, code, reason) => {
+        this.#connections--;
+        this.#sockets.delete(ws);
+        handlers.close?.(ws, code, reason);
+      },
+    };
   }
 
   /**
@@ -187,16 +209,6 @@ export class Server<T = unknown> implements Endpoint {
     return this.#connections;
   }
 
-  /** @internal Bytes a socket may buffer before sends are dropped. */
-  get maxBackpressure(): number {
-    return this.#options.maxBackpressure;
-  }
-
-  /** @internal */
-  get closeOnBackpressureLimit(): boolean {
-    return this.#options.closeOnBackpressureLimit;
-  }
-
   /**
    * Sends one message to every socket subscribed to `topic`. The data is copied and framed
    * once; every subscriber's queue shares that frame, and the fan-out runs on the I/O thread.
@@ -227,10 +239,8 @@ export class Server<T = unknown> implements Endpoint {
    */
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
-    const bytes = sendable("server.publish(topic, data, isBinary?, compress?)", data);
-    checkFlag("server.publish(topic, data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("server.publish(topic, data, isBinary?, compress?)", "compress", compress);
-    return this._publish(topic, bytes, isBinary, undefined, compress);
+    const bytes = sendArgs("server.publish(topic, data, isBinary?, compress?)", data, isBinary, compress);
+    return this.#publish(topic, bytes, isBinary, undefined, compress);
   }
 
   /**
@@ -244,9 +254,7 @@ export class Server<T = unknown> implements Endpoint {
    * @throws TypeError (`ERR_INVALID_ARG_TYPE`) as `publish` does.
    */
   broadcast(data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
-    const bytes = sendable("server.broadcast(data, isBinary?, compress?)", data);
-    checkFlag("server.broadcast(data, isBinary?, compress?)", "isBinary", isBinary);
-    checkFlag("server.broadcast(data, isBinary?, compress?)", "compress", compress);
+    const bytes = sendArgs("server.broadcast(data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
     const queued = this.#reactor.native.broadcast(this.#id, bytes, isBinary, compress);
     this.#reactor.cork();
@@ -304,8 +312,8 @@ export class Server<T = unknown> implements Endpoint {
     };
   }
 
-  /** @internal `sender`: the socket publishing (it receives nothing), if any. */
-  _publish(
+  // `sender`: the socket publishing (it receives nothing), if any.
+  #publish(
     topic: string,
     data: string | ArrayBufferView,
     isBinary: boolean,
@@ -325,8 +333,8 @@ export class Server<T = unknown> implements Endpoint {
     return status === PublishStatus.NOT_PUBLISHED ? PublishStatus.SUCCESS : status;
   }
 
-  /** @internal A message another bridged server published: one native fan-out, as a local publish. */
-  _deliverRemote(topic: string, payload: Buffer, isBinary: boolean, compress: boolean): void {
+  // A message another bridged server published: one native fan-out, as a local publish.
+  #deliverRemote(topic: string, payload: Buffer, isBinary: boolean, compress: boolean): void {
     const subscribers = this.#subscribers.get(topic);
     if (this.#state !== "listening" || subscribers === undefined) return;
     const bytes = this.#reactor.native.publish(this.#id, topic, payload, isBinary, -1, compress);
@@ -345,8 +353,8 @@ export class Server<T = unknown> implements Endpoint {
     return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
   }
 
-  /** @internal `ws` joined (true) or left (false) `topic`. */
-  _subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void {
+  // `ws` joined (true) or left (false) `topic`.
+  #subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void {
     let set = this.#subscribers.get(topic);
     if (joined) {
       if (!set) this.#subscribers.set(topic, (set = new Set()));
@@ -359,11 +367,6 @@ export class Server<T = unknown> implements Endpoint {
     // The Redis channel follows local membership: joined by the first socket, left by the last.
     if (n === 1 && joined) this.#bridge?.join(topic);
     else if (n <= 0) this.#bridge?.leave(topic);
-  }
-
-  /** @internal */
-  _droppedSend(): void {
-    this.#droppedSends++;
   }
 
   /**
@@ -540,7 +543,7 @@ export class Server<T = unknown> implements Endpoint {
     // connections from one proxy would otherwise keep 10k copies of it.
     if (address === this.#lastAddress) address = this.#lastAddress;
     else this.#lastAddress = address;
-    const ws = new ServerWebSocket<T>(this.#reactor, this, slot, address, opened.slice(a + 1, b), url, headers);
+    const ws = new ServerWebSocket<T>(new SocketCore(this.#reactor, slot, true), this.#host, address, opened.slice(a + 1, b), url, headers);
     const peer = this.#takePeer(slot, false);
     if (peer) ws._setPeerCertificate(peer);
     if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
@@ -638,33 +641,6 @@ export class Server<T = unknown> implements Endpoint {
   #hookFailed(upgradeId: number, err: unknown): void {
     if (this.#state !== "closed") this.#reactor.native.upgradeReject(this.#id, upgradeId, rejectResponse(500));
     process.emitWarning(err instanceof Error ? err : String(err), { type: "LwsnodeUpgradeWarning", code: "ERR_UPGRADE_HANDLER" });
-  }
-
-  /** @internal */
-  _message(ws: ServerWebSocket<T>, data: Buffer, isBinary: boolean): void {
-    this.#handlers.message?.(ws, data, isBinary);
-  }
-
-  /** @internal */
-  _drain(ws: ServerWebSocket<T>): void {
-    this.#handlers.drain?.(ws);
-  }
-
-  /** @internal */
-  _pong(ws: ServerWebSocket<T>, data: Buffer): void {
-    this.#handlers.pong?.(ws, data);
-  }
-
-  /** @internal */
-  _ping(ws: ServerWebSocket<T>, data: Buffer): void {
-    this.#handlers.ping?.(ws, data);
-  }
-
-  /** @internal */
-  _closedSocket(ws: ServerWebSocket<T>, code: number, reason: string): void {
-    this.#connections--;
-    this.#sockets.delete(ws);
-    this.#handlers.close?.(ws, code, reason);
   }
 
   #finish(): void {
