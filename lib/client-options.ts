@@ -4,10 +4,9 @@ import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_PAYLOAD_LENGTH,
-  DEFAULT_RECONNECT_MAX_DELAY,
-  DEFAULT_RECONNECT_MIN_DELAY,
 } from "./defaults.js";
 import type { NativeConnectOptions } from "./native.js";
+import { resolveReconnect, type ReconnectOptions, type ReconnectPolicy } from "./reconnect.js";
 import { HTTP_TOKEN, integer, rejectUnknownOptions } from "./option-checks.js";
 import { certificates, rejectUnknownKeys, resolveProtocol, type TlsProtocolOptions, unlockKey } from "./tls-options.js";
 
@@ -35,20 +34,6 @@ export interface ClientTlsOptions extends TlsProtocolOptions {
 
 const CLIENT_TLS_KEYS = ["ca", "rejectUnauthorized", "cert", "key", "passphrase", "servername", "minVersion", "ciphers", "ciphersuites"] as const;
 const SERVERNAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
-
-/**
- * Retry policy of {@link ConnectOptions.reconnect}. Delays grow from `minDelay` by doubling up to
- * `maxDelay`, each drawn at random between half and all of that ("equal jitter"), so many
- * clients dropped at once do not come back in step.
- */
-export interface ReconnectOptions {
-  /** Attempts after a failed connect or a dropped connection; the count restarts once open. */
-  retries: number;
-  /** ms before the first retry (upper bound; jittered). Default 250. */
-  minDelay?: number;
-  /** Largest delay between attempts, in ms. Default 10000. */
-  maxDelay?: number;
-}
 
 /** Options of {@link connect}. Every field is optional. */
 export interface ConnectOptions {
@@ -161,7 +146,7 @@ export interface ResolvedConnectOptions extends NativeClientSettings {
   protocols: string[];
   handshakeTimeout: number;
   closeTimeout: number;
-  reconnect: Required<ReconnectOptions> | undefined;
+  reconnect: ReconnectPolicy;
   signal: AbortSignal | undefined;
   /** An explicit proxy URL, "env" for the environment's, or undefined. */
   proxy: string | "env" | undefined;
@@ -254,18 +239,7 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (options.perMessageDeflate !== undefined && typeof options.perMessageDeflate !== "boolean") {
     throw invalidType("perMessageDeflate", "a boolean", options.perMessageDeflate);
   }
-  let reconnect: Required<ReconnectOptions> | undefined;
-  if (options.reconnect !== undefined) {
-    const r = options.reconnect;
-    if (r === null || typeof r !== "object") throw invalidType("reconnect", "an object with retries", r);
-    const minDelay = integer("reconnect.minDelay", r.minDelay, DEFAULT_RECONNECT_MIN_DELAY, 1, 2 ** 31 - 1);
-    reconnect = {
-      retries: integer("reconnect.retries", r.retries, Number.NaN, 0, 1_000_000),
-      minDelay,
-      maxDelay: integer("reconnect.maxDelay", r.maxDelay, Math.max(DEFAULT_RECONNECT_MAX_DELAY, minDelay), minDelay, 2 ** 31 - 1),
-    };
-    if (Number.isNaN(reconnect.retries)) throw invalidType("reconnect.retries", "a number", undefined);
-  }
+  const reconnect = resolveReconnect(options.reconnect);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidType("signal", "an AbortSignal", options.signal);
   let proxy: string | "env" | undefined;
   if (options.proxy === true) proxy = "env";

@@ -1,7 +1,5 @@
 // connect() and ClientWebSocket: outgoing connections on the same I/O thread as the servers.
 import { EventEmitter } from "node:events";
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { checkClose } from "./close-codes.js";
 import {
   parseTarget,
@@ -13,31 +11,14 @@ import {
   type Target,
 } from "./client-options.js";
 import { ConnectError, connectFailure } from "./errors.js";
+import { reopensAfter, retriesAfter, retryDelay } from "./reconnect.js";
+import { resolveHost } from "./resolve-host.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
 import type { ClientWebSocketEvents } from "./client-events.js";
 import { messagesOf, type ClientMessage } from "./client-messages.js";
 import { pingPayload, sendArgs, type SendData } from "./send-args.js";
 import { SendStatus } from "./send-status.js";
 import { ReadyState, SocketCore } from "./socket-core.js";
-
-// Close codes after which a `reconnect` client reopens: the server went away or is
-// temporarily unable (1001, 1011-1014) or the connection dropped (1006).
-const TRANSIENT_CLOSE = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
-
-function retryable(err: ConnectError): boolean {
-  switch (err.reason) {
-    case "refused":
-    case "network":
-    case "timeout":
-      return true;
-    case "status":
-      return err.status >= 500;
-    case "dns":
-      return err.code === "EAI_AGAIN";
-    default:
-      return false;
-  }
-}
 
 // "waiting": a reconnect is scheduled.
 type Phase = "resolving" | "connecting" | "open" | "closing" | "waiting" | "closed";
@@ -281,15 +262,12 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     const proxy = this.#proxy;
     const name = proxy ? proxy.hostname : t.hostname;
     // lws connects to a Unix domain socket for an address that starts with "+".
-    let address = t.socketPath !== undefined ? `+${t.socketPath}` : name;
-    if (t.socketPath === undefined && isIP(address) === 0) {
-      try {
-        address = (await lookup(name)).address;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
-        this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${name}${proxy ? " (the proxy)" : ""} (${code})`, this.url, 0, { cause: err }));
-        return;
-      }
+    const resolved = t.socketPath !== undefined ? `+${t.socketPath}` : resolveHost(name);
+    const address = typeof resolved === "string" ? resolved : await resolved;
+    if (typeof address !== "string") {
+      const { code, cause } = address;
+      this.#attemptFailed(new ConnectError("dns", code, `cannot resolve ${name}${proxy ? " (the proxy)" : ""} (${code})`, this.url, 0, { cause }));
+      return;
     }
     if (this.#abortRequested) {
       this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
@@ -338,8 +316,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (err.reason === "aborted" && this.#abortCause !== undefined && err.cause === undefined) {
       err = new ConnectError("aborted", "EABORTED", "aborted by the signal", this.url, 0, { cause: this.#abortCause });
     }
-    const policy = this.#options.reconnect;
-    if (policy && !this.#abortRequested && !this.#closeRequested && retryable(err) && this.#failures < policy.retries) {
+    if (!this.#abortRequested && !this.#closeRequested && retriesAfter(this.#options.reconnect, err, this.#failures)) {
       this.#failures++;
       this.#scheduleRetry();
       return;
@@ -356,9 +333,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   }
 
   #scheduleRetry(): void {
-    const policy = this.#options.reconnect!;
-    const ceiling = Math.min(policy.maxDelay, policy.minDelay * 2 ** (this.#failures - 1));
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const delay = retryDelay(this.#options.reconnect!, this.#failures);
     this.#phase = "waiting";
     this.#syncHold();
     // The timer keeps the process alive while waiting, unless unref()'d.
@@ -530,8 +505,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     this.#phase = "closed";
     this.#syncHold();
     this.#reactor!.remove(this.#id);
-    const policy = this.#options.reconnect;
-    const reopen = policy !== undefined && policy.retries > 0 && !this.#closeRequested && TRANSIENT_CLOSE.has(code);
+    const reopen = !this.#closeRequested && reopensAfter(this.#options.reconnect, code);
     this.emit("close", code, reason, reopen);
     if (reopen && !this.#closeRequested) {
       // The drop counts as the first failure.

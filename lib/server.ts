@@ -1,10 +1,9 @@
 // createServer() and the Server it resolves to.
-import { lookup } from "node:dns/promises";
 import type { IncomingMessage } from "node:http";
-import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { attach, detach, handOver } from "./attach.js";
 import { ClosedError, invalidType, ListenError, withCode } from "./errors.js";
+import { resolveHost } from "./resolve-host.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
 import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
 import { checkTopic, sendArgs, type SendData } from "./send-args.js";
@@ -701,15 +700,15 @@ function nativeTls(tls: ResolvedTls): NativeTlsOptions {
  */
 export async function createServer<T = unknown>(options: ServerOptions<T> = {}): Promise<Server<T>> {
   const resolved = resolveServerOptions(options);
-  if (resolved.attach === undefined && resolved.host !== "" && isIP(resolved.host) === 0) {
+  if (resolved.attach === undefined && resolved.host !== "") {
     const name = resolved.host;
-    try {
-      resolved.host = (await lookup(name)).address;
-    } catch (err) {
-      // A host that does not resolve cannot be listened on: a ListenError with the DNS code.
-      const code = (err as NodeJS.ErrnoException).code ?? "ENOTFOUND";
-      throw new ListenError(code, `cannot listen on ${name}: it does not resolve (${code})`, name, resolved.port, { cause: err });
+    const answer = resolveHost(name);
+    const address = typeof answer === "string" ? answer : await answer;
+    // A host that does not resolve cannot be listened on: a ListenError with the DNS code.
+    if (typeof address !== "string") {
+      throw new ListenError(address.code, `cannot listen on ${name}: it does not resolve (${address.code})`, name, resolved.port, { cause: address.cause });
     }
+    resolved.host = address;
   }
   const tls = resolved.tls === undefined ? undefined : await resolveTls(resolved.tls);
   return new Server<T>(resolved, tls)._start();
