@@ -1,5 +1,6 @@
 // lwsnode: WebSocket server and client for Node.js, networking on a native I/O thread.
-export { createServer, Server, type ServerStats } from "./server.js";
+export { createServer, Server } from "./server.js";
+export type { ServerStats } from "./server-stats.js";
 export type { ServerOptions, ServerHandlers, PerMessageDeflateOptions } from "./server-options.js";
 export type { HttpHandler, HttpRequest, HttpResponse } from "./http-handler.js";
 export { ServerWebSocket } from "./server-websocket.js";

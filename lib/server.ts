@@ -1,68 +1,27 @@
-// createServer() and the Server it resolves to.
+// createServer() and the Server it resolves to: listening, closing, the process hold, and the
+// sockets it opens. Its parts live beside it: server-upgrade.ts (handshakes decided in JS),
+// server-topics.ts (publish and the Redis bridge), server-tls.ts (setTls, client certificates),
+// server-stats.ts (stats()), attach.ts (sharing a node:http server's port).
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { attach, detach, handOver } from "./attach.js";
+import { attach, detach } from "./attach.js";
 import { ClosedError, invalidType, ListenError, withCode } from "./errors.js";
-import { resolveHost } from "./resolve-host.js";
-import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
-import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
-import { checkTopic, sendArgs, type SendData } from "./send-args.js";
-import { PublishStatus } from "./send-status.js";
-import { ServerWebSocket, type SocketHost } from "./server-websocket.js";
-import { SocketCore } from "./socket-core.js";
-import { decodePeerCertificate, type PeerCertificate, type ResolvedTls, resolveTls, TlsConfigError, type TlsOptions } from "./tls-options.js";
-import type { NativeTlsOptions } from "./native.js";
 import type { PublisherHandle } from "./publisher.js";
 import { TopicBridge } from "./pubsub/bridge.js";
 import { newOrigin } from "./pubsub/envelope.js";
 import { portablePubSub } from "./pubsub/options.js";
-import { decodeUpgradeRequest, rejectResponse, resolveDecision } from "./upgrade.js";
-import { httpResponse } from "./http-handler.js";
-
-/** A snapshot of a server's counters (`server.stats()`). */
-export interface ServerStats {
-  /** Open connections. */
-  connections: number;
-  /** Connections accepted since listening. */
-  connectionsTotal: number;
-  /** Upgrades refused: wrong path, limits, the `upgrade` handler, or closing. */
-  rejected: number;
-  /** Whole messages received (after reassembly). */
-  messagesIn: number;
-  /** Payload bytes of the messages received. */
-  bytesIn: number;
-  /** Frames written: a publish to 1,000 subscribers counts 1,000. */
-  messagesOut: number;
-  /** Payload bytes written. */
-  bytesOut: number;
-  /** Payload bytes queued on the I/O thread, not yet written. */
-  queuedBytes: number;
-  /** Messages not sent because a socket was over `maxBackpressure` (sends and publish deliveries). */
-  dropped: number;
-  /** With `pubsub`: messages Redis acknowledged. */
-  pubsubPublished?: number;
-  /** With `pubsub`: messages waiting for Redis to come back. */
-  pubsubBuffered?: number;
-  /** With `pubsub`: messages lost (buffer full while Redis was away, or in flight when the connection broke). */
-  pubsubDropped?: number;
-  /** With `pubsub`: of `pubsubDropped`, those in flight when the connection broke (Redis may have delivered them). */
-  pubsubUnconfirmed?: number;
-  /** With `pubsub`: messages received from other servers and delivered here. */
-  pubsubReceived?: number;
-  /** With `pubsub`: whether the Redis connection is up. */
-  pubsubConnected?: boolean;
-}
-
-// Field order of native/server_stats.h.
-const STAT_CONNECTIONS = 0;
-const STAT_CONNECTIONS_TOTAL = 1;
-const STAT_REJECTED = 2;
-const STAT_MESSAGES_IN = 3;
-const STAT_BYTES_IN = 4;
-const STAT_MESSAGES_OUT = 5;
-const STAT_BYTES_OUT = 6;
-const STAT_QUEUED_BYTES = 7;
-const STAT_DROPPED = 8;
+import { currentReactor, reportUncaught, type Endpoint, type Reactor } from "./reactor.js";
+import { resolveHost } from "./resolve-host.js";
+import { checkTopic, sendArgs, type SendData } from "./send-args.js";
+import { PublishStatus } from "./send-status.js";
+import { resolveServerOptions, type ResolvedServerOptions, type ServerHandlers, type ServerOptions } from "./server-options.js";
+import { serverStats, type ServerStats } from "./server-stats.js";
+import { nativeTls, ServerTls } from "./server-tls.js";
+import { ServerTopics } from "./server-topics.js";
+import { ServerUpgrades } from "./server-upgrade.js";
+import { ServerWebSocket, type SocketHost } from "./server-websocket.js";
+import { SocketCore } from "./socket-core.js";
+import { type ResolvedTls, resolveTls, type TlsOptions } from "./tls-options.js";
 
 type State = "starting" | "listening" | "closing" | "closed";
 
@@ -87,24 +46,16 @@ export class Server<T = unknown> implements Endpoint {
   #lastAddress = ""; // the remoteAddress of the last socket opened (see _open)
   #stats?: Float64Array; // live native counters (shared memory)
   #droppedSends = 0;
-  // topic -> subscribed sockets, mirrored in JS: publish() counts each one's bufferedAmount.
-  #subscribers = new Map<string, Set<ServerWebSocket<T>>>();
   #sockets = new Set<ServerWebSocket<T>>(); // open sockets, for broadcast()'s accounting
   #listen?: { resolve(server: Server<T>): void; reject(err: Error): void };
   #closed?: Promise<void>;
   #resolveClosed?: () => void;
 
-  #tls?: ResolvedTls;
+  #tls?: ResolvedTls; // until listen() hands it to the native side
   #isTls: boolean;
-  // The peer certificate of the Open/Upgrade event that follows its PeerCert event.
-  #nextPeer?: { id: number; forUpgrade: boolean; cert: PeerCertificate };
-  #tlsRequests = new Map<number, { resolve(): void; reject(err: Error): void }>();
-  #tlsSeq = 0;
-  // ws.data the upgrade handler chose, by handshake, until its socket opens (or never will).
-  #upgradeData = new Map<number, T>();
-  // Attached: the Node request of each handover, until its handshake reaches the hook.
-  #handedOver = new Map<number, IncomingMessage>();
-  #nextAttachId = 1;
+  #tlsState: ServerTls;
+  #upgrades: ServerUpgrades<T>;
+  #topics: ServerTopics<T>;
   // Topics bridged through Redis (`pubsub`), and this server's id in its envelopes.
   #bridge?: TopicBridge;
   #origin?: Buffer;
@@ -118,12 +69,16 @@ export class Server<T = unknown> implements Endpoint {
     this.#handlers = options.handlers;
     if (options.pubsub) {
       this.#origin = newOrigin();
-      this.#bridge = new TopicBridge(options.pubsub, this.#origin, (topic, payload, isBinary, compress) =>
-        this.#deliverRemote(topic, payload, isBinary, compress),
-      );
+      this.#bridge = new TopicBridge(options.pubsub, this.#origin, (topic, payload, isBinary, compress) => {
+        if (this.#state === "listening") this.#topics.deliverRemote(topic, payload, isBinary, compress);
+      });
     }
     this.#reactor = currentReactor();
     this.#id = this.#reactor.add(this);
+    this.#tlsState = new ServerTls(this.#reactor.native, this.#id);
+    this.#upgrades = new ServerUpgrades(this.#reactor.native, this.#id, options, () => this.#state === "closed");
+    const topics = new ServerTopics<T>(this.#reactor, this.#id, this.#bridge);
+    this.#topics = topics;
     const handlers = this.#handlers;
     // All a socket may reach of its server (see SocketHost): no socket sees the rest.
     this.#host = {
@@ -132,8 +87,9 @@ export class Server<T = unknown> implements Endpoint {
       droppedSend: () => {
         this.#droppedSends++;
       },
-      subscribed: (topic, ws, joined) => this.#subscribed(topic, ws, joined),
-      publish: (topic, data, isBinary, sender, compress) => this.#publish(topic, data, isBinary, sender, compress),
+      subscribed: (topic, ws, joined) => topics.subscribed(topic, ws, joined),
+      publish: (topic, data, isBinary, sender, compress) =>
+        this.#state === "listening" ? topics.publish(topic, data, isBinary, sender, compress) : PublishStatus.NOT_PUBLISHED,
       message: (ws, data, isBinary) => handlers.message?.(ws, data, isBinary),
       drain: (ws) => handlers.drain?.(ws),
       pong: (ws, data) => handlers.pong?.(ws, data),
@@ -175,22 +131,12 @@ export class Server<T = unknown> implements Endpoint {
       socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 20\r\nconnection: close\r\n\r\nService Unavailable\n");
       return;
     }
-    const attachId = this.#nextAttachId++;
-    if (this.#nextAttachId > 0xffffffff) this.#nextAttachId = 1;
-    const hooked = this.#handlers.upgrade !== undefined || this.#options.pathFilter !== undefined;
-    if (hooked) {
-      this.#handedOver.set(attachId, req);
-      // A handshake refused before the hook (malformed, limits) never comes back for it.
-      setTimeout(() => this.#handedOver.delete(attachId), this.#options.handshakeTimeout).unref();
-    }
-    if (!handOver(this.#reactor.native, this.#id, req, socket, head, attachId)) this.#handedOver.delete(attachId);
+    this.#upgrades.handOver(req, socket, head);
   }
 
   /** @internal Whether an upgrade to `path` is this server's (attached). */
   _wantsPath(path: string): boolean {
-    const o = this.#options;
-    if (o.paths.length > 0) return o.paths.includes(path);
-    return o.pathFilter ? o.pathFilter(path) === true : true;
+    return this.#upgrades.wantsPath(path);
   }
 
   /** The address it listens on; `""` means every interface. */
@@ -239,7 +185,8 @@ export class Server<T = unknown> implements Endpoint {
   publish(topic: string, data: SendData, isBinary: boolean = typeof data !== "string", compress: boolean = true): PublishStatus {
     checkTopic(topic);
     const bytes = sendArgs("server.publish(topic, data, isBinary?, compress?)", data, isBinary, compress);
-    return this.#publish(topic, bytes, isBinary, undefined, compress);
+    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
+    return this.#topics.publish(topic, bytes, isBinary, undefined, compress);
   }
 
   /**
@@ -264,7 +211,7 @@ export class Server<T = unknown> implements Endpoint {
 
   /** Sockets subscribed to `topic`. */
   subscriberCount(topic: string): number {
-    return this.#subscribers.get(topic)?.size ?? 0;
+    return this.#topics.count(topic);
   }
 
   /**
@@ -287,85 +234,7 @@ export class Server<T = unknown> implements Endpoint {
 
   /** Live counters; reading them costs no call into native code. */
   stats(): ServerStats {
-    const local = this.#localStats();
-    if (!this.#bridge) return local;
-    const b = this.#bridge.counters();
-    return { ...local, pubsubPublished: b.published, pubsubBuffered: b.buffered, pubsubDropped: b.dropped, pubsubUnconfirmed: b.unconfirmed, pubsubReceived: b.received, pubsubConnected: b.connected };
-  }
-
-  #localStats(): ServerStats {
-    const v = this.#stats;
-    if (!v) {
-      return { connections: 0, connectionsTotal: 0, rejected: 0, messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, queuedBytes: 0, dropped: this.#droppedSends };
-    }
-    return {
-      connections: v[STAT_CONNECTIONS]!,
-      connectionsTotal: v[STAT_CONNECTIONS_TOTAL]!,
-      rejected: v[STAT_REJECTED]!,
-      messagesIn: v[STAT_MESSAGES_IN]!,
-      bytesIn: v[STAT_BYTES_IN]!,
-      messagesOut: v[STAT_MESSAGES_OUT]!,
-      bytesOut: v[STAT_BYTES_OUT]!,
-      queuedBytes: v[STAT_QUEUED_BYTES]!,
-      dropped: v[STAT_DROPPED]! + this.#droppedSends,
-    };
-  }
-
-  // `sender`: the socket publishing (it receives nothing), if any.
-  #publish(
-    topic: string,
-    data: string | ArrayBufferView,
-    isBinary: boolean,
-    sender: ServerWebSocket<T> | undefined,
-    compress: boolean,
-  ): PublishStatus {
-    if (this.#state !== "listening") return PublishStatus.NOT_PUBLISHED;
-    const subscribers = this.#subscribers.get(topic);
-    let status: PublishStatus = PublishStatus.NOT_PUBLISHED;
-    if (subscribers !== undefined && !(subscribers.size === 1 && sender !== undefined && subscribers.has(sender))) {
-      const bytes = this.#reactor.native.publish(this.#id, topic, data, isBinary, sender?._slot ?? -1, compress);
-      this.#reactor.cork();
-      status = this.#account(subscribers, bytes, sender);
-    }
-    if (!this.#bridge) return status;
-    this.#bridge.publish(topic, data, isBinary, compress); // other servers (our echo is skipped)
-    return status === PublishStatus.NOT_PUBLISHED ? PublishStatus.SUCCESS : status;
-  }
-
-  // A message another bridged server published: one native fan-out, as a local publish.
-  #deliverRemote(topic: string, payload: Buffer, isBinary: boolean, compress: boolean): void {
-    const subscribers = this.#subscribers.get(topic);
-    if (this.#state !== "listening" || subscribers === undefined) return;
-    const bytes = this.#reactor.native.publish(this.#id, topic, payload, isBinary, -1, compress);
-    this.#reactor.cork(); // one wakeup for every message of this turn
-    this.#account(subscribers, bytes, undefined);
-  }
-
-  // Every receiver's bufferedAmount counts the message from now on (the fan-out on the I/O
-  // thread comes later, in command order); receivers it leaves at the high-water mark or above
-  // get a drain watch, queued after the message.
-  #account(receivers: Set<ServerWebSocket<T>>, bytes: number, sender: ServerWebSocket<T> | undefined): PublishStatus {
-    let pressured = false;
-    for (const ws of receivers) {
-      if (ws !== sender && ws._published(bytes)) pressured = true;
-    }
-    return pressured ? PublishStatus.BACKPRESSURE : PublishStatus.SUCCESS;
-  }
-
-  // `ws` joined (true) or left (false) `topic`.
-  #subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void {
-    let set = this.#subscribers.get(topic);
-    if (joined) {
-      if (!set) this.#subscribers.set(topic, (set = new Set()));
-      set.add(ws);
-    } else if (set) {
-      set.delete(ws);
-      if (set.size === 0) this.#subscribers.delete(topic);
-    }
-    const n = this.#subscribers.get(topic)?.size ?? 0;
-    // The Redis channel follows local membership: joined by the first socket, left by the last.
-    if (n === 1 && joined) this.#bridge?.join(topic);
-    else if (n <= 0) this.#bridge?.leave(topic);
+    return serverStats(this.#stats, this.#droppedSends, this.#bridge?.counters());
   }
 
   /**
@@ -466,31 +335,17 @@ export class Server<T = unknown> implements Endpoint {
     if (!this.#isTls) throw invalidType("setTls", "called on a server created with a tls option", undefined);
     const resolved = await resolveTls(tls);
     if (this.#state === "closed" || this.#state === "closing") throw new ClosedError("setTls on a closed server");
-    const seq = ++this.#tlsSeq;
-    const done = new Promise<void>((resolve, reject) => this.#tlsRequests.set(seq, { resolve, reject }));
-    this.#reactor.native.setTls(this.#id, seq, nativeTls(resolved));
-    return done;
+    return this.#tlsState.replace(resolved);
   }
 
   /** @internal */
   _tlsApplied(seq: number, error: string): void {
-    const request = this.#tlsRequests.get(seq);
-    this.#tlsRequests.delete(seq);
-    if (!request) return;
-    if (error === "") request.resolve();
-    else request.reject(new TlsConfigError(error.startsWith("ERR_TLS_CIPHERS") ? "ERR_TLS_CIPHERS" : "ERR_TLS_CERT", error.slice(error.indexOf(" ") + 1)));
+    this.#tlsState.applied(seq, error);
   }
 
   /** @internal */
   _peerCert(id: number, forUpgrade: boolean, bytes: Buffer): void {
-    const cert = decodePeerCertificate(bytes);
-    this.#nextPeer = cert ? { id, forUpgrade, cert } : undefined;
-  }
-
-  #takePeer(id: number, forUpgrade: boolean): PeerCertificate | undefined {
-    const next = this.#nextPeer;
-    this.#nextPeer = undefined;
-    return next && next.id === id && next.forUpgrade === forUpgrade ? next.cert : undefined;
+    this.#tlsState.peerCert(id, forUpgrade, bytes);
   }
 
   /** @internal */
@@ -543,12 +398,9 @@ export class Server<T = unknown> implements Endpoint {
     if (address === this.#lastAddress) address = this.#lastAddress;
     else this.#lastAddress = address;
     const ws = new ServerWebSocket<T>(new SocketCore(this.#reactor, slot, true), this.#host, address, opened.slice(a + 1, b), url, headers);
-    const peer = this.#takePeer(slot, false);
+    const peer = this.#tlsState.takePeer(slot, false);
     if (peer) ws._setPeerCertificate(peer);
-    if (upgradeId !== 0 && this.#upgradeData.has(upgradeId)) {
-      ws.data = this.#upgradeData.get(upgradeId)!;
-      this.#upgradeData.delete(upgradeId);
-    }
+    this.#upgrades.giveData(upgradeId, ws);
     this.#connections++;
     this.#sockets.add(ws);
     try {
@@ -561,93 +413,24 @@ export class Server<T = unknown> implements Endpoint {
 
   /** @internal An upgrade request parked natively until we decide. */
   _upgrade(upgradeId: number, bytes: Buffer, attachId = 0): void {
-    const httpRequest = attachId === 0 ? undefined : this.#handedOver.get(attachId);
-    if (httpRequest) this.#handedOver.delete(attachId);
-    const request = decodeUpgradeRequest(bytes, httpRequest, this.#takePeer(upgradeId, true));
-    const filter = this.#options.pathFilter;
-    const hook = this.#handlers.upgrade;
-    let result: unknown;
-    try {
-      if (filter && filter(request.path) !== true) {
-        this.#decide(upgradeId, { status: 404 }, request);
-        return;
-      }
-      result = hook ? hook(request) : undefined;
-    } catch (err) {
-      this.#hookFailed(upgradeId, err);
-      return;
-    }
-    if (result instanceof Promise || (typeof result === "object" && result !== null && typeof (result as { then?: unknown }).then === "function")) {
-      (result as Promise<unknown>).then(
-        (value) => this.#decide(upgradeId, value, request),
-        (err: unknown) => this.#hookFailed(upgradeId, err),
-      );
-    } else {
-      this.#decide(upgradeId, result, request);
-    }
+    this.#upgrades.upgrade(upgradeId, bytes, attachId, this.#tlsState.takePeer(upgradeId, true));
   }
 
   /** @internal A plain HTTP request for the `http` handler. */
   _httpRequest(requestId: number, bytes: Buffer): void {
-    const { method, url, path, headers, remoteAddress } = decodeUpgradeRequest(bytes);
-    const request = Object.freeze({ method, url, path, headers, remoteAddress });
-    const isWebSocketPath = this._wantsPath(path);
-    const answer = (result: unknown): void => {
-      if (this.#state === "closed") return;
-      let response: Buffer;
-      try {
-        response = httpResponse(result, method, isWebSocketPath);
-      } catch (err) {
-        this.#hookFailed(requestId, err);
-        return;
-      }
-      this.#reactor.native.upgradeReject(this.#id, requestId, response);
-    };
-    let result: unknown;
-    try {
-      result = this.#handlers.http!(request);
-    } catch (err) {
-      this.#hookFailed(requestId, err);
-      return;
-    }
-    if (result instanceof Promise) result.then(answer, (err: unknown) => this.#hookFailed(requestId, err));
-    else answer(result);
+    this.#upgrades.httpRequest(requestId, bytes);
   }
 
   /** @internal */
   _upgradeGone(upgradeId: number): void {
-    this.#upgradeData.delete(upgradeId);
-  }
-
-  #decide(upgradeId: number, result: unknown, request: ReturnType<typeof decodeUpgradeRequest>): void {
-    let decision;
-    try {
-      decision = resolveDecision<T>(result, request);
-    } catch (err) {
-      this.#hookFailed(upgradeId, err);
-      return;
-    }
-    if (this.#state === "closed") return;
-    if (decision.accept) {
-      if (decision.data !== undefined) this.#upgradeData.set(upgradeId, decision.data);
-      this.#reactor.native.upgradeAccept(this.#id, upgradeId, decision.protocol, decision.headerLines);
-    } else {
-      this.#reactor.native.upgradeReject(this.#id, upgradeId, decision.response);
-    }
-  }
-
-  // A throwing hook must not take the process down: the client gets 500, the error a warning.
-  #hookFailed(upgradeId: number, err: unknown): void {
-    if (this.#state !== "closed") this.#reactor.native.upgradeReject(this.#id, upgradeId, rejectResponse(500));
-    process.emitWarning(err instanceof Error ? err : String(err), { type: "LwsnodeUpgradeWarning", code: "ERR_UPGRADE_HANDLER" });
+    this.#upgrades.gone(upgradeId);
   }
 
   #finish(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#reactor.native.closePublishers(this.#id);
-    for (const request of this.#tlsRequests.values()) request.reject(new ClosedError("the server closed before setTls was applied"));
-    this.#tlsRequests.clear();
+    this.#tlsState.closed();
     this.#syncHold();
     this.#reactor.remove(this.#id);
     // The bridge's connections go too, so a process whose servers are closed exits by itself.
@@ -664,21 +447,6 @@ export class Server<T = unknown> implements Endpoint {
     else if (!want && this.#holding) this.#reactor.unhold();
     this.#holding = want;
   }
-}
-
-function nativeTls(tls: ResolvedTls): NativeTlsOptions {
-  return {
-    tlsCert: tls.cert,
-    tlsKey: tls.key,
-    tlsChain: tls.chain,
-    tlsSni: tls.sni,
-    tlsClientCa: tls.clientCa,
-    tlsRequestCert: tls.requestCert,
-    tlsRejectUnauthorized: tls.rejectUnauthorized,
-    tlsMinVersion: tls.minVersion,
-    tlsCiphers: tls.ciphers,
-    tlsCiphersuites: tls.ciphersuites,
-  };
 }
 
 /**
