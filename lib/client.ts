@@ -11,6 +11,7 @@ import {
   type Target,
 } from "./client-options.js";
 import { ConnectError, connectFailure } from "./errors.js";
+import { Keepalive } from "./keepalive.js";
 import { reopensAfter, retriesAfter, retryDelay } from "./reconnect.js";
 import { resolveHost } from "./resolve-host.js";
 import { currentReactor, reportUncaught, type Endpoint, type Reactor, type SocketEvents } from "./reactor.js";
@@ -52,7 +53,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
   #abortCause: unknown; // the signal's reason, once options.signal aborted
   #proxy: ProxyTarget | undefined;
   #heard = 0; // bumped by everything received; the keepalive timer compares it
-  #keepalive?: NodeJS.Timeout;
+  #keepalive?: Keepalive;
   #signalCleanup?: () => void;
   #held?: (() => void)[]; // events waiting for the first listeners (see _open)
   #settle?: { resolve(ws: ClientWebSocket): void; reject(err: Error): void };
@@ -419,7 +420,19 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       this.#reactor!.native.holdAcks(false); // after what the held handlers sent
     });
     if (reopened) this.#deliver(() => this.emit("reconnect"));
-    if (this.#options.pingInterval > 0) this.#startKeepalive();
+    const { pingInterval, pongTimeout } = this.#options;
+    if (pingInterval > 0) {
+      this.#keepalive = new Keepalive(
+        {
+          isOpen: () => this.#phase === "open",
+          heard: () => this.#heard,
+          ping: () => this.ping("keepalive"),
+          dead: () => this.#terminateForKeepalive(),
+        },
+        pingInterval,
+        pongTimeout,
+      );
+    }
     // The connection's events (a separate object: Endpoint and SocketEvents both have _closed).
     return {
       // The hot path: no closure unless events are being held back.
@@ -442,41 +455,13 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         this.#deliver(() => this.emit("pong", data));
       },
       _closed: (code, reason, counter) => {
-        clearTimeout(this.#keepalive);
+        this.#keepalive?.stop();
         this.#keepalive = undefined;
         // The slot is released after this dispatch: stop using it now, report the close in order.
         core.closed(counter);
         this.#deliver(() => this.#onClose(code, reason));
       },
     };
-  }
-
-  // Keepalive: after pingInterval ms with nothing received, ping; if nothing arrives within
-  // pongTimeout ms more, the peer is gone (half-open): drop the connection (1006).
-  #startKeepalive(): void {
-    const { pingInterval, pongTimeout } = this.#options;
-    let heard = this.#heard;
-    const idle = (): void => {
-      this.#keepalive = undefined;
-      if (this.#phase !== "open") return;
-      if (this.#heard !== heard) {
-        heard = this.#heard;
-        this.#keepalive = setTimeout(idle, pingInterval).unref();
-        return;
-      }
-      this.ping("keepalive");
-      this.#keepalive = setTimeout(() => {
-        this.#keepalive = undefined;
-        if (this.#phase !== "open") return;
-        if (this.#heard !== heard) {
-          heard = this.#heard;
-          this.#keepalive = setTimeout(idle, pingInterval).unref();
-        } else {
-          this.#terminateForKeepalive();
-        }
-      }, pongTimeout).unref();
-    };
-    this.#keepalive = setTimeout(idle, pingInterval).unref();
   }
 
   // A dead peer is a drop, not our close: a `reconnect` client reopens it.
