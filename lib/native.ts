@@ -100,7 +100,7 @@ export interface NativeConnectOptions {
  * results come back as event records through the dispatch callback.
  */
 export interface NativeReactor {
-  /** Opens a vhost; returns its live stats (see STAT_* in server.ts), updated by the I/O thread. */
+  /** Opens a vhost; returns its live stats (see STAT_* in server-stats.ts), updated by the I/O thread. */
   listen(options: NativeListenOptions): Float64Array;
   /** Copies `data` once into a native frame and queues it for `slot`; returns its payload bytes. */
   send(slot: number, data: string | ArrayBufferView, binary: boolean, flags: number): number;

@@ -8,7 +8,7 @@
 namespace lwsnode {
 
 struct ServerStats {
-  // Order shared with lib/server.ts (STAT_* indices).
+  // Order shared with lib/server-stats.ts (STAT_* indices).
   enum Field : size_t {
     Connections,       // open now
     ConnectionsTotal,  // accepted since listen
