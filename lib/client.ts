@@ -370,8 +370,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
     if (this.#abortRequested) {
       // close() while connecting crossed the handshake: the I/O thread terminates this
       // connection (abortConnect); it never opens for JS.
-      const core = new SocketCore(this.#reactor!, slot, false);
-      this.#core = core;
+      const previous = this.#core; // a reconnect's dropped connection: its final bufferedAmount stays
+      this.#core = new SocketCore(this.#reactor!, slot, false);
       this.#phase = "closing";
       this.#syncHold();
       const ignore = (): void => {};
@@ -380,8 +380,8 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
         _drain: ignore,
         _ping: ignore,
         _pong: ignore,
-        _closed: (_code, _reason, counter) => {
-          core.closed(counter);
+        _closed: () => {
+          this.#core = previous;
           this.#reactor!.remove(this.#id);
           this.#attemptFailed(new ConnectError("aborted", "EABORTED", "the connection attempt was aborted", this.url));
         },
