@@ -69,7 +69,7 @@ describe("staged sends", () => {
       expected.push({ bytes: Buffer.from(backing.subarray(8, 24)) });
       ws.send(backing.subarray(5, 9)); // a view into the middle of a larger buffer
       expected.push({ bytes: Buffer.from(backing.subarray(5, 9)) });
-      ws.send(backing.buffer.slice(backing.byteOffset, backing.byteOffset + 3)); // an ArrayBuffer
+      ws.send((backing.buffer as ArrayBuffer).slice(backing.byteOffset, backing.byteOffset + 3)); // an ArrayBuffer
       expected.push({ bytes: Buffer.from(backing.subarray(0, 3)) });
       ws.send("text as binary", true);
       expected.push({ bytes: Buffer.from("text as binary") });
