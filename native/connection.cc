@@ -37,22 +37,22 @@ Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot
       server_(&server),
       options_(server.options()),
       stats_(server.stats()),
-      masked_(false),
       wsi_(wsi),
       slot_(slot),
       counter_(reactor.slots().counter(slot)),
-      lastActivityMs_(reactor.nowMs()) {}
+      lastActivityMs_(reactor.nowMs()),
+      masked_(false) {}
 
 Connection::Connection(Reactor& reactor, const ServerOptions& limits, ServerStats& stats, lws* wsi, uint32_t slot)
     : reactor_(reactor),
       server_(nullptr),
       options_(limits),
       stats_(stats),
-      masked_(true),
       wsi_(wsi),
       slot_(slot),
       counter_(reactor.slots().counter(slot)),
-      lastActivityMs_(reactor.nowMs()) {}
+      lastActivityMs_(reactor.nowMs()),
+      masked_(true) {}
 
 Connection::~Connection() {
   if (closing_) lws_sul_cancel(&closing_->deadline.sul);  // runs in CLOSED, while the context is alive
@@ -136,8 +136,8 @@ int Connection::onReceive(const void* in, size_t len) {
 
 int Connection::failMessage(int code, const char* reason) {
   // lws asks to send this close next (onCloseHold): it is held until JS saw what came before.
-  closeCode_ = code;
-  closeReason_ = reason;
+  closing().code = code;
+  closing().reason = reason;
   lws_close_reason(wsi_, static_cast<lws_close_status>(code),
                    reinterpret_cast<unsigned char*>(const_cast<char*>(reason)), std::strlen(reason));
   return -1;
@@ -177,8 +177,9 @@ int Connection::onPeerClose(const uint8_t* in, size_t len) {
   if (closeRequested_ || sentClose_) return 0;  // our close is on its way: lws answers as usual
   // Our reply echoes the peer's code (an empty close gets 1000) once JS has answered what
   // arrived before it.
-  closeCode_ = closing().peerCode == LWS_CLOSE_STATUS_NO_STATUS ? LWS_CLOSE_STATUS_NORMAL : closing().peerCode;
-  closeReason_ = closing().peerReason;
+  Closing& c = closing();
+  c.code = c.peerCode == LWS_CLOSE_STATUS_NO_STATUS ? LWS_CLOSE_STATUS_NORMAL : c.peerCode;
+  c.reason = c.peerReason;
   holdClose();
   return LWS_PEER_CLOSE_HOLD;
 }
@@ -187,8 +188,8 @@ bool Connection::onCloseHold(const uint8_t* in, size_t len) {
   if (lettingGo_ || holding_) return false;
   if (!closeRequested_ && !peerClosed_ && len >= 2) {
     // A close lws started itself (a framing error): report its code.
-    closeCode_ = (in[0] << 8) | in[1];
-    closeReason_.assign(reinterpret_cast<const char*>(in + 2), len - 2);
+    closing().code = (in[0] << 8) | in[1];
+    closing().reason.assign(reinterpret_cast<const char*>(in + 2), len - 2);
   }
   holdClose();
   return true;
@@ -284,8 +285,8 @@ void Connection::onClosed() {
     reason = &closing().peerReason;
   } else if (sentClose_ || closeRequested_ || holding_) {
     // We closed first: report our code even if a stuck peer never got the frame.
-    code = closeCode_;
-    reason = &closeReason_;
+    code = closing().code;
+    reason = &closing().reason;
   } else if (lws_get_close_length(wsi_) >= 2) {
     // lws failed the connection itself (a protocol error it detected) and sent this close.
     const uint8_t* payload = lws_get_close_payload(wsi_);
@@ -352,8 +353,8 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
   }
   if (closeRequested_) return;
   closeRequested_ = true;
-  closeCode_ = code;
-  closeReason_ = reason;
+  closing().code = code;
+  closing().reason = reason;
   armCloseDeadline();
   requestWritable();
 }
@@ -503,8 +504,9 @@ int Connection::onWritable() {
     // The queue is written: our Close is the last frame (see onCloseHold).
     sentClose_ = true;
     lettingGo_ = true;
-    lws_close_reason(wsi_, static_cast<lws_close_status>(closeCode_),
-                     reinterpret_cast<unsigned char*>(closeReason_.data()), closeReason_.size());
+    Closing& c = closing();
+    lws_close_reason(wsi_, static_cast<lws_close_status>(c.code),
+                     reinterpret_cast<unsigned char*>(c.reason.data()), c.reason.size());
     return -1;
   }
   if (notifyDrain_) {

@@ -49,6 +49,9 @@ class Connection {
   uint32_t slot() const { return slot_; }
   lws* wsi() const { return wsi_; }
   Server* server() const { return server_; }  // null for a client connection
+  // Where the server keeps this connection in its list (Server's bookkeeping).
+  uint32_t serverIndex() const { return serverIndex_; }
+  void setServerIndex(uint32_t index) { serverIndex_ = index; }
   // permessage-deflate was negotiated: compressible messages go out compressed by `deflater`
   // (the server's, or the client's own), which outlives this connection's sends.
   void enableDeflate(Deflater& deflater) { deflater_ = &deflater; }
@@ -131,13 +134,14 @@ class Connection {
     uint32_t index;  // position in topic->subscribers()
   };
 
+  // Members are ordered to leave no padding: 10k idle connections are 10k Connections.
   Reactor& reactor_;
   Server* server_;  // null for a client connection
   const ServerOptions& options_;
   ServerStats& stats_;
-  const bool masked_;  // client: frames leave masked
   lws* wsi_;
   uint32_t slot_;
+  uint32_t holdBatch_ = 0;   // a held close waits until JS has seen this batch (onCloseHold)
   std::atomic<double>& counter_;  // JS-visible: natively queued bytes minus written bytes
 
   std::vector<FrameRef> queue_;  // outbound, written from head_
@@ -146,10 +150,11 @@ class Connection {
   size_t queuedBytes_ = 0;       // payload bytes in queue_ not yet written
   std::vector<Subscription> subscriptions_;
   uint64_t lastActivityMs_;   // last message or pong received (loop clock)
-  bool pingOutstanding_ = false;
   Deflater* deflater_ = nullptr;  // set when permessage-deflate was negotiated
 
   Bytes rx_;  // a message being reassembled across RECEIVE callbacks
+  const bool masked_;  // client: frames leave masked
+  bool pingOutstanding_ = false;
   bool rxBinary_ = false;
   bool rxActive_ = false;
   Utf8Validator utf8_;  // state carried between the fragments of a text message
@@ -159,13 +164,11 @@ class Connection {
   bool notifyDrain_ = false;
   bool dirty_ = false;  // in the reactor's list of connections to flush this turn
   bool closeRequested_ = false;  // send a close frame once the queue is flushed
-  int closeCode_ = 0;
-  std::string closeReason_;
   bool sentClose_ = false;
-  bool holding_ = false;     // a close is held (see onCloseHold)
-  uint32_t holdBatch_ = 0;   // ... until JS has seen this batch (Reactor's numbering)
+  bool holding_ = false;     // a close is held (see onCloseHold) until JS saw holdBatch_
   bool lettingGo_ = false;   // our close is being handed to lws: do not hold it again
   bool peerClosed_ = false;
+  uint32_t serverIndex_ = 0;
   // What only a closing connection needs, allocated when its close starts: an idle
   // connection's bytes matter (10k idle sockets are the storm benchmark's 10k Connections).
   struct Closing {
@@ -176,6 +179,8 @@ class Connection {
       lws_sorted_usec_list_t sul;
       Connection* owner;
     } deadline;
+    int code = 0;        // the close we send (or sent)
+    std::string reason;
     int peerCode = 0;
     std::string peerReason;
   };
