@@ -407,7 +407,8 @@ void Server::peerAddress(lws* wsi, char* buf, size_t len) const {
 }
 
 void Server::onConnectionOpened(Connection& conn) {
-  connections_.insert(&conn);
+  conn.setServerIndex(static_cast<uint32_t>(connections_.size()));
+  connections_.push_back(&conn);
   if (addressLimits_.enabled()) {
     char addr[64] = "";
     lws_get_peer_simple(conn.wsi(), addr, sizeof addr);
@@ -420,7 +421,12 @@ void Server::onConnectionOpened(Connection& conn) {
 
 void Server::onConnectionClosed(Connection& conn) {
   for (Topic* topic : conn.topics()) leave(conn, *topic);
-  connections_.erase(&conn);
+  const uint32_t index = conn.serverIndex();
+  if (index < connections_.size() && connections_[index] == &conn) {
+    connections_[index] = connections_.back();
+    connections_[index]->setServerIndex(index);
+    connections_.pop_back();
+  }
   if (auto it = addressOf_.find(&conn); it != addressOf_.end()) {
     addressLimits_.disconnected(it->second);
     addressOf_.erase(it);

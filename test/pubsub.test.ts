@@ -400,6 +400,31 @@ describe("server.broadcast()", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(server.stats().messagesOut - before).toBe(8);
   });
+
+  it("after the first and a middle socket close, it reaches exactly the others, each once", async () => {
+    // The server keeps its open sockets in a list where a closing one's place is taken by the
+    // last: this closes a head and a middle entry so that both moves happen.
+    const { server, connect, closes } = await hub();
+    const pairs: Pair[] = [];
+    for (let i = 0; i < 5; i++) pairs.push(await connect());
+    pairs[0]!.client.close();
+    await waitFor(() => closes.length === 1, 5000, "the first close handler");
+    pairs[2]!.client.close();
+    await waitFor(() => closes.length === 2, 5000, "the second close handler");
+    const open = [pairs[1]!, pairs[3]!, pairs[4]!];
+    const late = await connect();
+    open.push(late);
+
+    const before = server.stats().messagesOut;
+    server.broadcast("once each");
+    for (const p of open) {
+      expect(await nextMessage(p.client)).toEqual({ data: Buffer.from("once each"), isBinary: false });
+      await expectNothingBefore(p);
+    }
+    // 4 broadcast frames plus the 4 markers, and nothing to the closed sockets.
+    await waitFor(() => server.stats().messagesOut - before === 8, 5000, "8 frames written");
+    await waitFor(() => server.stats().connections === 4, 5000, "4 open connections counted");
+  });
 });
 
 describe("ordering at scale", () => {
