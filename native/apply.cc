@@ -14,15 +14,20 @@
 
 namespace lwsnode {
 
-void Reactor::applyCommands() {
+void Reactor::onWake() {
+  // This thread is running loop callbacks: it passes through onPrepare before it polls again.
+  commands_.markAwake();
   std::vector<Command> cmds = commands_.takeAll();
-  for (Command& cmd : cmds) apply(cmd);
+  applyOutsideLws(cmds);
   flushDirty();  // one write per connection for the whole batch
 }
 
 void Reactor::applyBeforeSleep() {
   std::vector<Command> cmds = commands_.takeBeforeSleep();
-  if (cmds.empty()) return;
+  applyOutsideLws(cmds);
+}
+
+void Reactor::applyOutsideLws(std::vector<Command>& cmds) {
   for (Command& cmd : cmds) {
     // Outside lws's callbacks: whatever arms an lws timer (close deadlines, kills) needs an
     // lws turn to take effect; writes and subscriptions do not.

@@ -1,6 +1,5 @@
 #include "command_queue.h"
 
-#include <libwebsockets.h>
 
 namespace lwsnode {
 
@@ -47,9 +46,9 @@ void CommandQueue::sleep() {
   if (!commands_.empty()) wakeLocked();  // it saw us awake and did not wake us
 }
 
-void CommandQueue::attach(lws_context* cx) {
+void CommandQueue::attach(uv_async_t* wake) {
   std::lock_guard<std::mutex> lock(mutex_);
-  context_ = cx;
+  wake_ = wake;
   wakeInFlight_ = false;
   if (!commands_.empty()) wakeLocked();
 }
@@ -57,17 +56,18 @@ void CommandQueue::attach(lws_context* cx) {
 void CommandQueue::detach() {
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = true;
-  context_ = nullptr;
+  wake_ = nullptr;
 }
 
 void CommandQueue::wakeLocked() {
   // Cross-thread (seq_cst, paired with sleep()): an awake I/O thread takes the queue in its
   // prepare phase, before it polls again, and needs no wakeup.
   wakeWanted_.store(true, std::memory_order_seq_cst);
-  if (wakeInFlight_ || !context_ || ioAwake_.load(std::memory_order_seq_cst)) return;
+  if (wakeInFlight_ || !wake_ || ioAwake_.load(std::memory_order_seq_cst)) return;
   wakeInFlight_ = true;
-  // Cross-thread: writes lws's wakeup pipe; the I/O thread drains in EVENT_WAIT_CANCELLED.
-  lws_cancel_service(context_);
+  // Cross-thread: uv_async_send is the one libuv call safe from any thread (an eventfd write);
+  // the I/O thread drains in Reactor::onWake. Under mutex_, so detach() waits for it.
+  uv_async_send(wake_);
 }
 
 }  // namespace lwsnode

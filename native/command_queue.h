@@ -1,9 +1,11 @@
 // The JS -> I/O thread handoff: a mutex-protected vector that the I/O thread swaps out whole.
 //
 // Waking is part of the queue so that it happens under the same lock as destruction: the I/O
-// thread detaches the context (detach()) before destroying it, so lws_cancel_service() can
-// never run on a context that is going away. Only the first push after a drain wakes; JS
-// defers that wake to the end of its turn (an event dispatch, or a microtask after sends) so
+// thread detaches its wakeup handle (detach()) before closing it, so uv_async_send() can never
+// run on a handle that is going away. The wakeup is our own uv_async_t on the I/O thread's loop
+// (an eventfd write), not lws_cancel_service(): that one costs lws a pipe service and an
+// EVENT_WAIT_CANCELLED broadcast to every protocol of every vhost, plus an idle-handle turn.
+// Only the first push after a drain wakes; JS defers that wake to the end of its turn (an event dispatch, or a microtask after sends) so
 // one wakeup carries a whole burst. No push wakes an I/O thread that is awake: it looks at the
 // queue once more before it sleeps (takeBeforeSleep / sleep).
 #pragma once
@@ -15,7 +17,7 @@
 
 #include "command.h"
 
-struct lws_context;
+#include <uv.h>
 
 namespace lwsnode {
 
@@ -41,9 +43,9 @@ class CommandQueue {
   // for since takeBeforeSleep, wakes it at once (its poll returns immediately).
   void sleep();
 
-  // I/O thread: attach once the context exists (commands pushed before are drained then),
-  // detach before destroying it (later pushes are refused and never wake).
-  void attach(lws_context* cx);
+  // I/O thread: attach the wakeup once the loop can run its callback (commands pushed before
+  // are drained then), detach before closing it (later pushes are refused and never wake).
+  void attach(uv_async_t* wake);
   void detach();
 
  private:
@@ -51,7 +53,7 @@ class CommandQueue {
 
   std::mutex mutex_;
   std::vector<Command> commands_;
-  lws_context* context_ = nullptr;
+  uv_async_t* wake_ = nullptr;  // the I/O thread's wakeup; null until attached, after detach
   bool wakeInFlight_ = false;
   std::atomic<bool> ioAwake_{false};  // written by the I/O thread; read by pushes under mutex_
   // A wakeup was asked for (a JS turn ended) since the last take; written under mutex_.

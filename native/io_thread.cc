@@ -48,6 +48,8 @@ void Reactor::run() {
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
   uv_prepare_start(&prepare_, [](uv_prepare_t* h) { static_cast<Reactor*>(h->data)->onPrepare(); });
+  uv_async_init(&loop_, &wake_, [](uv_async_t* h) { static_cast<Reactor*>(h->data)->onWake(); });
+  wake_.data = this;
   uv_timer_init(&loop_, &idleTimer_);
   idleTimer_.data = this;
   uv_timer_start(&idleTimer_, [](uv_timer_t* h) { static_cast<Reactor*>(h->data)->onIdleTick(); }, kIdleTickMs,
@@ -81,10 +83,11 @@ void Reactor::run() {
   bool failed = context_ == nullptr;
   if (failed) {
     commands_.detach();
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
   } else {
-    commands_.attach(context_);
+    commands_.attach(&wake_);
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);  // returns once beginDestroy() let every handle close
@@ -141,7 +144,8 @@ void Reactor::onPrepare() {
 
 void Reactor::beginDestroy() {
   destroying_ = true;
-  commands_.detach();  // from here on nobody may call lws_cancel_service()
+  commands_.detach();  // from here on nobody calls uv_async_send() on wake_
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
   for (auto& entry : clients_) entry.second->cancelDeadline();
   lws_context_destroy(context_);  // first call: closes listeners and connections
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);

@@ -65,8 +65,8 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
 
   switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-      // Broadcast to every vhost with no real wsi: never touch per-session data here.
-      self->applyCommands();
+      // Only onPrepare's own lws turn cancels lws's wait now (JS wakes us through wake_, see
+      // command_queue.h): nothing to apply here.
       return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {

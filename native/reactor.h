@@ -3,7 +3,7 @@
 //
 //   JS thread                          I/O thread
 //   ---------                          ----------
-//   submit(cmd) -> CommandQueue ---- lws_cancel_service ---> EVENT_WAIT_CANCELLED: apply
+//   submit(cmd) -> CommandQueue ---- uv_async_send (wake_) ---> onWake: apply
 //   takeEvents() <- outbox <-- notify (TSFN) -- uv_prepare: publish the iteration's events
 //
 // Destruction, on the I/O thread (Shutdown command or the env going away): detach the
@@ -127,8 +127,9 @@ class Reactor {
 
  private:
   void run();
-  void applyCommands();
   void applyBeforeSleep();
+  void onWake();                               // wake_: JS queued commands and woke us
+  void applyOutsideLws(std::vector<Command>& cmds);
   void apply(Command& cmd);
   void applyDeferred(Command& cmd);
   void releaseHeldCloses(uint32_t dispatched);  // EventsSeen: JS dispatched up to that batch
@@ -151,6 +152,7 @@ class Reactor {
   lws_log_cx_t logCx_{};
   uv_loop_t loop_{};
   uv_prepare_t prepare_{};
+  uv_async_t wake_{};  // CommandQueue's wakeup (command_queue.h says why not lws_cancel_service)
   // Once a second: the idle policy. Our own, not lws's validity timers: those live in one
   // sorted list per thread, so every connection accepted would walk all the others'.
   uv_timer_t idleTimer_{};
