@@ -17,14 +17,25 @@ namespace lwsnode {
 void Reactor::onWake() {
   // This thread is running loop callbacks: it passes through onPrepare before it polls again.
   commands_.markAwake();
-  std::vector<Command> cmds = commands_.takeAll();
+  std::vector<Command> cmds = std::move(applying_);  // empty; its storage goes to the queue
+  commands_.takeAll(cmds);
   applyOutsideLws(cmds);
+  recycle(std::move(cmds));
   flushDirty();  // one write per connection for the whole batch
 }
 
 void Reactor::applyBeforeSleep() {
-  std::vector<Command> cmds = commands_.takeBeforeSleep();
+  std::vector<Command> cmds = std::move(applying_);
+  commands_.takeBeforeSleep(cmds);
   applyOutsideLws(cmds);
+  recycle(std::move(cmds));
+}
+
+void Reactor::recycle(std::vector<Command>&& applied) {
+  // A burst's big vector is let go rather than kept for ever.
+  if (applied.capacity() > kKeptCommands) return;
+  applied.clear();
+  applying_ = std::move(applied);
 }
 
 void Reactor::applyOutsideLws(std::vector<Command>& cmds) {

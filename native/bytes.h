@@ -39,6 +39,7 @@ class Bytes {
   bool reserve(size_t n) { return n <= cap_ || resize(n); }
 
   void clear() { size_ = 0; }
+  size_t capacity() const { return cap_; }
 
   // Gives up ownership; the caller frees with std::free.
   uint8_t* release() {

@@ -16,24 +16,20 @@ void CommandQueue::flushWake() {
   if (!commands_.empty()) wakeLocked();
 }
 
-std::vector<Command> CommandQueue::takeAll() {
-  std::vector<Command> out;
+void CommandQueue::takeAll(std::vector<Command>& out) {
   std::lock_guard<std::mutex> lock(mutex_);
   out.swap(commands_);
   wakeWanted_.store(false, std::memory_order_relaxed);
   wakeInFlight_ = false;
-  return out;
 }
 
-std::vector<Command> CommandQueue::takeBeforeSleep() {
-  std::vector<Command> out;
+void CommandQueue::takeBeforeSleep(std::vector<Command>& out) {
   // Only a finished JS turn's commands (a wakeup was asked for): commands of a turn still in
   // progress (deferred sends) wait for its flushWake, so the turn stays one batch.
-  if (!wakeWanted_.load(std::memory_order_acquire)) return out;  // the usual case: no lock
+  if (!wakeWanted_.load(std::memory_order_acquire)) return;  // the usual case: no lock
   std::lock_guard<std::mutex> lock(mutex_);
   out.swap(commands_);
   wakeWanted_.store(false, std::memory_order_relaxed);
-  return out;
 }
 
 void CommandQueue::sleep() {

@@ -29,8 +29,9 @@ class CommandQueue {
   // JS thread: wake the I/O thread if commands wait and no wakeup is in flight.
   void flushWake();
 
-  // I/O thread: takes everything queued so far; the next push wakes it again (unless awake).
-  std::vector<Command> takeAll();
+  // I/O thread: takes everything queued so far into `out` (pass it empty: its storage becomes
+  // the queue's, so pushes do not reallocate); the next push wakes it again (unless awake).
+  void takeAll(std::vector<Command>& out);
 
   // I/O thread: it is running callbacks and will pass through its prepare phase (where it
   // calls takeBeforeSleep and sleep) before it polls again, so pushes need not wake it.
@@ -38,7 +39,7 @@ class CommandQueue {
   void markAwake() { ioAwake_.store(true, std::memory_order_relaxed); }
   // I/O thread, in prepare: what was pushed while it was awake, if a wakeup was asked for
   // (not the deferred sends of a JS turn still running).
-  std::vector<Command> takeBeforeSleep();
+  void takeBeforeSleep(std::vector<Command>& out);
   // I/O thread, last thing before polling: from now on pushes wake it; if a wakeup was asked
   // for since takeBeforeSleep, wakes it at once (its poll returns immediately).
   void sleep();

@@ -91,6 +91,17 @@ class EventBatch {
 
   bool empty() const { return records.empty(); }
 
+  // Emptied for reuse, keeping the storage of its records and slab (event_outbox.h recycles
+  // delivered batches so a turn's events cost no allocation).
+  void reset() {
+    records.clear();
+    slab.clear();
+    large.clear();
+    payloadBytes = 0;
+  }
+  // Storage small enough to keep for the next batch (a burst's big batch is let go).
+  bool worthKeeping() const { return records.capacity() <= 1024 && slab.capacity() <= 64 * 1024; }
+
   std::vector<EventRecord> records;
   Bytes slab;
   std::vector<Bytes> large;

@@ -6,16 +6,15 @@ namespace lwsnode {
 
 // ---- JS thread ----
 
-std::vector<EventBatch> Reactor::takeEvents() { return outbox_.take(); }
+void Reactor::takeEvents(std::vector<EventBatch>& out) { outbox_.take(out); }
 
-bool Reactor::deliveryDone() { return outbox_.deliveryDone(); }
+bool Reactor::deliveryDone(std::vector<EventBatch>& done) { return outbox_.deliveryDone(done); }
 
 // ---- I/O thread ----
 
 void Reactor::publishEvents() {
   if (pending_.empty()) return;
-  const bool kick = outbox_.publish(std::move(pending_));
-  pending_ = EventBatch();
+  const bool kick = outbox_.publish(pending_);  // refills pending_ with a recycled batch
   ++publishedBatches_;
   // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
   // stays set until deliveryDone()); JS takes every queued batch when it runs.

@@ -19,30 +19,43 @@ namespace lwsnode {
 
 class EventOutbox {
  public:
-  // I/O thread. Returns true if JS must be woken (no wakeup is pending yet).
-  bool publish(EventBatch&& batch) {
-    undelivered_.fetch_add(batch.payloadBytes, std::memory_order_acq_rel);  // first: see above
+  // I/O thread: hands `pending` over and refills it with a recycled (empty) batch, if any.
+  // Returns true if JS must be woken (no wakeup is pending yet).
+  bool publish(EventBatch& pending) {
+    undelivered_.fetch_add(pending.payloadBytes, std::memory_order_acq_rel);  // first: see above
     std::lock_guard<std::mutex> lock(mutex_);
-    batches_.push_back(std::move(batch));
+    batches_.push_back(std::move(pending));
+    if (!spare_.empty()) {
+      pending = std::move(spare_.back());
+      spare_.pop_back();
+    } else {
+      pending = EventBatch();  // (a moved-from batch is not reusable as such)
+    }
     const bool kick = !kickPending_;
     kickPending_ = true;
     return kick;
   }
 
-  // JS thread: every batch published so far. The wakeup stays pending while JS dispatches
-  // them, so the I/O thread does not wake JS again meanwhile (see deliveryDone()).
-  std::vector<EventBatch> take() {
-    std::vector<EventBatch> out;
+  // JS thread: every batch published so far, swapped into `out` (empty; its storage becomes
+  // the next queue's). The wakeup stays pending while JS dispatches them, so the I/O thread
+  // does not wake JS again meanwhile (see deliveryDone()).
+  void take(std::vector<EventBatch>& out) {
     std::lock_guard<std::mutex> lock(mutex_);
     out.swap(batches_);
-    return out;
   }
 
-  // JS thread, after dispatching what take() returned. True: nothing waits, and the next
+  // JS thread, after dispatching what take() returned (`done`, emptied here: its batches are
+  // kept for the I/O thread to refill, up to kSpareBatches). True: nothing waits, and the next
   // publish wakes JS again. False: batches arrived meanwhile and no wakeup was sent for them,
   // so the caller schedules the next delivery itself.
-  bool deliveryDone() {
+  bool deliveryDone(std::vector<EventBatch>& done) {
     std::lock_guard<std::mutex> lock(mutex_);
+    for (EventBatch& b : done) {
+      if (spare_.size() >= kSpareBatches || !b.worthKeeping()) continue;
+      b.reset();
+      spare_.push_back(std::move(b));
+    }
+    done.clear();
     if (!batches_.empty()) return false;
     kickPending_ = false;
     return true;
@@ -55,8 +68,10 @@ class EventOutbox {
   size_t undelivered() const { return undelivered_.load(std::memory_order_acquire); }
 
  private:
-  std::mutex mutex_;  // guards batches_ and kickPending_
+  static constexpr size_t kSpareBatches = 2;  // one in flight each way is the steady state
+  std::mutex mutex_;  // guards batches_, spare_ and kickPending_
   std::vector<EventBatch> batches_;
+  std::vector<EventBatch> spare_;  // delivered batches, emptied, for publish() to refill
   bool kickPending_ = false;
   std::atomic<size_t> undelivered_{0};
 };

@@ -125,7 +125,9 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   napi_env env = napiEnv;
   // Cross-thread: takes the batches the I/O thread published; it will not wake us again for
   // what it publishes while we dispatch (see Reactor::deliveryDone()).
-  std::vector<EventBatch> batches = self->reactor_->takeEvents();
+  // The vector (and, through deliveryDone, its batches) is reused from delivery to delivery.
+  std::vector<EventBatch> batches = std::move(self->delivering_);
+  self->reactor_->takeEvents(batches);
   napi_value undefined = nullptr;
   bool ok = !batches.empty() && napi_get_undefined(env, &undefined) == napi_ok;
   size_t bytes = 0;
@@ -179,7 +181,9 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   self->reactor_->flushWake();
   // Cross-thread: batches published while we dispatched did not wake us; schedule their
   // delivery ourselves, as the next macrotask, so timers and I/O still get their turn.
-  if (!self->reactor_->deliveryDone() && !self->tsfnReleased_) self->tsfn_.NonBlockingCall();
+  const bool idle = self->reactor_->deliveryDone(batches);  // empties `batches`
+  self->delivering_ = std::move(batches);
+  if (!idle && !self->tsfnReleased_) self->tsfn_.NonBlockingCall();
 }
 
 // (slot [, text]): the commands that name a slot (or server id) and maybe a topic.

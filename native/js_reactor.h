@@ -82,6 +82,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Reference<Napi::ArrayBuffer> inbox_;
   uint8_t* inboxData_ = nullptr;
   size_t inboxCapacity_ = 0;
+  std::vector<EventBatch> delivering_;  // JS thread only: deliver()'s batch list, kept for reuse
   // Doors for other threads' publishers, by server id (publisher.h); closed before reactor_ goes.
   std::unordered_map<uint32_t, std::shared_ptr<PublishGate>> gates_;
   // Declared last so it is destroyed first: its destructor joins the I/O thread, which may

@@ -5,6 +5,7 @@
 //   ---------                          ----------
 //   submit(cmd) -> CommandQueue ---- uv_async_send (wake_) ---> onWake: apply
 //   takeEvents() <- outbox <-- notify (TSFN) -- uv_prepare: publish the iteration's events
+//   deliveryDone() -> outbox: delivered batches, emptied, refilled by the next publish
 //
 // Destruction, on the I/O thread (Shutdown command or the env going away): detach the
 // command queue, lws_context_destroy() (closes listeners and connections, starts closing
@@ -62,11 +63,13 @@ class Reactor {
   void start();
   bool submit(Command&& cmd, bool deferWake = false) { return commands_.push(std::move(cmd), deferWake); }
   void flushWake() { commands_.flushWake(); }
-  std::vector<EventBatch> takeEvents();
-  // JS finished dispatching what takeEvents() returned. True: nothing new, and the next publish
-  // wakes JS; false: more batches arrived meanwhile and no wakeup was sent for them, so the
-  // caller must schedule the next delivery itself.
-  bool deliveryDone();
+  // Every batch published so far, swapped into `out` (pass it empty: its storage is reused).
+  void takeEvents(std::vector<EventBatch>& out);
+  // JS finished dispatching what takeEvents() returned (`done`, emptied: the batches go back to
+  // the I/O thread for reuse). True: nothing new, and the next publish wakes JS; false: more
+  // batches arrived meanwhile and no wakeup was sent for them, so the caller must schedule the
+  // next delivery itself.
+  bool deliveryDone(std::vector<EventBatch>& done);
   // JS finished dispatching `bytes` of inbound payload; resumes paused reads when caught up.
   void eventsConsumed(size_t bytes);
   // JS ran the handlers of `count` more batches (their sends are queued already): connections
@@ -130,6 +133,7 @@ class Reactor {
   void applyBeforeSleep();
   void onWake();                               // wake_: JS queued commands and woke us
   void applyOutsideLws(std::vector<Command>& cmds);
+  void recycle(std::vector<Command>&& applied);  // keeps its storage for the next take
   void apply(Command& cmd);
   void applyDeferred(Command& cmd);
   void releaseHeldCloses(uint32_t dispatched);  // EventsSeen: JS dispatched up to that batch
@@ -165,6 +169,9 @@ class Reactor {
   std::vector<uint32_t> toDestroy_;        // server ids whose vhost must be destroyed
   std::vector<std::unique_ptr<Server>> graveyard_;  // freed outside lws callbacks
   std::vector<Command> deferred_;          // vhost-level commands, applied in prepare
+  // Swapped with the command queue's vector at each take, so pushes reuse storage.
+  std::vector<Command> applying_;
+  static constexpr size_t kKeptCommands = 4096;
   std::unordered_map<uint32_t, std::unique_ptr<Client>> clients_;
   std::vector<std::unique_ptr<Client>> clientGraveyard_;  // freed outside lws callbacks
   // One client vhost per distinct TLS configuration (Client::vhostKey()); they go with the
