@@ -9,6 +9,7 @@
 
 #include "connection.h"
 #include "event_batch.h"
+#include "lws_common.h"
 #include "reactor.h"
 #include "tls_certs.h"
 
@@ -16,22 +17,7 @@ namespace lwsnode {
 
 namespace {
 
-// As for servers: no lws validity timers (see server.cc).
-const lws_retry_bo_t kNoValidityTimers{};
-
 bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-const char* errnoCode(int err) {
-  switch (err) {
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ECONNRESET: return "ECONNRESET";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ENETUNREACH: return "ENETUNREACH";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    default: return "ECONNECT";
-  }
-}
 
 }  // namespace
 
@@ -55,7 +41,7 @@ std::string Client::vhostKey() const {
 void Client::cancelDeadline() {
   if (!deadlineArmed_) return;
   deadlineArmed_ = false;
-  lws_sul_cancel(&deadline_.sul);
+  deadline_.cancel();
 }
 
 void Client::connect(lws_vhost* vhost) {
@@ -90,8 +76,7 @@ void Client::connect(lws_vhost* vhost) {
   info.pwsi = &wsi_;
   info.log_cx = reactor_.logContext();
   deadlineArmed_ = true;
-  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Client::onDeadline,
-                   static_cast<lws_usec_t>(o.handshakeTimeoutMs) * LWS_US_PER_MS);
+  deadline_.schedule(reactor_.context(), &Client::onDeadline, static_cast<lws_usec_t>(o.handshakeTimeoutMs) * LWS_US_PER_MS);
   // A failure may be reported through CLIENT_CONNECTION_ERROR inside this call already.
   lws* wsi = lws_client_connect_via_info(&info);
   if (!wsi) {
@@ -109,7 +94,7 @@ void Client::connect(lws_vhost* vhost) {
 }
 
 void Client::onDeadline(lws_sorted_usec_list_t* sul) {
-  Client* self = reinterpret_cast<Deadline*>(sul)->owner;
+  Client* self = SulTimer<Client>::ownerOf(sul);
   self->deadlineArmed_ = false;
   if (self->done_ || !self->wsi_) return;
   if (!self->aborted_) self->timedOut_ = true;
@@ -131,7 +116,7 @@ void Client::kill() {
   // sent), which can cancel this kill: check again shortly until the wsi is gone.
   cancelDeadline();
   deadlineArmed_ = true;
-  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Client::onDeadline, kKillRetryUs);
+  deadline_.schedule(reactor_.context(), &Client::onDeadline, kKillRetryUs);
 }
 
 int Client::appendHeaders(lws* wsi, unsigned char** p, size_t room) {
@@ -152,21 +137,6 @@ int Client::appendHeaders(lws* wsi, unsigned char** p, size_t room) {
 namespace {
 // zlib's default: a client sends little, and what it sends is compressed once.
 constexpr int kClientDeflateLevel = 6;
-
-// The window we compress with once the server accepted permessage-deflate: the
-// client_max_window_bits it answered (9..15), else 15; 0 means sending uncompressed (always
-// allowed): no extension, or a window of 8, which zlib's raw deflate cannot produce.
-int compressWindow(const std::string& extensions) {
-  const size_t at = extensions.find("permessage-deflate");
-  if (at == std::string::npos) return 0;
-  const size_t bits = extensions.find("client_max_window_bits", at);
-  if (bits == std::string::npos) return 15;
-  const size_t eq = extensions.find('=', bits);
-  const size_t next = extensions.find_first_of(",;", bits);
-  if (eq == std::string::npos || (next != std::string::npos && eq > next)) return 15;
-  const int n = std::atoi(extensions.c_str() + eq + 1 + (extensions[eq + 1] == '"'));
-  return n >= 9 && n <= 15 ? n : 0;
-}
 }  // namespace
 
 bool Client::beforeEstablished(lws* wsi) {
@@ -187,24 +157,18 @@ int Client::onEstablished(lws* wsi, void* pss) {
   done_ = true;
   cancelDeadline();
   wsi_ = wsi;
-  const uint32_t slot = reactor_.slots().acquire();
+  if (const int window = pmdClientWindow(extensions_))
+    deflater_ = std::make_unique<Deflater>(kClientDeflateLevel, window);
   // Open for a client: a = client id, bytes = "protocol\nextensions". Without it (out of
   // memory) JS would wait forever: refuse, and CONNECTION_ERROR/WSI_DESTROY report a failure.
   const std::string text = protocol_ + "\n" + extensions_;
-  if (!reactor_.events().pushCopy(EventType::Open, slot, id(), text.data(), text.size())) {
-    reactor_.slots().vacate(slot);
-    reactor_.slots().release(slot);
+  // pss: lws's per-session data (lws_router.cc: Session), whose first member is the Connection.
+  connection_ = reactor_.establish(wsi, static_cast<Connection**>(pss), id(), 0, text, nullptr, options_->limits,
+                                   reactor_.clientStats(), deflater_.get());
+  if (!connection_) {
     done_ = false;
     return -1;
   }
-  auto conn = std::make_unique<Connection>(reactor_, options_->limits, stats_, wsi, slot);
-  if (const int window = compressWindow(extensions_)) {
-    deflater_ = std::make_unique<Deflater>(kClientDeflateLevel, window);
-    conn->enableDeflate(*deflater_);
-  }
-  reactor_.slots().attach(slot, conn.get());
-  connection_ = conn.get();
-  *static_cast<Connection**>(pss) = conn.release();  // owned by the wsi until CLIENT_CLOSED
   return 0;
 }
 
@@ -249,7 +213,7 @@ void Client::reportError(lws* wsi, const char* why, size_t len, bool probeSocket
     fail(("ETLS:" + text.substr(0, space)).c_str(), text.substr(space + 1), 0);
   } else if (startsWith(reason, "conn fail: ")) {
     const int err = std::atoi(reason.c_str() + std::strlen("conn fail: "));
-    const char* code = errnoCode(err);
+    const char* code = errnoCode(err, "ECONNECT");
     fail(code, std::string(code) + ": " + std::strerror(err), 0);
   } else if (reason.find("tls") != std::string::npos || reason.find("cert") != std::string::npos ||
              reason.find("SSL") != std::string::npos || reason.find("ssl") != std::string::npos) {

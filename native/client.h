@@ -14,7 +14,7 @@
 
 #include "command.h"
 #include "deflater.h"
-#include "server_stats.h"
+#include "sul_timer.h"
 
 namespace lwsnode {
 
@@ -58,7 +58,6 @@ class Client {
 
   Reactor& reactor_;
   std::unique_ptr<ClientOptions> options_;
-  ServerStats stats_;  // Connection keeps counters; nobody reads a client's
   lws* wsi_ = nullptr;
   Connection* connection_ = nullptr;  // owned by the wsi once established
   std::string protocol_;    // chosen by the server
@@ -72,10 +71,7 @@ class Client {
   bool aborted_ = false;
   bool done_ = false;  // established or failed: the outcome has been reported
   int peerAlert_ = -1;  // the fatal TLS alert the server sent, if any
-  struct Deadline {
-    lws_sorted_usec_list_t sul;
-    Client* owner;
-  } deadline_{{}, this};
+  SulTimer<Client> deadline_{{}, this};  // the handshake deadline, then kill() retries
 };
 
 }  // namespace lwsnode

@@ -5,20 +5,10 @@
 #include <libwebsockets.h>
 
 #include "client.h"
+#include "lws_common.h"
 #include "tls_certs.h"
 
 namespace lwsnode {
-
-namespace {
-
-// What a client vhost with perMessageDeflate offers. No context takeover for the client's
-// direction costs nothing (we never compress); the server's window stays its choice.
-const lws_extension kClientExtensions[] = {
-    {"permessage-deflate", lws_extension_callback_pm_deflate, "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
-    {nullptr, nullptr, nullptr},
-};
-
-}  // namespace
 
 lws_vhost* Reactor::clientVhost(const Client& client) {
   const std::string key = client.vhostKey();
@@ -33,7 +23,7 @@ lws_vhost* Reactor::clientVhost(const Client& client) {
   info.vhost_name = entry.name.c_str();
   info.user = this;  // like the default vhost: serverOf() sees no Server here
   info.log_cx = &logCx_;
-  if (o.perMessageDeflate) info.extensions = kClientExtensions;
+  if (o.perMessageDeflate) info.extensions = kClientDeflateExtension;
   // lws tunnels each connection of this vhost through the proxy with CONNECT host:port. Without
   // one, say so: lws would otherwise take $http_proxy from the environment, and a proxy is
   // opt-in (the `proxy` option). ":0" parses as no address, port 0: no proxy, and no error log.

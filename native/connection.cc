@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "mask.h"
 #include "deflater.h"
+#include "mask.h"
+#include "options.h"
 #include "reactor.h"
 #include "server.h"
 #include "topic.h"
@@ -32,30 +33,20 @@ size_t accounted(const Frame& f, size_t offset) {
 }
 }  // namespace
 
-Connection::Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot)
+Connection::Connection(Reactor& reactor, Server* server, const ConnectionLimits& limits, ServerStats& stats, lws* wsi,
+                       uint32_t slot)
     : reactor_(reactor),
-      server_(&server),
-      options_(server.options()),
-      stats_(server.stats()),
-      wsi_(wsi),
-      slot_(slot),
-      counter_(reactor.slots().counter(slot)),
-      lastActivityMs_(reactor.nowMs()),
-      masked_(false) {}
-
-Connection::Connection(Reactor& reactor, const ServerOptions& limits, ServerStats& stats, lws* wsi, uint32_t slot)
-    : reactor_(reactor),
-      server_(nullptr),
-      options_(limits),
+      server_(server),
+      limits_(limits),
       stats_(stats),
       wsi_(wsi),
       slot_(slot),
       counter_(reactor.slots().counter(slot)),
       lastActivityMs_(reactor.nowMs()),
-      masked_(true) {}
+      masked_(server == nullptr) {}
 
 Connection::~Connection() {
-  if (closing_) lws_sul_cancel(&closing_->deadline.sul);  // runs in CLOSED, while the context is alive
+  if (closing_) closing_->deadline.cancel();  // runs in CLOSED, while the context is alive
   reactor_.forgetPaused(*this);
   if (dirty_) reactor_.forgetDirty(*this);
 }
@@ -76,7 +67,7 @@ int Connection::onReceive(const void* in, size_t len) {
   const bool first = lws_is_first_fragment(wsi_);
   const bool final = lws_is_final_fragment(wsi_);  // FIN frame and none of it left to read
   const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
-  const size_t max = options_.maxPayloadLength;
+  const size_t max = limits_.maxPayloadLength;
   EventBatch& events = reactor_.events();
   lastActivityMs_ = reactor_.nowMs();
   pingOutstanding_ = false;
@@ -310,7 +301,7 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
     markDirty();
     return;
   }
-  if (deflater_ && frame->compressible() && frame->payloadLength() >= options_.deflateThreshold) {
+  if (deflater_ && frame->compressible() && frame->payloadLength() >= limits_.deflateThreshold) {
     if (FrameRef twin = deflater_->deflated(*frame)) frame = std::move(twin);
   }
   const size_t len = frame->accountLength();
@@ -326,11 +317,11 @@ void Connection::deliver(const FrameRef& frame, bool countedByJs) {
   // comes later, here). Once closing it stays counted, like every byte that will never be
   // written; a drop takes it out again, so bufferedAmount stays exact.
   if (closeRequested_ || sentClose_) return;
-  const ServerOptions& options = options_;
-  if (queuedBytes_ >= options.maxBackpressure) {
+  const ConnectionLimits& limits = limits_;
+  if (queuedBytes_ >= limits.maxBackpressure) {
     if (countedByJs) addTo(counter_, -static_cast<double>(frame->accountLength()));
     stats_.add(ServerStats::Dropped, 1);
-    if (options.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
+    if (limits.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
     return;
   }
   enqueue(frame, 0, countedByJs);
@@ -360,12 +351,12 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
 }
 
 void Connection::armCloseDeadline() {
-  const lws_usec_t us = static_cast<lws_usec_t>(options_.closeTimeoutMs) * LWS_US_PER_MS;
-  lws_sul_schedule(lws_get_context(wsi_), 0, &closing().deadline.sul, &Connection::onCloseDeadline, us);
+  const lws_usec_t us = static_cast<lws_usec_t>(limits_.closeTimeoutMs) * LWS_US_PER_MS;
+  closing().deadline.schedule(lws_get_context(wsi_), &Connection::onCloseDeadline, us);
 }
 
 void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
-  Connection* self = reinterpret_cast<Closing::CloseDeadline*>(sul)->owner;
+  Connection* self = SulTimer<Connection>::ownerOf(sul);
   if (self->holding_) {
     // JS did not answer in time: the held close goes now, after what is queued.
     self->releaseHeldClose(self->holdBatch_);

@@ -24,6 +24,7 @@
 
 #include "bytes.h"
 #include "frame.h"
+#include "sul_timer.h"
 #include "server_stats.h"
 #include "utf8_validator.h"
 
@@ -33,15 +34,15 @@ class Deflater;
 class Reactor;
 class Server;
 class Topic;
-struct ServerOptions;
+struct ConnectionLimits;
 
 class Connection {
  public:
-  // An accepted socket of `server`.
-  Connection(Reactor& reactor, Server& server, lws* wsi, uint32_t slot);
-  // A client connection: `limits` and `stats` belong to its Client and outlive it; its frames
-  // are masked.
-  Connection(Reactor& reactor, const ServerOptions& limits, ServerStats& stats, lws* wsi, uint32_t slot);
+  // An accepted socket of `server`, or a client connection (`server` null: its frames are
+  // masked). `limits` and `stats` outlive it (its Server's, or its Client's and the reactor's).
+  // Made in one place for both: Reactor::establish.
+  Connection(Reactor& reactor, Server* server, const ConnectionLimits& limits, ServerStats& stats, lws* wsi,
+             uint32_t slot);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -137,7 +138,7 @@ class Connection {
   // Members are ordered to leave no padding: 10k idle connections are 10k Connections.
   Reactor& reactor_;
   Server* server_;  // null for a client connection
-  const ServerOptions& options_;
+  const ConnectionLimits& limits_;
   ServerStats& stats_;
   lws* wsi_;
   uint32_t slot_;
@@ -173,12 +174,8 @@ class Connection {
   // connection's bytes matter (10k idle sockets are the storm benchmark's 10k Connections).
   struct Closing {
     // Bounds every close we start by the server's closeTimeout: a peer that stopped reading
-    // would otherwise hold the connection until the idle timeout. Standard layout, so the lws
-    // timer callback can find its connection.
-    struct CloseDeadline {
-      lws_sorted_usec_list_t sul;
-      Connection* owner;
-    } deadline;
+    // would otherwise hold the connection until the idle timeout.
+    SulTimer<Connection> deadline;
     int code = 0;        // the close we send (or sent)
     std::string reason;
     int peerCode = 0;

@@ -226,10 +226,10 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   opts->upgradeTimeoutMs = o.Get("upgradeTimeout").As<Napi::Number>().Uint32Value();
   opts->maxPendingUpgrades = o.Get("maxPendingUpgrades").As<Napi::Number>().Uint32Value();
   opts->maxHeaderSize = o.Get("maxHeaderSize").As<Napi::Number>().Uint32Value();
-  opts->maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
-  opts->closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
-  opts->maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
-  opts->closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
+  opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
+  opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  opts->limits.maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
+  opts->limits.closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
   opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
   opts->maxConnectionsPerIp = o.Get("maxConnectionsPerIp").As<Napi::Number>().Uint32Value();
   opts->handshakeRateLimit = o.Get("handshakeRateLimit").As<Napi::Number>().Uint32Value();
@@ -242,7 +242,7 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
   if (o.Has("unix")) opts->unixPath = o.Get("unix").As<Napi::String>().Utf8Value();
   if (o.Has("deflateThreshold")) {
     opts->perMessageDeflate = true;
-    opts->deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
+    opts->limits.deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
     opts->deflateLevel = o.Get("deflateLevel").As<Napi::Number>().Int32Value();
   }
   if (o.Has("tlsCert")) readTls(o, *opts);

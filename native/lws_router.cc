@@ -108,37 +108,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
       if (!server || !pss) return -1;
-      char addr[64] = "";
-      server->peerAddress(wsi, addr, sizeof addr);
-      // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
-      // when absent). The header table is still attached here; nothing is read unless asked.
-      std::string opened(addr);
-      PendingUpgrade* pending = server->pendingOf(wsi);
-      opened += '\n';
-      if (pending) opened += pending->protocol();
-      opened += '\n';
-      opened += requestTarget(wsi);
-      const std::vector<std::string>& capture = server->options().captureHeaders;
-      if (!capture.empty()) appendCapturedHeaders(opened, wsi, capture);
-      const uint32_t slot = self->slots_.acquire();
-      // No Open event (out of memory): JS would never know the socket, so it is refused, and
-      // the slot goes straight back (nothing will ever release it from JS).
-      server->announcePeer(wsi, slot, false);  // mTLS: the client's certificate, before its Open
-      if (!self->pending_.pushCopy(EventType::Open, slot, server->id(), opened.data(), opened.size())) {
-        self->slots_.vacate(slot);
-        self->slots_.release(slot);
-        return -1;
-      }
-      // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
-      if (pending) self->pending_.records.back().b = pending->id();
-      auto conn = std::make_unique<Connection>(*self, *server, wsi, slot);
-      // Accepted with a window we can compress with (not 8): our frames go out compressed.
-      if (Deflater* d = session->deflateWindow ? server->deflater(session->deflateWindow) : nullptr)
-        conn->enableDeflate(*d);
-      self->slots_.attach(slot, conn.get());
-      server->onConnectionOpened(*conn);
-      *pss = conn.release();  // owned by the wsi until CLOSED
-      return 0;
+      return server->onEstablished(wsi, pss, session->deflateWindow);
     }
 
     case LWS_CALLBACK_RECEIVE:

@@ -141,6 +141,19 @@ bool validPmdResponse(const std::string& header) {
   return true;
 }
 
+int pmdClientWindow(const std::string& header) {
+  for (const Offer& e : parseOffers(header)) {
+    if (e.malformed || e.name != "permessage-deflate") continue;
+    for (const Param& p : e.params) {
+      if (p.name != "client_max_window_bits") continue;
+      const int bits = p.hasValue ? windowBits(p.value) : 15;
+      return bits >= 9 ? bits : 0;
+    }
+    return 15;
+  }
+  return 0;
+}
+
 bool choosePmdOffer(const std::string& header, PmdAgreement& out) {
   for (const Offer& offer : parseOffers(header)) {
     if (offer.name != "permessage-deflate") continue;

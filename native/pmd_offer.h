@@ -28,4 +28,9 @@ bool choosePmdOffer(const std::string& header, PmdAgreement& out);
 // An empty header (declined) is valid.
 bool validPmdResponse(const std::string& header);
 
+// Client side, for a response validPmdResponse accepted: the window we compress with, the
+// client_max_window_bits the server answered (9..15), else 15; 0 means sending uncompressed
+// (always allowed): no extension, or a window of 8, which zlib's raw deflate cannot produce.
+int pmdClientWindow(const std::string& header);
+
 }  // namespace lwsnode

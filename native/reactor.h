@@ -18,6 +18,7 @@
 //   lws_router.cc      the lws protocol callback, routed to Server / Client / Connection
 //   apply.cc           command application, and the servers and clients commands create
 //   client_vhosts.cc   one client vhost per distinct client configuration
+//   establish.cc       the Open event and Connection of a completed handshake (server or client)
 //   write_at_once.cc   dirty connections, flushed once per batch of commands
 //   inbound_flow.cc    reads paused while JS holds too many undelivered bytes
 //   event_delivery.cc  events published to JS (the outbox, event_outbox.h)
@@ -42,13 +43,16 @@
 #include "event_outbox.h"
 #include "frame.h"
 #include "mask.h"
+#include "server_stats.h"
 #include "slot_table.h"
 
 namespace lwsnode {
 
 class Client;
 class Connection;
+class Deflater;
 class Server;
+struct ConnectionLimits;
 
 class Reactor {
  public:
@@ -107,6 +111,16 @@ class Reactor {
   void forgetDirty(Connection& conn);
   void flushDirty();
   void onServerGone(Server& server);
+  // ESTABLISHED, for a server's socket (`server`) or a client's connection (null): takes a
+  // slot, queues its Open event (a = `owner`, the server or client id; b = `b`; bytes =
+  // `text`) and makes the Connection that `*pss` owns from here until CLOSED, compressing with
+  // `deflater` if given. Null when the event could not be queued (out of memory): JS would
+  // never know the socket, so the slot goes straight back and the caller refuses it.
+  Connection* establish(lws* wsi, Connection** pss, uint32_t owner, uint32_t b, const std::string& text,
+                        Server* server, const ConnectionLimits& limits, ServerStats& stats, Deflater* deflater);
+  // The counters of client connections: Connection counts without asking whose it is, and a
+  // client's counters are read by nobody, so every client of this reactor shares these.
+  ServerStats& clientStats() { return clientStats_; }
   void onClientGone(Client& client);  // its connect failed or its connection closed
   MaskKeys& maskKeys() { return maskKeys_; }
   // Handshakes parked by every server of this reactor (each holds a header buffer).
@@ -182,6 +196,7 @@ class Reactor {
   };
   std::unordered_map<std::string, ClientVhost> clientVhosts_;
   MaskKeys maskKeys_;
+  ServerStats clientStats_;  // see clientStats()
   std::vector<Connection*> paused_;
   std::vector<Connection*> dirty_;  // queued frames since the last flush (see markDirty)
   std::vector<Connection*> flushing_;  // dirty_'s previous storage, reused

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "lws_common.h"
 #include "pmd_offer.h"
 #include "reactor.h"
 #include "topic.h"
@@ -55,27 +56,6 @@ int probeBind(const std::string& host, int port, bool reusePort) {
   return err;
 }
 
-// No lws validity timers (our idle policy is Reactor::onIdleTick): without a policy lws would
-// apply its default (ping at 300 s) and keep a timer per connection in one linearly sorted
-// list, which made every accept walk all the open connections.
-const lws_retry_bo_t kNoValidityTimers{};
-
-// permessage-deflate: lws negotiates it and inflates what arrives; we deflate (deflater.h).
-const lws_extension kDeflateExtension[] = {
-    {"permessage-deflate", lws_extension_callback_pm_deflate, "permessage-deflate"},
-    {nullptr, nullptr, nullptr},
-};
-
-const char* errnoCode(int err) {
-  switch (err) {
-    case EADDRINUSE: return "EADDRINUSE";
-    case EACCES: return "EACCES";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case EINVAL: return "EINVAL";
-    default: return "ELISTEN";
-  }
-}
-
 }  // namespace
 
 Server::Server(Reactor& reactor, std::unique_ptr<ServerOptions> options)
@@ -96,7 +76,8 @@ bool Server::listen(std::string& error) {
                   : !options_->unixPath.empty() ? probeUnixPath(options_->unixPath)
                                                 : probeBind(options_->host, options_->port, options_->reusePort);
   if (err) {
-    error = std::string(errnoCode(err)) + " listen " + errnoCode(err) + ": " + std::strerror(err) + " " + where;
+    const char* code = errnoCode(err, "ELISTEN");
+    error = std::string(code) + " listen " + code + ": " + std::strerror(err) + " " + where;
     return false;
   }
   lws_context_creation_info info{};
@@ -115,7 +96,7 @@ bool Server::listen(std::string& error) {
   if (!options_->unixPath.empty()) info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
   if (options_->reusePort) info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;  // SO_REUSEPORT
   info.retry_and_idle_policy = &kNoValidityTimers;
-  if (options_->perMessageDeflate) info.extensions = kDeflateExtension;  // negotiation and inflating: lws's
+  if (options_->perMessageDeflate) info.extensions = kServerDeflateExtension;  // negotiation and inflating: lws's
   info.log_cx = reactor_.logContext();  // this vhost's and its connections' lines go to JS too
   // The whole upgrade request must arrive within this (lws's "ah idle" timeout starts when the
   // connection gets its header buffer and is not reset by trickled bytes: slowloris dies here).
@@ -406,6 +387,25 @@ void Server::peerAddress(lws* wsi, char* buf, size_t len) const {
   buf[n] = '\0';
 }
 
+int Server::onEstablished(lws* wsi, Connection** pss, int deflateWindow) {
+  char addr[64] = "";
+  peerAddress(wsi, addr, sizeof addr);
+  // "address\nsubprotocol\nurl", then a line per captureHeaders name ("=value" or empty
+  // when absent). The header table is still attached here; nothing is read unless asked.
+  std::string opened(addr);
+  PendingUpgrade* pending = pendingOf(wsi);
+  opened += '\n';
+  if (pending) opened += pending->protocol();
+  opened += '\n';
+  opened += requestTarget(wsi);
+  if (!options_->captureHeaders.empty()) appendCapturedHeaders(opened, wsi, options_->captureHeaders);
+  // Resumed from the hook: JS pairs the socket with what its decision kept (ws.data).
+  const uint32_t upgradeId = pending ? pending->id() : 0;
+  // Accepted with a window we can compress with (not 8): our frames go out compressed.
+  Deflater* d = deflateWindow ? deflater(deflateWindow) : nullptr;
+  return reactor_.establish(wsi, pss, options_->id, upgradeId, opened, this, options_->limits, stats(), d) ? 0 : -1;
+}
+
 void Server::onConnectionOpened(Connection& conn) {
   conn.setServerIndex(static_cast<uint32_t>(connections_.size()));
   connections_.push_back(&conn);
@@ -450,12 +450,12 @@ void Server::stop() {
     return;
   }
   for (Connection* conn : connections_) conn->close(LWS_CLOSE_STATUS_GOINGAWAY, "server closing");
-  lws_sul_schedule(reactor_.context(), 0, &deadline_.sul, &Server::onDeadline,
-                   static_cast<lws_usec_t>(options_->closeTimeoutMs) * LWS_US_PER_MS);
+  deadline_.schedule(reactor_.context(), &Server::onDeadline,
+                     static_cast<lws_usec_t>(options_->limits.closeTimeoutMs) * LWS_US_PER_MS);
 }
 
 void Server::onDeadline(lws_sorted_usec_list_t* sul) {
-  Server* self = reinterpret_cast<Deadline*>(sul)->owner;
+  Server* self = SulTimer<Server>::ownerOf(sul);
   // Connections that did not finish their closing handshake in time die with the vhost.
   self->reactor_.deferDestroy(*self);
 }
@@ -463,12 +463,12 @@ void Server::onDeadline(lws_sorted_usec_list_t* sul) {
 void Server::destroyVhost() {
   if (!vhost_ || destroyRequested_) return;
   destroyRequested_ = true;
-  lws_sul_cancel(&deadline_.sul);
+  deadline_.cancel();
   lws_vhost_destroy(vhost_);  // PROTOCOL_DESTROY follows, now or once its last wsi is gone
 }
 
 void Server::onVhostDestroyed() {
-  lws_sul_cancel(&deadline_.sul);  // the context, and its timer lists, may go away next
+  deadline_.cancel();  // the context, and its timer lists, may go away next
   byWsi_.clear();                  // (their wsis are gone with the vhost; this cancels their timers)
   pending_.clear();
   vhost_ = nullptr;

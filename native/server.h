@@ -17,6 +17,7 @@
 #include "adopt.h"
 #include "command.h"
 #include "deflater.h"
+#include "sul_timer.h"
 #include "tls_certs.h"
 #include "topic.h"
 #include "upgrade.h"
@@ -71,6 +72,9 @@ class Server {
   void adopt(int fd, const std::string& preamble, uint32_t attachId, std::string peer);
   // The client's address as JS should see it.
   void peerAddress(lws* wsi, char* buf, size_t len) const;
+  // ESTABLISHED: the Open event and the Connection `*pss` owns (see Reactor::establish);
+  // `deflateWindow` is the window negotiateDeflate chose (8 or 0: none). -1 refuses it.
+  int onEstablished(lws* wsi, Connection** pss, int deflateWindow);
   void onConnectionOpened(Connection& conn);
   void onConnectionClosed(Connection& conn);
   void onVhostDestroyed();
@@ -134,11 +138,7 @@ class Server {
   int port_ = 0;
   bool stopping_ = false;
   bool destroyRequested_ = false;
-  // Standard-layout wrapper so the lws timer callback can find its server.
-  struct Deadline {
-    lws_sorted_usec_list_t sul;
-    Server* owner;
-  } deadline_{{}, this};
+  SulTimer<Server> deadline_{{}, this};  // a graceful stop's closeTimeout
 };
 
 }  // namespace lwsnode

@@ -29,18 +29,24 @@ std::unique_ptr<BIO, BioFree> memBio(const std::string& pem) {
   return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
-// Appends every certificate of `pem` to the chain `ctx` sends after its leaf; `skip` first.
-bool addChain(SSL_CTX* ctx, const std::string& pem, int skip) {
+// Calls `use` with each certificate of the PEM bundle `pem` after the first `skip`, in order,
+// until one returns false. False if the bundle could not be read or `use` refused one.
+template <typename Use>
+bool forEachCert(const std::string& pem, int skip, Use use) {
   auto bio = memBio(pem);
-  if (!bio) return false;
-  for (int i = 0;; ++i) {
+  bool ok = bio != nullptr;
+  for (int i = 0; ok; ++i) {
     std::unique_ptr<X509, X509Free> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!x) break;
-    if (i < skip) continue;
-    if (!SSL_CTX_add1_chain_cert(ctx, x.get())) return false;
+    if (i >= skip) ok = use(x.get());
   }
   ERR_clear_error();  // the read that ends the loop leaves a "no start line" error behind
-  return true;
+  return ok;
+}
+
+// Appends every certificate of `pem` to the chain `ctx` sends after its leaf; `skip` first.
+bool addChain(SSL_CTX* ctx, const std::string& pem, int skip) {
+  return forEachCert(pem, skip, [ctx](X509* x) { return SSL_CTX_add1_chain_cert(ctx, x) == 1; });
 }
 
 struct StoreFree {
@@ -99,16 +105,14 @@ bool applyPolicy(SSL_CTX* ctx, const TlsPolicy& policy, bool live, std::string& 
   if (policy.clientCa.empty()) {
     X509_STORE_set_default_paths(store.get());
   } else {
-    auto bio = memBio(policy.clientCa);
-    while (bio) {
-      std::unique_ptr<X509, X509Free> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-      if (!x) break;
-      X509_STORE_add_cert(store.get(), x.get());  // a duplicate is refused: harmless
-      if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(x.get())))
+    forEachCert(policy.clientCa, 0, [&](X509* x) {
+      X509_STORE_add_cert(store.get(), x);  // a duplicate is refused: harmless
+      if (X509_NAME* name = X509_NAME_dup(X509_get_subject_name(x)))
         if (!sk_X509_NAME_push(names.get(), name)) X509_NAME_free(name);
-    }
+      return true;
+    });
   }
-  ERR_clear_error();  // the read that ends the loop, duplicates
+  ERR_clear_error();  // duplicates refused by the store
   SSL_CTX_set_cert_store(ctx, store.release());            // the context owns it from here
   SSL_CTX_set_client_CA_list(ctx, names.release());        // ... and these (the CAs a client may pick from)
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (policy.rejectUnauthorized ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
@@ -156,20 +160,15 @@ bool matches(const std::string& pattern, const char* host) {
 }  // namespace
 
 int addClientTrust(lws_vhost* vh, const std::string& pem, int skip) {
-  auto bio = memBio(pem);
-  if (!bio) return 0;
   int added = 0;
-  for (int i = 0;; ++i) {
-    std::unique_ptr<X509, X509Free> x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!x) break;
-    if (i < skip) continue;
+  forEachCert(pem, skip, [&](X509* x) {
     unsigned char* der = nullptr;  // allocated by i2d_X509
-    const int len = i2d_X509(x.get(), &der);
-    if (len <= 0) break;
+    const int len = i2d_X509(x, &der);
+    if (len <= 0) return false;
     if (lws_tls_client_vhost_extra_cert_mem(vh, der, static_cast<size_t>(len)) == 0) ++added;
     OPENSSL_free(der);
-  }
-  ERR_clear_error();  // the read that ends the loop leaves a "no start line" error behind
+    return true;
+  });
   return added;
 }
 

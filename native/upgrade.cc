@@ -18,23 +18,23 @@ PendingUpgrade::PendingUpgrade(Server& server, lws* wsi, uint32_t id, size_t& pa
 }
 
 PendingUpgrade::~PendingUpgrade() {
-  lws_sul_cancel(&timer_.sul);
+  timer_.cancel();
   --parked_;
 }
 
 void PendingUpgrade::armTimeout(lws_context* cx, uint32_t ms) {
-  lws_sul_schedule(cx, 0, &timer_.sul, &PendingUpgrade::onTimeout, static_cast<lws_usec_t>(ms) * LWS_US_PER_MS);
+  timer_.schedule(cx, &PendingUpgrade::onTimeout, static_cast<lws_usec_t>(ms) * LWS_US_PER_MS);
   // lws cleared the wsi's own timeout before CONFIRM_UPGRADE; a backstop in case ours never runs.
   lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, static_cast<int>(ms / 1000 + kBackstopSecs));
 }
 
 void PendingUpgrade::onTimeout(lws_sorted_usec_list_t* sul) {
-  PendingUpgrade* self = reinterpret_cast<Timer*>(sul)->owner;
+  PendingUpgrade* self = SulTimer<PendingUpgrade>::ownerOf(sul);
   self->server_.onUpgradeTimeout(*self);
 }
 
 void PendingUpgrade::reject(std::string response) {
-  lws_sul_cancel(&timer_.sul);
+  timer_.cancel();
   lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, kBackstopSecs);  // a peer that never lets us write
   response_.assign(LWS_PRE, 0);
   response_.insert(response_.end(), response.begin(), response.end());

@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sul_timer.h"
+
 namespace lwsnode {
 
 class Server;
@@ -61,11 +63,7 @@ class PendingUpgrade {
   std::string headers_;
   std::string protocol_;
   std::vector<uint8_t> response_;  // LWS_PRE headroom, then the response bytes
-  // Standard layout so the lws timer callback can find its entry.
-  struct Timer {
-    lws_sorted_usec_list_t sul;
-    PendingUpgrade* owner;
-  } timer_{{}, this};
+  SulTimer<PendingUpgrade> timer_{{}, this};
 };
 
 // What the Upgrade event carries: method, url, remote address, then header name/value pairs,
