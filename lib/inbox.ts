@@ -17,7 +17,7 @@ const HEADER_WORDS = 4;
 export const RECORD_WORDS = 8;
 /** The most a page holds; see above. */
 export const PAGE_BYTES = 8 * 1024;
-/** An inbox grown beyond this is dropped after its delivery (native kInboxKeepBytes). */
+/** An inbox grown beyond this is dropped after its delivery (native/binding_events.h JsInbox::kKeepBytes). */
 const KEEP_BYTES = 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);

@@ -3,7 +3,7 @@
 #include <libwebsockets.h>
 #include <napi.h>
 
-#include "js_reactor.h"
+#include "binding.h"
 #include "publisher.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "js_reactor.h"
+#include "binding.h"
 
 #include <unistd.h>
 
@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "adopt.h"
+#include "binding_options.h"
 #include "js_frame.h"
 
 namespace lwsnode {
@@ -99,27 +100,14 @@ void JsReactor::stopNow() {
   }
 }
 
-namespace {
-void freeBlock(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
-
-// An external Buffer over `block` (malloc'd), which it then owns; on failure frees it.
-bool externalBuffer(napi_env env, uint8_t* block, size_t len, napi_value* out) {
-  if (napi_create_external_buffer(env, len, block, &freeBlock, nullptr, out) == napi_ok) return true;
-  std::free(block);
-  return false;
-}
-}  // namespace
-
-// Raw Node-API calls here, each checked: while a worker is being terminated they fail, and
-// node-addon-api would then build a Napi::Error, which itself fails and aborts the process.
-// A failed call just ends the delivery; the environment is going away.
+// Raw Node-API calls in deliver() and in binding_events.cc, each checked: while a worker is
+// being terminated they fail, and node-addon-api would then build a Napi::Error, which itself
+// fails and aborts the process. A failed call just ends the delivery; the environment is going
+// away.
 //
-// Every batch queued since the last delivery goes to JS in one call, packed into the reusable
-// inbox (event_batch.h: Inbox) that JS reads without any Node-API call; JS makes the message
-// Buffers itself (lib/inbox.ts). In the steady state a delivery costs two Node-API calls
-// (napi_get_undefined, napi_call_function) whatever the number of events. Only payloads of
-// EventBatch::kLargePayload or more cost one external Buffer each (copying them would cost
-// more than the call).
+// Every batch queued since the last delivery goes to JS in one call (binding_events.cc packs
+// them). In the steady state a delivery costs two Node-API calls (napi_get_undefined,
+// napi_call_function) whatever the number of events.
 void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
   if (napiEnv == nullptr || !self->reactor_) return;  // the environment is being torn down
   napi_env env = napiEnv;
@@ -131,49 +119,15 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   napi_value undefined = nullptr;
   bool ok = !batches.empty() && napi_get_undefined(env, &undefined) == napi_ok;
   size_t bytes = 0;
-  size_t large = 0;
-  for (const EventBatch& b : batches) {
-    bytes += b.payloadBytes;
-    large += b.large.size();
-  }
+  for (const EventBatch& b : batches) bytes += b.payloadBytes;
   napi_value argv[2] = {undefined, undefined};  // a new inbox, the large payloads
-  const size_t need = Inbox::bytesFor(batches);
-  if (ok && need > self->inboxCapacity_) {
-    // Grows in powers of two from kInboxBytes; JS adopts the new inbox when passed one.
-    size_t cap = kInboxBytes;
-    while (cap < need) cap *= 2;
-    void* data = nullptr;
-    ok = napi_create_arraybuffer(env, cap, &data, &argv[0]) == napi_ok;
-    if (ok) {
-      self->inbox_.Reset();
-      self->inbox_ = Napi::Reference<Napi::ArrayBuffer>::New(Napi::ArrayBuffer(env, argv[0]), 1);
-      self->inboxData_ = static_cast<uint8_t*>(data);
-      self->inboxCapacity_ = cap;
-    }
-  }
-  if (ok) Inbox::pack(batches, self->inboxData_);
-  if (ok && large > 0) {
-    ok = napi_create_array_with_length(env, large, &argv[1]) == napi_ok;
-    uint32_t index = 0;
-    for (EventBatch& b : batches) {
-      for (size_t i = 0; ok && i < b.large.size(); ++i, ++index) {
-        const size_t len = b.large[i].size();
-        napi_value buf = nullptr;
-        ok = externalBuffer(env, b.large[i].release(), len, &buf) && napi_set_element(env, argv[1], index, buf) == napi_ok;
-      }
-    }
-  }
+  ok = ok && self->inbox_.pack(env, batches, argv);
   self->dispatching_ = true;
   // JS dispatch catches handler errors itself: a failed call means the environment is ending
   // (its exception stays pending for Node to handle).
   ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, nullptr) == napi_ok;
   self->dispatching_ = false;
-  if (self->inboxCapacity_ > kInboxKeepBytes) {
-    // A burst grew the inbox: let it go (JS drops it too) rather than keep it for ever.
-    self->inbox_.Reset();
-    self->inboxData_ = nullptr;
-    self->inboxCapacity_ = 0;
-  }
+  self->inbox_.trim();
   if (!self->reactor_) return;
   if (ok) self->reactor_->eventsConsumed(bytes);
   // Closes held for these events may go once the sends their handlers made are applied.
@@ -212,46 +166,14 @@ Napi::Value JsReactor::flushWake(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// listen(options) -> Float64Array over the server's live stats
 Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
-  Napi::Object o = info[0].As<Napi::Object>();
-  auto opts = std::make_unique<ServerOptions>();
-  opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
-  opts->port = o.Get("port").As<Napi::Number>().Int32Value();
-  opts->host = o.Get("host").As<Napi::String>().Utf8Value();
-  Napi::Array paths = o.Get("paths").As<Napi::Array>();
-  for (uint32_t i = 0; i < paths.Length(); ++i) opts->paths.push_back(paths.Get(i).As<Napi::String>().Utf8Value());
-  Napi::Array capture = o.Get("captureHeaders").As<Napi::Array>();
-  for (uint32_t i = 0; i < capture.Length(); ++i) opts->captureHeaders.push_back(capture.Get(i).As<Napi::String>().Utf8Value());
-  opts->upgradeHook = o.Get("upgradeHook").ToBoolean();
-  opts->upgradeTimeoutMs = o.Get("upgradeTimeout").As<Napi::Number>().Uint32Value();
-  opts->maxPendingUpgrades = o.Get("maxPendingUpgrades").As<Napi::Number>().Uint32Value();
-  opts->maxHeaderSize = o.Get("maxHeaderSize").As<Napi::Number>().Uint32Value();
-  opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
-  opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
-  opts->limits.maxBackpressure = static_cast<size_t>(o.Get("maxBackpressure").As<Napi::Number>().Int64Value());
-  opts->limits.closeOnBackpressureLimit = o.Get("closeOnBackpressureLimit").ToBoolean();
-  opts->maxConnections = o.Get("maxConnections").As<Napi::Number>().Uint32Value();
-  opts->maxConnectionsPerIp = o.Get("maxConnectionsPerIp").As<Napi::Number>().Uint32Value();
-  opts->handshakeRateLimit = o.Get("handshakeRateLimit").As<Napi::Number>().Uint32Value();
-  opts->idleTimeoutMs = o.Get("idleTimeout").As<Napi::Number>().Uint32Value();
-  opts->sendPings = o.Get("sendPings").ToBoolean();
-  opts->handshakeTimeoutSecs = o.Get("handshakeTimeout").As<Napi::Number>().Uint32Value();
-  opts->attached = o.Get("attached").ToBoolean();
-  opts->reusePort = o.Get("reusePort").ToBoolean();
-  opts->httpHook = o.Get("httpHook").ToBoolean();
-  if (o.Has("unix")) opts->unixPath = o.Get("unix").As<Napi::String>().Utf8Value();
-  if (o.Has("deflateThreshold")) {
-    opts->perMessageDeflate = true;
-    opts->limits.deflateThreshold = o.Get("deflateThreshold").As<Napi::Number>().Uint32Value();
-    opts->deflateLevel = o.Get("deflateLevel").As<Napi::Number>().Int32Value();
-  }
-  if (o.Has("tlsCert")) readTls(o, *opts);
+  std::unique_ptr<ServerOptions> opts = serverOptionsFrom(info[0].As<Napi::Object>());
   auto stats = std::make_shared<ServerStats>();
   opts->stats = stats;
   Command cmd(CommandType::Listen);
   cmd.server = std::move(opts);
   submit(std::move(cmd));
-  // listen(options) -> Float64Array over the server's live stats
   void* data = static_cast<void*>(stats->v);
   return shareAsFloat64(info.Env(), std::move(stats), data, sizeof(ServerStats::v));
 }
@@ -349,31 +271,10 @@ Napi::Value JsReactor::release(const Napi::CallbackInfo& info) { return slotComm
 
 Napi::Value JsReactor::stopServer(const Napi::CallbackInfo& info) { return slotCommand(info, CommandType::StopServer, false); }
 
-// The tls* fields of listen()'s options (lib/native.ts NativeTlsOptions) into `opts`.
-void JsReactor::readTls(const Napi::Object& o, ServerOptions& opts) {
-  auto str = [&](const char* name) { return o.Get(name).As<Napi::String>().Utf8Value(); };
-  opts.tlsCert = str("tlsCert");
-  opts.tlsKey = str("tlsKey");
-  opts.tlsChain = str("tlsChain");
-  Napi::Array sni = o.Get("tlsSni").As<Napi::Array>();
-  for (uint32_t i = 0; i < sni.Length(); ++i) {
-    Napi::Object e = sni.Get(i).As<Napi::Object>();
-    opts.tlsSni.push_back({e.Get("name").As<Napi::String>().Utf8Value(), e.Get("cert").As<Napi::String>().Utf8Value(),
-                           e.Get("key").As<Napi::String>().Utf8Value()});
-  }
-  TlsPolicy& p = opts.tlsPolicy;
-  p.clientCa = str("tlsClientCa");
-  p.requestCert = o.Get("tlsRequestCert").ToBoolean();
-  p.rejectUnauthorized = o.Get("tlsRejectUnauthorized").ToBoolean();
-  p.minVersion = o.Get("tlsMinVersion").As<Napi::Number>().Int32Value();
-  p.ciphers = str("tlsCiphers");
-  p.ciphersuites = str("tlsCiphersuites");
-}
-
 // setTls(id, seq, tlsOptions): new certificates and policy for server id's next handshakes.
 Napi::Value JsReactor::setTls(const Napi::CallbackInfo& info) {
   auto opts = std::make_unique<ServerOptions>();
-  readTls(info[2].As<Napi::Object>(), *opts);
+  readTlsOptions(info[2].As<Napi::Object>(), *opts);
   Command cmd(CommandType::SetTls);
   cmd.slot = u32(info, 0);
   cmd.code = static_cast<int32_t>(u32(info, 1));
@@ -382,39 +283,9 @@ Napi::Value JsReactor::setTls(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// connect({ id, address, host, port, path, origin, protocols, headers: [name, value, ...],
-//   tls, ca, rejectUnauthorized, perMessageDeflate, handshakeTimeoutMs, maxPayloadLength, closeTimeoutMs })
+// connect(options): see clientOptionsFrom.
 Napi::Value JsReactor::connect(const Napi::CallbackInfo& info) {
-  Napi::Object o = info[0].As<Napi::Object>();
-  auto opts = std::make_unique<ClientOptions>();
-  opts->id = o.Get("id").As<Napi::Number>().Uint32Value();
-  opts->address = o.Get("address").As<Napi::String>().Utf8Value();
-  opts->host = o.Get("host").As<Napi::String>().Utf8Value();
-  opts->port = o.Get("port").As<Napi::Number>().Int32Value();
-  opts->path = o.Get("path").As<Napi::String>().Utf8Value();
-  opts->origin = o.Get("origin").As<Napi::String>().Utf8Value();
-  opts->protocols = o.Get("protocols").As<Napi::String>().Utf8Value();
-  Napi::Array headers = o.Get("headers").As<Napi::Array>();
-  for (uint32_t i = 0; i + 1 < headers.Length(); i += 2)
-    opts->headers.emplace_back(headers.Get(i).As<Napi::String>().Utf8Value(),
-                               headers.Get(i + 1).As<Napi::String>().Utf8Value());
-  opts->tls = o.Get("tls").ToBoolean();
-  opts->ca = o.Get("ca").As<Napi::String>().Utf8Value();
-  opts->rejectUnauthorized = o.Get("rejectUnauthorized").ToBoolean();
-  opts->cert = o.Get("cert").As<Napi::String>().Utf8Value();
-  opts->key = o.Get("key").As<Napi::String>().Utf8Value();
-  opts->servername = o.Get("servername").As<Napi::String>().Utf8Value();
-  opts->minVersion = o.Get("minVersion").As<Napi::Number>().Int32Value();
-  opts->ciphers = o.Get("ciphers").As<Napi::String>().Utf8Value();
-  opts->ciphersuites = o.Get("ciphersuites").As<Napi::String>().Utf8Value();
-  if (o.Has("proxyAddress")) {
-    opts->proxyAddress = o.Get("proxyAddress").As<Napi::String>().Utf8Value();
-    opts->proxyPort = o.Get("proxyPort").As<Napi::Number>().Int32Value();
-  }
-  opts->perMessageDeflate = o.Get("perMessageDeflate").ToBoolean();
-  opts->handshakeTimeoutMs = o.Get("handshakeTimeoutMs").As<Napi::Number>().Uint32Value();
-  opts->limits.maxPayloadLength = static_cast<size_t>(o.Get("maxPayloadLength").As<Napi::Number>().Int64Value());
-  opts->limits.closeTimeoutMs = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+  std::unique_ptr<ClientOptions> opts = clientOptionsFrom(info[0].As<Napi::Object>());
   Command cmd(CommandType::Connect);
   cmd.client = std::move(opts);
   submit(std::move(cmd));

@@ -1,4 +1,6 @@
-// The JS face of a Reactor: commands in, batched events out through one thread-safe function.
+// The JS face of a Reactor (the N-API class exported as Reactor): commands in, batched events
+// out through one thread-safe function. JS option objects are read in binding_options.cc;
+// batches become JS values in binding_events.cc.
 //
 // Lifetime: JS calls shutdown(); the I/O thread destroys everything in order and reports
 // Stopped; JS then calls join(), which joins the thread and releases the thread-safe function
@@ -13,6 +15,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "binding_events.h"
 #include "publisher.h"
 #include "reactor.h"
 
@@ -44,7 +47,6 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   Napi::Value release(const Napi::CallbackInfo& info);
   Napi::Value stopServer(const Napi::CallbackInfo& info);
   Napi::Value setTls(const Napi::CallbackInfo& info);
-  static void readTls(const Napi::Object& o, ServerOptions& opts);
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value abortConnect(const Napi::CallbackInfo& info);
   Napi::Value holdReads(const Napi::CallbackInfo& info);
@@ -68,20 +70,13 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   void stopNow();  // join the I/O thread and release the TSFN; idempotent
 
   using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
-  // The inbox (event_batch.h) starts at this size, and one grown beyond kInboxKeepBytes by a
-  // burst is dropped after that delivery (lib/inbox.ts mirrors both).
-  static constexpr size_t kInboxBytes = 64 * 1024;
-  static constexpr size_t kInboxKeepBytes = 1024 * 1024;
 
   napi_env env_;
   Tsfn tsfn_;
   bool tsfnReleased_ = false;
   bool cleanupHookAdded_ = false;
   bool dispatching_ = false;  // sends during a dispatch share one wakeup, issued at its end
-  // JS thread only: the reusable buffer deliver() packs batches into; JS holds it too.
-  Napi::Reference<Napi::ArrayBuffer> inbox_;
-  uint8_t* inboxData_ = nullptr;
-  size_t inboxCapacity_ = 0;
+  JsInbox inbox_;  // JS thread only: what deliver() packs batches into
   std::vector<EventBatch> delivering_;  // JS thread only: deliver()'s batch list, kept for reuse
   // Doors for other threads' publishers, by server id (publisher.h); closed before reactor_ goes.
   std::unordered_map<uint32_t, std::shared_ptr<PublishGate>> gates_;
