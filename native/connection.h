@@ -12,6 +12,9 @@
 //
 // The same class serves a server's accepted sockets and client connections (connect()); a
 // client connection has no Server and masks what it writes (see mask.h).
+//
+// One file per part: connection.cc (construction, keepalive, topics), inbound_assembler.cc,
+// outbound_queue.cc, connection_close.cc (the closing handshake).
 #pragma once
 
 #include <atomic>
@@ -75,7 +78,7 @@ class Connection {
   // else is written on the connection, and whatever was queued before it is written first.
   // A close we did not start from JS (the reply to the peer's Close, a protocol error lws or
   // we detected) is held: the events that arrived before it reach JS, JS acknowledges the
-  // batch they travelled in (Reactor::onEventsSeen, after that batch's handlers ran, behind
+  // batch they travelled in (Reactor::releaseHeldCloses, after that batch's handlers ran, behind
   // the sends they made), then the queue is written and the Close last (onWritable). At most
   // closeTimeout later the Close goes anyway. While held lws reads nothing more.
   bool onCloseHold(const uint8_t* in, size_t len);

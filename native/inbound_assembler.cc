@@ -1,0 +1,99 @@
+// A Connection's inbound side: fragments reassembled into whole messages (UTF-8 checked as
+// they come, maxPayloadLength enforced), handed to the event batch; and the two holds on reads
+// (the reactor's inbound flow control, a JS consumer's holdReads).
+#include "connection.h"
+
+#include <libwebsockets.h>
+
+#include <algorithm>
+
+#include "options.h"
+#include "reactor.h"
+
+namespace lwsnode {
+namespace {
+// A message's first piece reserves at most this many times its own size for the rest of its
+// first frame (see onReceive): bounds what a header that lies can make us reserve.
+constexpr size_t kRxReserveFactor = 16;
+}  // namespace
+
+int Connection::onReceive(const void* in, size_t len) {
+  // lws keeps parsing what follows a client's close frame; RFC 6455 5.5.1: no data after it.
+  if (peerClosed_) return 0;
+  const bool first = lws_is_first_fragment(wsi_);
+  const bool final = lws_is_final_fragment(wsi_);  // FIN frame and none of it left to read
+  const size_t frameRemaining = lws_remaining_packet_payload(wsi_);
+  const size_t max = limits_.maxPayloadLength;
+  EventBatch& events = reactor_.events();
+  lastActivityMs_ = reactor_.nowMs();
+  pingOutstanding_ = false;
+
+  if (first) {
+    rxBinary_ = lws_frame_is_binary(wsi_) != 0;
+    rxActive_ = true;
+    rx_.clear();
+    utf8_.reset();
+  }
+  if (!rxActive_) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "unexpected continuation");
+  if (!rxBinary_) {
+    // Text is validated here, incrementally across fragments, rather than by lws's
+    // VALIDATE_UTF8 option: lws would close with 1007 without telling us, and the close
+    // handler must report the code that was sent.
+    if (!utf8_.feed(static_cast<const uint8_t*>(in), len) || (final && !utf8_.complete()))
+      return failMessage(LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
+  }
+
+  if (final && rx_.empty()) {
+    // The whole message arrived in one piece: one copy, straight into the event batch.
+    if (len > max) return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+    if (!events.pushCopy(EventType::Message, slot_, rxBinary_, in, len))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    rxActive_ = false;
+    stats_.add(ServerStats::MessagesIn, 1);
+    stats_.add(ServerStats::BytesIn, static_cast<double>(len));
+  } else {
+    if (rx_.size() + len + frameRemaining > max)
+      return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+    // Grow with what arrived, not with what a header announces (a peer could announce large
+    // frames on many sockets and never send them), except that the first piece of a frame
+    // may reserve the rest of it up to kRxReserveFactor times its own size: a message that
+    // spans reads is then copied once, not again by every doubling of its buffer.
+    if (first) {
+      const size_t have = rx_.size() + len;
+      if (!rx_.reserve(have + std::min(frameRemaining, (kRxReserveFactor - 1) * have)))
+        return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    }
+    if (!rx_.append(in, len))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    if (!final) return 0;
+    const double size = static_cast<double>(rx_.size());
+    if (!events.pushOwned(EventType::Message, slot_, rxBinary_, std::move(rx_)))
+      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    rx_ = Bytes();
+    rxActive_ = false;
+    stats_.add(ServerStats::MessagesIn, 1);
+    stats_.add(ServerStats::BytesIn, size);
+  }
+  if (!readsPaused_ && reactor_.inboundCongested()) {
+    readsPaused_ = true;
+    reactor_.pauseReads(*this);
+  }
+  return 0;
+}
+
+void Connection::resumeReads() {
+  if (!readsPaused_) return;
+  readsPaused_ = false;
+  if (!readsHeld_) lws_rx_flow_control(wsi_, 1);
+}
+
+void Connection::holdReads(bool hold) {
+  if (readsHeld_ == hold) return;
+  readsHeld_ = hold;
+  if (hold)
+    lws_rx_flow_control(wsi_, 0);
+  else if (!readsPaused_)
+    lws_rx_flow_control(wsi_, 1);
+}
+
+}  // namespace lwsnode
