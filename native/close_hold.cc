@@ -25,7 +25,8 @@ void Reactor::holdAcks(bool on) {
 }
 
 void Reactor::acknowledge() {
-  dispatchedBatches_.store(jsDispatched_);  // after the handlers' sends were queued
+  // Cross-thread (seq_cst with heldCloses_, see reactor.h): after the handlers' sends were queued.
+  dispatchedBatches_.store(jsDispatched_);
   if (heldCloses_.load() == 0) return;
   Command ack(CommandType::EventsSeen);
   ack.slot = jsDispatched_;
@@ -38,6 +39,8 @@ uint32_t Reactor::holdClose(Connection& conn) {
   // The events so far travel in the batch being filled, or in the last one published.
   const uint32_t batch = pending_.empty() ? publishedBatches_ : publishedBatches_ + 1;
   heldSlots_.push_back(conn.slot());
+  // Cross-thread (seq_cst, Dekker-style with acknowledge()): either JS sees the hold or we see
+  // that it dispatched the batch already.
   heldCloses_.store(static_cast<uint32_t>(heldSlots_.size()));
   const uint32_t dispatched = dispatchedBatches_.load();
   if (static_cast<int32_t>(dispatched - batch) >= 0) {
@@ -57,7 +60,7 @@ void Reactor::releaseHeldCloses(uint32_t dispatched) {
     if (c && c->holdingClose() && !c->releaseHeldClose(dispatched)) heldSlots_[kept++] = slot;
   }
   heldSlots_.resize(kept);
-  heldCloses_.store(static_cast<uint32_t>(kept));
+  heldCloses_.store(static_cast<uint32_t>(kept));  // Cross-thread: acknowledge() reads it
 }
 
 }  // namespace lwsnode

@@ -13,6 +13,7 @@ namespace lwsnode {
 // ---- JS thread ----
 
 void Reactor::eventsConsumed(size_t bytes) {
+  // Cross-thread: the outbox's mutex hands back the count; ResumeReads goes through the queue.
   const size_t left = outbox_.consumed(bytes);
   if (left < kInboundHighWater / 2 && pausedCount_.load(std::memory_order_acquire) > 0 &&
       !resumeRequested_.exchange(true, std::memory_order_acq_rel)) {
@@ -29,7 +30,7 @@ bool Reactor::inboundCongested() const {
 void Reactor::pauseReads(Connection& conn) {
   lws_rx_flow_control(conn.wsi(), 0);
   paused_.push_back(&conn);
-  pausedCount_.store(paused_.size(), std::memory_order_release);
+  pausedCount_.store(paused_.size(), std::memory_order_release);  // Cross-thread: eventsConsumed reads it
 }
 
 void Reactor::forgetPaused(Connection& conn) {
@@ -40,7 +41,7 @@ void Reactor::forgetPaused(Connection& conn) {
 }
 
 void Reactor::resumePausedReads() {
-  resumeRequested_.store(false, std::memory_order_release);
+  resumeRequested_.store(false, std::memory_order_release);  // Cross-thread: JS may ask again
   for (Connection* c : paused_) c->resumeReads();
   paused_.clear();
   pausedCount_.store(0, std::memory_order_release);

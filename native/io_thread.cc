@@ -37,7 +37,8 @@ void Reactor::start() { thread_ = std::thread([this] { run(); }); }
 void Reactor::stopAndJoin() {
   if (!thread_.joinable()) return;
   Command cmd(CommandType::Shutdown);
-  submit(std::move(cmd));  // refused if destruction already began: fine either way
+  // Cross-thread: through the command queue; refused if destruction already began: fine either way.
+  submit(std::move(cmd));
   thread_.join();
 }
 
@@ -101,7 +102,7 @@ void Reactor::run() {
   uv_loop_close(&loop_);
 
   pending_.push(EventType::Stopped, 0, failed ? 1 : 0);
-  finished_.store(true, std::memory_order_release);
+  finished_.store(true, std::memory_order_release);  // Cross-thread: JS's finished() reads it
   publishEvents();
 }
 
