@@ -42,8 +42,11 @@ declare -A units=(
   [pmd_offer]="native/pmd_offer.cc"
 )
 
+# uv.h (command_queue.h) comes from Node's own headers, as in the addon's build (CMakeLists.txt).
+node_include=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
+[[ -f "$node_include/uv.h" ]] || { echo "fuzz: no uv.h in $node_include (node's headers)" >&2; exit 1; }
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=undefined -Itest/fuzz/stub -Inative)
+       -fno-sanitize-recover=undefined -Itest/fuzz/stub -Inative -isystem "$node_include")
 status=0
 for h in utf8_reassembly frame_header command_queue slot_table event_batch event_outbox pmd_offer; do
   [[ -z "$only" || "$only" == "$h" ]] || continue
