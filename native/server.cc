@@ -151,13 +151,14 @@ int Server::onConfirmUpgrade(lws* wsi) {
   }
   if (!pathAllowed(wsi)) return refuse(wsi, HTTP_STATUS_NOT_FOUND);
   // Before everything that reads header values (lws's own subprotocol check included).
-  if (requestHasNul(wsi)) return refuse(wsi, HTTP_STATUS_BAD_REQUEST);
+  const RequestHeaderScan headers = scanRequestHeaders(wsi);
+  if (headers.hasNul) return refuse(wsi, HTTP_STATUS_BAD_REQUEST);
   // A request that breaks RFC 6455 is refused in FILTER_PROTOCOL_CONNECTION (acceptsUpgrade,
   // with the answer the RFC asks for): let lws go on to it, without a trip to JS.
   if (upgradeRequestError(wsi)) return 0;
   if (!options_->upgradeHook) {
     // No JS round trip without a hook: only the header limit, then lws goes on as before...
-    if (requestHeaderBytes(wsi) > options_->maxHeaderSize) return refuse(wsi, 431);
+    if (headers.bytes > options_->maxHeaderSize) return refuse(wsi, 431);
     if (!lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL)) return 0;
     // ...except that lws would refuse every subprotocol offered (it knows none): park the
     // handshake and resume it on this loop turn (resumeParked) with the first one offered,

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 
 #include "server.h"
 
@@ -71,69 +70,82 @@ void appendString(std::string& out, const char* s, size_t len) {
   out.append(s, len);
 }
 
+// Room for one header value: on the stack for the usual short ones.
+class ValueBuffer {
+ public:
+  char* reserve(size_t n) {
+    if (n <= sizeof small_) return small_;
+    large_.resize(n);
+    return &large_[0];
+  }
+
+ private:
+  char small_[256];
+  std::string large_;
+};
+
 // Calls fn(name, nameLen, value, valueLen) for every request header lws stored: the ones it
 // knows by token, then the others ("custom"). Names are lws's (lower case, no colon).
-void forEachHeader(lws* wsi, const std::function<void(const char*, size_t, const char*, size_t)>& fn) {
-  std::string value;
+// A template, not std::function: it runs for every handshake (connection storm).
+template <typename Fn>
+void forEachHeader(lws* wsi, const Fn& fn) {
+  ValueBuffer buf;
   for (int t = 0; t < WSI_TOKEN_COUNT; ++t) {
     const auto token = static_cast<lws_token_indexes>(t);
-    const auto* name = reinterpret_cast<const char*>(lws_token_to_string(token));
-    if (!name) continue;
-    size_t nameLen = std::strlen(name);
-    // Request-line tokens ("get ", ...) and HTTP/2 pseudo headers are not headers.
-    if (nameLen < 2 || name[nameLen - 1] != ':' || name[0] == ':') continue;
+    // Most of lws's hundred tokens are absent: their length is asked before their name.
     const int len = lws_hdr_total_length(wsi, token);
     if (len <= 0) continue;
-    value.resize(static_cast<size_t>(len) + 1);
-    const int got = lws_hdr_copy(wsi, &value[0], len + 1, token);
+    const auto* name = reinterpret_cast<const char*>(lws_token_to_string(token));
+    if (!name) continue;
+    const size_t nameLen = std::strlen(name);
+    // Request-line tokens ("get ", ...) and HTTP/2 pseudo headers are not headers.
+    if (nameLen < 2 || name[nameLen - 1] != ':' || name[0] == ':') continue;
+    char* value = buf.reserve(static_cast<size_t>(len) + 1);
+    const int got = lws_hdr_copy(wsi, value, len + 1, token);
     if (got < 0) continue;
-    fn(name, nameLen - 1, value.data(), static_cast<size_t>(got));
+    fn(name, nameLen - 1, value, static_cast<size_t>(got));
   }
   struct Ctx {
     lws* wsi;
-    const std::function<void(const char*, size_t, const char*, size_t)>* fn;
-    std::string* value;
-  } ctx{wsi, &fn, &value};
+    const Fn* fn;
+    ValueBuffer* buf;
+  } ctx{wsi, &fn, &buf};
   lws_hdr_custom_name_foreach(
       wsi,
       [](const char* name, int nlen, void* opaque) {
         auto* c = static_cast<Ctx*>(opaque);
         const int len = lws_hdr_custom_length(c->wsi, name, nlen);
         if (len < 0) return;
-        c->value->resize(static_cast<size_t>(len) + 1);
-        const int got = lws_hdr_custom_copy(c->wsi, &(*c->value)[0], len + 1, name, nlen);
+        char* value = c->buf->reserve(static_cast<size_t>(len) + 1);
+        const int got = lws_hdr_custom_copy(c->wsi, value, len + 1, name, nlen);
         if (got < 0) return;
         size_t n = static_cast<size_t>(nlen);
         if (n && name[n - 1] == ':') --n;  // lws keeps the colon
-        (*c->fn)(name, n, c->value->data(), static_cast<size_t>(got));
+        (*c->fn)(name, n, value, static_cast<size_t>(got));
       },
       &ctx);
 }
 
 }  // namespace
 
-size_t requestHeaderBytes(lws* wsi) {
+RequestHeaderScan scanRequestHeaders(lws* wsi) {
+  RequestHeaderScan scan;
   // The request target counts too: a 10 KiB URL is as much a header-size attack as a header.
-  size_t total = static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))) +
-                 static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
-  forEachHeader(wsi, [&](const char*, size_t nameLen, const char*, size_t valueLen) { total += nameLen + valueLen; });
-  return total;
-}
-
-bool requestHasNul(lws* wsi) {
+  scan.bytes = static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))) +
+               static_cast<size_t>(std::max(0, lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS)));
   // lws stores a NUL inside a value and copies values with strncpy, which zero-fills from the
   // first NUL on: a NUL anywhere leaves a zero byte within the copied length.
-  bool found = false;
-  forEachHeader(wsi, [&](const char*, size_t, const char* value, size_t valueLen) {
-    found = found || std::memchr(value, 0, valueLen) != nullptr;
+  forEachHeader(wsi, [&](const char*, size_t nameLen, const char* value, size_t valueLen) {
+    scan.bytes += nameLen + valueLen;
+    scan.hasNul = scan.hasNul || std::memchr(value, 0, valueLen) != nullptr;
   });
-  return found;
+  return scan;
 }
 
 std::string requestTarget(lws* wsi) {
   char* uri = nullptr;
   int uriLen = 0;
-  lws_http_get_uri_and_method(wsi, &uri, &uriLen);
+  if (lws_http_get_uri_and_method(wsi, &uri, &uriLen) < 0) uri = nullptr;  // not a request lws knows
   // lws stores the query apart from the path, one fragment per argument.
   std::string url(uri ? uri : "", uri ? static_cast<size_t>(uriLen) : 0);
   const int argsLen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);

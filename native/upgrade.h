@@ -78,16 +78,18 @@ std::string requestTarget(lws* wsi);
 // has, "\n" for one it lacks, in the order of `names`. Repeated headers come joined by lws.
 void appendCapturedHeaders(std::string& out, lws* wsi, const std::vector<std::string>& names);
 
-// Header bytes (names + values) of the request on `wsi`.
-size_t requestHeaderBytes(lws* wsi);
+// What one pass over the request's headers finds (every handshake; see server.cc).
+struct RequestHeaderScan {
+  size_t bytes = 0;     // the request target plus every header's name and value
+  bool hasNul = false;  // a header value holds a NUL byte (RFC 9110 5.5: never valid; lws
+                        // would hand JS a value cut short at it). (In the request target lws
+                        // takes a NUL for an argument separator.)
+};
+RequestHeaderScan scanRequestHeaders(lws* wsi);
 
 // True if the client closed or reset its connection: reads are stopped while a handshake is
 // parked, so lws has not noticed. A peek costs one syscall per accepted handshake.
 bool peerGone(lws* wsi);
-
-// True if a header value holds a NUL byte (RFC 9110 5.5: never valid; lws would hand JS a
-// value cut short at it). (In the request target lws takes a NUL for an argument separator.)
-bool requestHasNul(lws* wsi);
 
 // A minimal HTTP response with an empty body, for rejections decided natively.
 std::string plainResponse(unsigned status, const char* reason);

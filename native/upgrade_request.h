@@ -23,9 +23,11 @@ inline unsigned upgradeRequestError(lws* wsi) {
   char key[32];
   if (lws_hdr_copy(wsi, key, sizeof key, WSI_TOKEN_KEY) != 24 || std::strcmp(key + 22, "==") != 0)
     return HTTP_STATUS_BAD_REQUEST;
-  static const char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (int i = 0; i < 22; ++i)
-    if (!std::strchr(kBase64, key[i])) return HTTP_STATUS_BAD_REQUEST;
+  for (int i = 0; i < 22; ++i) {
+    const char c = key[i];
+    const bool base64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!base64) return HTTP_STATUS_BAD_REQUEST;
+  }
   // 4.4: any other version is answered 426 (the client may retry with 13).
   char version[8];
   if (lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_VERSION) <= 0 || std::strcmp(version, "13") != 0)
