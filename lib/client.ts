@@ -371,7 +371,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       // close() while connecting crossed the handshake: the I/O thread terminates this
       // connection (abortConnect); it never opens for JS.
       const previous = this.#core; // a reconnect's dropped connection: its final bufferedAmount stays
-      this.#core = new SocketCore(this.#reactor!, slot, false);
+      this.#core = new SocketCore(this.#reactor!, slot);
       this.#phase = "closing";
       this.#syncHold();
       const ignore = (): void => {};
@@ -388,7 +388,7 @@ export class ClientWebSocket extends EventEmitter<ClientWebSocketEvents> impleme
       };
     }
     const newline = text.indexOf("\n");
-    const core = new SocketCore(this.#reactor!, slot, false);
+    const core = new SocketCore(this.#reactor!, slot);
     this.#core = core;
     this.#protocol = text.slice(0, newline);
     this.#extensions = text.slice(newline + 1);

@@ -397,7 +397,7 @@ export class Server<T = unknown> implements Endpoint {
     // connections from one proxy would otherwise keep 10k copies of it.
     if (address === this.#lastAddress) address = this.#lastAddress;
     else this.#lastAddress = address;
-    const ws = new ServerWebSocket<T>(new SocketCore(this.#reactor, slot, true), this.#host, address, opened.slice(a + 1, b), url, headers);
+    const ws = new ServerWebSocket<T>(new SocketCore(this.#reactor, slot), this.#host, address, opened.slice(a + 1, b), url, headers);
     const peer = this.#tlsState.takePeer(slot, false);
     if (peer) ws._setPeerCertificate(peer);
     this.#upgrades.giveData(upgradeId, ws);

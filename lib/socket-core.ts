@@ -31,13 +31,14 @@ export class SocketCore {
   #sent = 0; // bytes handed to native code; the shared counter subtracts what was written
   #finalBuffered = 0;
   #drainWanted = false;
-  readonly #staged: boolean;
 
-  /** `staged`: small sends are staged for one native call per turn (reactor.send); else each is its own call. */
-  constructor(reactor: Reactor, slot: number, staged: boolean) {
+  /**
+   * Small sends are staged for one native call per turn (reactor.send), a server's and a
+   * client's alike: a client's frames are masked by the I/O thread when it writes them.
+   */
+  constructor(reactor: Reactor, slot: number) {
     this.#reactor = reactor;
     this.#slot = slot;
-    this.#staged = staged;
   }
 
   /** The slot that names this connection in native commands; -1 once closed. */
@@ -68,13 +69,7 @@ export class SocketCore {
       this.#drainWanted = true;
       flags |= NOTIFY_DRAIN;
     }
-    const reactor = this.#reactor;
-    if (this.#staged) {
-      this.#sent += reactor.send(this.#slot, bytes, isBinary, flags);
-    } else {
-      this.#sent += reactor.native.send(this.#slot, bytes, isBinary, flags);
-      reactor.cork();
-    }
+    this.#sent += this.#reactor.send(this.#slot, bytes, isBinary, flags);
     return pressured ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 

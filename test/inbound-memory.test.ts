@@ -60,4 +60,33 @@ describe("inbound message memory", () => {
     // message may pin at most its 8 KiB page, and here each tiny message's page is its own.
     expect(grown).toBeLessThan(4 * 1024 * 1024);
   }, 120_000);
+
+  it("hands handlers genuine Buffers: Buffer.prototype, their own bytes, each unaffected by writes to another", async () => {
+    const seen: Buffer[] = [];
+    const server = await startServer(defer, {
+      message(_ws, data) {
+        seen.push(data);
+      },
+    });
+    const raw = await rawTracked(defer, server.port);
+    // Sixteen messages in one write: they arrive in one delivery and share a page.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 16; i++) parts.push(frame({ opcode: OP.BINARY, payload: Buffer.alloc(10 + i, i) }));
+    raw.socket.write(Buffer.concat(parts));
+    await waitFor(() => seen.length === 16, 10_000, "16 messages");
+    for (let i = 0; i < 16; i++) {
+      const b = seen[i]!;
+      expect(Object.getPrototypeOf(b)).toBe(Buffer.prototype);
+      expect(Buffer.isBuffer(b)).toBe(true);
+      expect(b.constructor).toBe(Buffer);
+      expect(b.length).toBe(10 + i);
+      // Buffer methods work and see only this message's bytes.
+      expect(b.equals(Buffer.alloc(10 + i, i))).toBe(true);
+      expect(b.subarray(1)).toBeInstanceOf(Buffer);
+      // A view of at most its page, never of the whole delivery's inbox.
+      expect(b.buffer.byteLength).toBeLessThanOrEqual(8 * 1024);
+    }
+    seen[0]!.fill(0xff); // the user owns it: writing to it changes no other message
+    for (let i = 1; i < 16; i++) expect(seen[i]!.equals(Buffer.alloc(10 + i, i))).toBe(true);
+  });
 });

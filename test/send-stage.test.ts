@@ -3,8 +3,9 @@
 // every message intact, in the order of the calls, whatever mix of sizes, data types and
 // other commands (pings, publishes, a close) one turn makes.
 import { describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import type { ServerWebSocket } from "../lib/index.js";
+import { once } from "node:events";
+import WebSocket, { WebSocketServer } from "ws";
+import { connect, type ServerWebSocket } from "../lib/index.js";
 import { STAGE_BYTES, STAGE_MAX_PAYLOAD } from "../lib/send-stage.js";
 import { closed, openTracked, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
 
@@ -133,5 +134,79 @@ describe("staged sends", () => {
     const info = await end;
     expect(info.code).toBe(4001);
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => ({ text: `m ${i}` })));
+  });
+
+  describe("a client's sends (masked by the I/O thread as it writes them)", () => {
+    /** A `ws` server (which refuses unmasked client frames) recording what each connection receives. */
+    async function wsPeer(): Promise<{ port: number; got: Got[]; closes: Promise<{ code: number; reason: string }> }> {
+      const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: 1 << 20 });
+      await once(wss, "listening");
+      defer(
+        () =>
+          new Promise<void>((resolve) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close(() => resolve());
+          }),
+      );
+      const got: Got[] = [];
+      const closes = new Promise<{ code: number; reason: string }>((resolve) => {
+        wss.on("connection", (peer) => {
+          peer.on("message", (data: Buffer, isBinary) => got.push(isBinary ? { bytes: Buffer.from(data) } : { text: data.toString() }));
+          peer.on("ping", (data) => got.push({ ping: data.toString() }));
+          peer.on("close", (code, reason) => resolve({ code, reason: reason.toString() }));
+        });
+      });
+      return { port: (wss.address() as { port: number }).port, got, closes };
+    }
+
+    it("one turn of staged and direct sends and pings, then close, arrives whole, in call order, before the close", async () => {
+      const peer = await wsPeer();
+      const client = await connect(`ws://127.0.0.1:${peer.port}/`);
+      defer(() => client.terminate());
+      const expected: Got[] = [];
+      const big = bytes(STAGE_MAX_PAYLOAD + 1, 5); // sent directly, between staged ones
+      let queued = 0;
+      for (let i = 0; i < 3; i++) {
+        client.send(`c${i}`);
+        expected.push({ text: `c${i}` });
+        queued += 2;
+        const small = bytes(100 + i, i);
+        client.send(small);
+        expected.push({ bytes: small });
+        queued += small.length;
+        client.send(big);
+        expected.push({ bytes: big });
+        queued += big.length;
+        client.ping(`p${i}`);
+        expected.push({ ping: `p${i}` });
+        queued += 2;
+        client.send(new Uint8Array(0));
+        expected.push({ bytes: Buffer.alloc(0) });
+      }
+      // Exact and synchronous with staged sends too.
+      expect(client.bufferedAmount).toBe(queued);
+      client.close(4002, "after the sends");
+      const info = await peer.closes;
+      expect(info).toEqual({ code: 4002, reason: "after the sends" });
+      expect(peer.got).toEqual(expected);
+    });
+
+    it("a turn that stages more than the stage holds arrives whole and in order", async () => {
+      const peer = await wsPeer();
+      const client = await connect(`ws://127.0.0.1:${peer.port}/`);
+      defer(() => client.terminate());
+      const count = Math.ceil((3 * STAGE_BYTES) / 1000);
+      const payloads = Array.from({ length: count }, (_, i) => {
+        const payload = bytes(1000, i);
+        payload.writeUInt32BE(i, 0);
+        return payload;
+      });
+      for (const payload of payloads) client.send(payload);
+      expect(client.bufferedAmount).toBe(count * 1000);
+      await waitFor(() => peer.got.length >= count, 10000, "every message");
+      expect(peer.got.map((g) => g.bytes!.readUInt32BE(0))).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(peer.got.every((g, i) => g.bytes!.equals(payloads[i]!))).toBe(true);
+      await waitFor(() => client.bufferedAmount === 0, 5000, "bufferedAmount back to 0");
+    });
   });
 });
