@@ -141,12 +141,16 @@ export class Reactor {
    * counted in JS when the command is queued.
    */
   cork(): void {
-    if (this.wakeQueued) return;
+    // While a delivery is dispatched the native side wakes the I/O thread itself once the
+    // dispatch returns (JsReactor::deliver): no microtask needed for the handlers' sends.
+    if (this.wakeQueued || this.dispatching) return;
     this.wakeQueued = true;
     queueMicrotask(this.wake);
   }
 
   private wakeQueued = false;
+  /** True while dispatch() runs the handlers of a delivery. */
+  private dispatching = false;
   private readonly wake = (): void => {
     this.wakeQueued = false;
     this.native.flushWake(); // after the staged sends (see native)
@@ -195,6 +199,7 @@ export class Reactor {
     const end = box.begin(inbox, large);
     const records = box.words;
     let released: number[] | undefined;
+    this.dispatching = true;
     for (let i = box.firstRecord; i < end; i += RECORD_WORDS) {
       const type = records[i]!;
       const slot = records[i + 1]!;
@@ -282,9 +287,11 @@ export class Reactor {
         reportUncaught(err);
       }
     }
+    this.dispatching = false;
     box.end();
     // The handlers' sends cross now, before the native side acknowledges this delivery (held
-    // closes wait behind them) and wakes the I/O thread.
+    // closes wait behind them) and wakes the I/O thread (sends made later, e.g. in the
+    // handlers' microtasks, cork() again).
     if (this.#stage.used > 0) this.#stage.flush();
     if (released) for (const slot of released) this.native.release(slot);
   };

@@ -136,6 +136,26 @@ describe("staged sends", () => {
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => ({ text: `m ${i}` })));
   });
 
+  it("sends made after the handler returned (its microtasks, an async handler's continuation) still cross at once", async () => {
+    const server = await startServer(defer, {
+      async message(ws, data) {
+        const text = data.toString();
+        ws.send(`${text} sync`);
+        queueMicrotask(() => ws.send(`${text} microtask`));
+        await Promise.resolve();
+        ws.send(`${text} after await`);
+      },
+    });
+    const client = await openTracked(defer, urlOf(server));
+    const got = record(client);
+    for (const m of ["a", "b"]) {
+      client.send(m);
+      // Nothing else wakes the I/O thread here: each of these must bring its own wakeup.
+      await waitFor(() => got.length === (m === "a" ? 3 : 6), 2000, `the replies to ${m}`);
+    }
+    expect(got).toEqual(["a", "b"].flatMap((m) => [{ text: `${m} sync` }, { text: `${m} microtask` }, { text: `${m} after await` }]));
+  });
+
   describe("a client's sends (masked by the I/O thread as it writes them)", () => {
     /** A `ws` server (which refuses unmasked client frames) recording what each connection receives. */
     async function wsPeer(): Promise<{ port: number; got: Got[]; closes: Promise<{ code: number; reason: string }> }> {
