@@ -19,7 +19,12 @@ export function checkTopic(topic: unknown): asserts topic is string {
 
 /** The bytes of `data` as native code takes them (a string or a view); throws for anything else. */
 export function sendable(call: string, data: unknown): string | ArrayBufferView {
+  // Kept this small so that the optimizing compiler inlines it into every send.
   if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
+  return otherSendable(call, data);
+}
+
+function otherSendable(call: string, data: unknown): ArrayBufferView {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   throw invalidType("data", `a string, an ArrayBuffer or an ArrayBufferView: lwsnode's form is ${call}`, data, "argument");
 }
@@ -30,7 +35,10 @@ export function sendable(call: string, data: unknown): string | ArrayBufferView 
  * the error names lwsnode's form so the mistake is obvious.
  */
 export function checkFlag(call: string, name: string, value: unknown): asserts value is boolean {
-  if (typeof value === "boolean") return;
+  if (typeof value !== "boolean") notAFlag(call, name, value);
+}
+
+function notAFlag(call: string, name: string, value: unknown): never {
   const wsShape = value !== null && (typeof value === "object" || typeof value === "function");
   const hint = wsShape ? " (no options object or callback, unlike ws: the return value reports the outcome)" : "";
   throw invalidType(name, `a boolean or undefined: lwsnode's form is ${call}${hint}`, value, "argument");
