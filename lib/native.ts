@@ -169,12 +169,15 @@ export interface NativeReactor {
 
 /**
  * One delivery of events (lib/inbox.ts): `inbox` when the native side made a new one (JS keeps
- * using the last one otherwise), and the large payloads the records name by index.
+ * using the last one otherwise), and the large payloads the records name by index. Returns how
+ * many bytes of the send stage (the Reactor's third argument) the native side takes as one
+ * sendBatch when the call returns (0: none), which spares the delivery a Node-API call.
  */
-export type Dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined) => void;
+export type Dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined) => number;
 
 interface Addon {
-  Reactor: new (dispatch: Dispatch, logLevels: number) => NativeReactor;
+  /** `stage`: the send stage (lib/send-stage.ts) that dispatch's return value refers to. */
+  Reactor: new (dispatch: Dispatch, logLevels: number, stage: ArrayBuffer) => NativeReactor;
   lwsVersion: string;
 }
 

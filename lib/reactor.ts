@@ -94,7 +94,7 @@ export class Reactor {
 
   constructor() {
     this.#stage = new SendStage((stage, used) => this.#native.sendBatch(stage, used));
-    this.#native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels));
+    this.#native = new addon.Reactor(this.dispatch, logLevelMask(this.onLogLevels), this.#stage.buffer);
     this.#native.unref(); // only holds keep the process alive (see hold())
     live.add(this);
     if (!exitHookInstalled) {
@@ -194,7 +194,7 @@ export class Reactor {
 
   // One call per delivery: every event batch the I/O thread published since the last one,
   // read from the inbox (lib/inbox.ts) with no Node-API call per event.
-  private readonly dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined): void => {
+  private readonly dispatch = (inbox: ArrayBuffer | undefined, large: Buffer[] | undefined): number => {
     const box = this.inbox;
     const end = box.begin(inbox, large);
     const records = box.words;
@@ -291,9 +291,11 @@ export class Reactor {
     box.end();
     // The handlers' sends cross now, before the native side acknowledges this delivery (held
     // closes wait behind them) and wakes the I/O thread (sends made later, e.g. in the
-    // handlers' microtasks, cork() again).
-    if (this.#stage.used > 0) this.#stage.flush();
+    // handlers' microtasks, cork() again). Usually by the return value: the native side
+    // copies that many bytes of the stage as soon as this returns. Releasing slots flushes the
+    // stage first (`native`), so those sends still go before the releases.
     if (released) for (const slot of released) this.native.release(slot);
+    return this.#stage.take();
   };
 }
 

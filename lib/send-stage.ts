@@ -56,6 +56,22 @@ export class SendStage {
     return len;
   }
 
+  /** The stage itself (the native side reads it when a delivery's dispatch returns). */
+  get buffer(): ArrayBuffer {
+    return this.stage;
+  }
+
+  /**
+   * Empties the stage without a native call, returning the bytes that were staged: the caller
+   * hands them over another way (a delivery's dispatch returns the count and the native side
+   * copies them before any other JS runs).
+   */
+  take(): number {
+    const used = this.used;
+    this.used = 0;
+    return used;
+  }
+
   /** Hands what is staged to native code; returns the new (empty) position. */
   flush(): number {
     const used = this.used;

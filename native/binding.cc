@@ -75,6 +75,13 @@ JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReacto
   cleanupHookAdded_ = true;
   // Cross-thread: the I/O thread only pokes the TSFN; all JS work happens in deliver().
   const uint32_t logLevels = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  if (info[2].IsArrayBuffer()) {
+    // JS never detaches or resizes its stage, so the pointer stays valid while we hold it.
+    Napi::ArrayBuffer stage = info[2].As<Napi::ArrayBuffer>();
+    stage_ = Napi::Reference<Napi::ArrayBuffer>::New(stage, 1);
+    stageData_ = static_cast<const char*>(stage.Data());
+    stageBytes_ = stage.ByteLength();
+  }
   reactor_ = std::make_unique<Reactor>([this] { tsfn_.NonBlockingCall(); }, logLevels);
   reactor_->start();
 }
@@ -106,8 +113,10 @@ void JsReactor::stopNow() {
 // away.
 //
 // Every batch queued since the last delivery goes to JS in one call (binding_events.cc packs
-// them). In the steady state a delivery costs two Node-API calls (napi_get_undefined,
-// napi_call_function) whatever the number of events.
+// them). In the steady state a delivery costs three Node-API calls (napi_get_undefined,
+// napi_call_function, napi_get_value_uint32) whatever the number of events: the handlers'
+// staged sends come back as dispatch's return value (bytes of the stage to take), not as a
+// sendBatch() call.
 void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
   if (napiEnv == nullptr || !self->reactor_) return;  // the environment is being torn down
   napi_env env = napiEnv;
@@ -125,8 +134,16 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   self->dispatching_ = true;
   // JS dispatch catches handler errors itself: a failed call means the environment is ending
   // (its exception stays pending for Node to handle).
-  ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, nullptr) == napi_ok;
+  napi_value staged = nullptr;
+  ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, &staged) == napi_ok;
   self->dispatching_ = false;
+  uint32_t stagedBytes = 0;
+  if (ok && self->stageData_ != nullptr && napi_get_value_uint32(env, staged, &stagedBytes) == napi_ok && stagedBytes > 0) {
+    // No JS has run since dispatch returned: the stage still holds exactly these sends.
+    Command cmd(CommandType::SendBatch);
+    cmd.text.assign(self->stageData_, std::min<size_t>(stagedBytes, self->stageBytes_));
+    self->submitCorked(std::move(cmd));
+  }
   self->inbox_.trim();
   if (!self->reactor_) return;
   if (ok) self->reactor_->eventsConsumed(bytes);

@@ -77,6 +77,11 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   bool cleanupHookAdded_ = false;
   bool dispatching_ = false;  // sends during a dispatch share one wakeup, issued at its end
   JsInbox inbox_;  // JS thread only: what deliver() packs batches into
+  // JS's send stage (lib/send-stage.ts): dispatch returns how many of its bytes to take as one
+  // SendBatch when it returns, instead of calling sendBatch(). JS thread only.
+  Napi::Reference<Napi::ArrayBuffer> stage_;
+  const char* stageData_ = nullptr;
+  size_t stageBytes_ = 0;
   std::vector<EventBatch> delivering_;  // JS thread only: deliver()'s batch list, kept for reuse
   // Doors for other threads' publishers, by server id (publisher.h); closed before reactor_ goes.
   std::unordered_map<uint32_t, std::shared_ptr<PublishGate>> gates_;
