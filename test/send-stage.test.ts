@@ -7,7 +7,7 @@ import { once } from "node:events";
 import WebSocket, { WebSocketServer } from "ws";
 import { connect, type ServerWebSocket } from "../lib/index.js";
 import { STAGE_BYTES, STAGE_MAX_PAYLOAD } from "../lib/send-stage.js";
-import { closed, openTracked, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
+import { closed, closePayload, frame, OP, openTracked, rawTracked, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
 
 const defer = useCleanup();
 
@@ -154,6 +154,33 @@ describe("staged sends", () => {
       await waitFor(() => got.length === (m === "a" ? 3 : 6), 2000, `the replies to ${m}`);
     }
     expect(got).toEqual(["a", "b"].flatMap((m) => [{ text: `${m} sync` }, { text: `${m} microtask` }, { text: `${m} after await` }]));
+  });
+
+  it("replies to messages that arrive in the same write as the peer's close leave before the close reply", async () => {
+    const server = await startServer(defer, {
+      message(ws, data) {
+        for (let i = 0; i < 3; i++) ws.send(`${data.toString()} ${i}`);
+      },
+    });
+    const raw = await rawTracked(defer, server.port);
+    // One write: the I/O thread sees both messages and the close in one batch.
+    raw.write(
+      Buffer.concat([
+        frame({ opcode: OP.TEXT, payload: Buffer.from("x") }),
+        frame({ opcode: OP.TEXT, payload: Buffer.from("y") }),
+        frame({ opcode: OP.CLOSE, payload: closePayload(4003) }),
+      ]),
+    );
+    const got: string[] = [];
+    for (;;) {
+      const f = await raw.readFrame(5000);
+      if (f.opcode === OP.CLOSE) {
+        expect(f.payload.readUInt16BE(0)).toBe(4003);
+        break;
+      }
+      got.push(f.payload.toString());
+    }
+    expect(got).toEqual(["x 0", "x 1", "x 2", "y 0", "y 1", "y 2"]);
   });
 
   describe("a client's sends (masked by the I/O thread as it writes them)", () => {
