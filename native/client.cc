@@ -162,7 +162,7 @@ int Client::onEstablished(lws* wsi, void* pss) {
   // Open for a client: a = client id, bytes = "protocol\nextensions". Without it (out of
   // memory) JS would wait forever: refuse, and CONNECTION_ERROR/WSI_DESTROY report a failure.
   const std::string text = protocol_ + "\n" + extensions_;
-  // pss: lws's per-session data (lws_router.cc: Session), whose first member is the Connection.
+  // pss: where the Connection goes (lws_router.cc makes it the wsi's user pointer).
   connection_ = reactor_.establish(wsi, static_cast<Connection**>(pss), id(), 0, text, nullptr, options_->limits,
                                    reactor_.clientStats(), deflater_.get());
   if (!connection_) {

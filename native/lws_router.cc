@@ -16,18 +16,27 @@ namespace lwsnode {
 
 namespace {
 
-// lws's per-connection user data.
-struct Session {
-  Connection* conn;  // set at ESTABLISHED, owned by the wsi until CLOSED
-  uint8_t deflateWindow;  // permessage-deflate accepted: the window we compress with (8: none)
-};
+// lws allocates no per-session data for us (10k idle connections would be 10k 32-byte
+// chunks): the wsi's user pointer (lws_set_wsi_user, which lws never frees) is the Connection
+// from ESTABLISHED until CLOSED. Before ESTABLISHED it may hold the permessage-deflate window a
+// server handshake accepted, as an odd integer (a Connection* is even), else it is null.
+Connection* connectionOf(void* user) {
+  return reinterpret_cast<uintptr_t>(user) & 1 ? nullptr : static_cast<Connection*>(user);
+}
+int handshakeWindowOf(void* user) {
+  const uintptr_t v = reinterpret_cast<uintptr_t>(user);
+  return v & 1 ? static_cast<int>(v >> 1) : 0;
+}
+void setHandshakeWindow(lws* wsi, int window) {
+  lws_set_wsi_user(wsi, reinterpret_cast<void*>((static_cast<uintptr_t>(window) << 1) | 1));
+}
 
 // One protocol serves every vhost; per-server state hangs off the vhost's user pointer.
 const lws_protocols kProtocols[] = {
     {
         "lwsnode",
         &Reactor::lwsCallback,
-        sizeof(Session),  // per-session data: the owning Connection
+        0,  // no per-session data: the wsi's user pointer is the Connection (see connectionOf)
         // rx_buffer_size: allocated per connection once it receives (lws patch 0002); it holds
         // control frames, and a client connection's payload is handed to us in pieces of it.
         // Server reads and payload pieces are not bound by it (patch 1000: the thread buffer).
@@ -60,8 +69,7 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
   auto* self = static_cast<Reactor*>(lws_context_user(lws_get_context(wsi)));
   // This thread is running lws's callbacks: it passes through onPrepare before it polls again.
   self->commands_.markAwake();
-  auto* session = static_cast<Session*>(user);
-  Connection** pss = session ? &session->conn : nullptr;
+  Connection* const conn = connectionOf(user);
 
   switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -99,51 +107,54 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
 
     case LWS_CALLBACK_NEGOTIATE_EXTENSIONS: {  // our lws patch 0500: during the handshake
       Server* server = serverOf(wsi);
-      if (!server || !session) return 1;
+      if (!server || conn) return 1;
       const int window = server->negotiateDeflate(*static_cast<lws_ext_negotiation*>(in));
-      session->deflateWindow = static_cast<uint8_t>(window);
+      if (window) setHandshakeWindow(wsi, window);
       return window ? 0 : 1;
     }
 
     case LWS_CALLBACK_ESTABLISHED: {
       Server* server = serverOf(wsi);
-      if (!server || !pss) return -1;
-      return server->onEstablished(wsi, pss, session->deflateWindow);
+      if (!server || conn) return -1;
+      Connection* made = nullptr;
+      const int rc = server->onEstablished(wsi, &made, handshakeWindowOf(user));
+      lws_set_wsi_user(wsi, made);  // the wsi owns the Connection (if made) until CLOSED
+      return rc;
     }
 
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_CLIENT_RECEIVE:
-      return pss && *pss ? (*pss)->onReceive(in, len) : -1;
+      return conn ? conn->onReceive(in, len) : -1;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_CLIENT_WRITEABLE:
-      return pss && *pss ? (*pss)->onWritable() : 0;
+      return conn ? conn->onWritable() : 0;
 
     case LWS_CALLBACK_RECEIVE_PING:  // our lws patch: lws answers, we report
     case LWS_CALLBACK_CLIENT_RECEIVE_PING:
-      if (pss && *pss) (*pss)->onPing(in, len);
+      if (conn) conn->onPing(in, len);
       return 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-      if (pss && *pss) (*pss)->onPong(in, len);
+      if (conn) conn->onPong(in, len);
       return 0;
 
     case LWS_CALLBACK_WS_HOLD_CLOSE:  // our lws patch 0500
-      return pss && *pss && (*pss)->onCloseHold(static_cast<const uint8_t*>(in), len) ? 1 : 0;
+      return conn && conn->onCloseHold(static_cast<const uint8_t*>(in), len) ? 1 : 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      return pss && *pss ? (*pss)->onPeerClose(static_cast<const uint8_t*>(in), len) : 0;
+      return conn ? conn->onPeerClose(static_cast<const uint8_t*>(in), len) : 0;
 
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLIENT_CLOSED:
-      if (pss && *pss) {
-        std::unique_ptr<Connection> conn(*pss);  // adopt the wsi's reference
-        *pss = nullptr;
-        conn->onClosed();
-        if (Server* server = conn->server()) server->onConnectionClosed(*conn);
-        self->slots_.vacate(conn->slot());
-        conn.reset();  // before its Client (which owns its limits) is let go
+      if (conn) {
+        std::unique_ptr<Connection> owned(conn);  // adopt the wsi's reference
+        lws_set_wsi_user(wsi, nullptr);
+        owned->onClosed();
+        if (Server* server = owned->server()) server->onConnectionClosed(*owned);
+        self->slots_.vacate(owned->slot());
+        owned.reset();  // before its Client (which owns its limits) is let go
         if (reason == LWS_CALLBACK_CLIENT_CLOSED) {
           if (auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi))) client->onConnectionClosed();
           lws_set_opaque_user_data(wsi, nullptr);
@@ -164,7 +175,11 @@ int Reactor::lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void
 
     case LWS_CALLBACK_CLIENT_ESTABLISHED: {
       auto* client = static_cast<Client*>(lws_get_opaque_user_data(wsi));
-      return client ? client->onEstablished(wsi, user) : -1;
+      if (!client || conn) return -1;
+      Connection* made = nullptr;
+      const int rc = client->onEstablished(wsi, &made);
+      lws_set_wsi_user(wsi, made);  // the wsi owns the Connection (if made) until CLIENT_CLOSED
+      return rc;
     }
 
     case LWS_CALLBACK_SSL_INFO:  // client vhosts ask for alerts received (ssl_info_event_mask)
