@@ -20,8 +20,20 @@ Connection::Connection(Reactor& reactor, Server* server, const ConnectionLimits&
       wsi_(wsi),
       slot_(slot),
       counter_(reactor.slots().counter(slot)),
-      lastActivityMs_(reactor.nowMs()),
-      masked_(server == nullptr) {}
+      lastActivityMs_(static_cast<uint32_t>(reactor.nowMs())),
+      masked_(server == nullptr),
+      pingOutstanding_(false),
+      rxBinary_(false),
+      rxActive_(false),
+      readsPaused_(false),
+      readsHeld_(false),
+      notifyDrain_(false),
+      dirty_(false),
+      closeRequested_(false),
+      sentClose_(false),
+      holding_(false),
+      lettingGo_(false),
+      peerClosed_(false) {}
 
 Connection::~Connection() {
   if (closing_) closing_->deadline.cancel();  // runs in CLOSED, while the context is alive
@@ -38,13 +50,13 @@ Connection::Closing& Connection::closing() {
 }
 
 void Connection::onPong(const void* in, size_t len) {
-  lastActivityMs_ = reactor_.nowMs();
+  lastActivityMs_ = static_cast<uint32_t>(reactor_.nowMs());
   pingOutstanding_ = false;
   reactor_.events().pushCopy(EventType::Pong, slot_, 0, in, len);
 }
 
 void Connection::onPing(const void* in, size_t len) {
-  lastActivityMs_ = reactor_.nowMs();
+  lastActivityMs_ = static_cast<uint32_t>(reactor_.nowMs());
   reactor_.events().pushCopy(EventType::Ping, slot_, 0, in, len);
   // RFC 6455 5.5.2: every ping is answered, in order with our frames (lws patch 0500 leaves
   // pongs to us; it kept one pending and dropped the pings behind it).
@@ -57,7 +69,7 @@ void Connection::onPing(const void* in, size_t len) {
 }
 
 bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, const FrameRef& ping) {
-  const uint64_t silent = nowMs - lastActivityMs_;
+  const uint64_t silent = static_cast<uint32_t>(static_cast<uint32_t>(nowMs) - lastActivityMs_);
   if (sendPings && !pingOutstanding_) {
     // Ping once silence passes half the timeout (by the next tick at the latest), and never
     // drop a socket that has not had an unanswered ping.
@@ -72,32 +84,42 @@ bool Connection::checkIdle(uint64_t nowMs, uint64_t idleMs, bool sendPings, cons
   return true;
 }
 
+void Connection::joined(Topic& topic, uint32_t index) {
+  if (!subscriptions_) subscriptions_ = std::make_unique<std::vector<Subscription>>();
+  subscriptions_->push_back({&topic, index});
+}
+
 bool Connection::isSubscribed(const Topic& topic) const {
-  for (const Subscription& s : subscriptions_)
+  if (!subscriptions_) return false;
+  for (const Subscription& s : *subscriptions_)
     if (s.topic == &topic) return true;
   return false;
 }
 
 int64_t Connection::left(const Topic& topic) {
-  for (size_t i = 0; i < subscriptions_.size(); ++i) {
-    if (subscriptions_[i].topic != &topic) continue;
-    const uint32_t index = subscriptions_[i].index;
-    subscriptions_[i] = subscriptions_.back();
-    subscriptions_.pop_back();
+  if (!subscriptions_) return -1;
+  std::vector<Subscription>& subs = *subscriptions_;
+  for (size_t i = 0; i < subs.size(); ++i) {
+    if (subs[i].topic != &topic) continue;
+    const uint32_t index = subs[i].index;
+    subs[i] = subs.back();
+    subs.pop_back();
     return index;
   }
   return -1;
 }
 
 void Connection::moved(const Topic& topic, uint32_t index) {
-  for (Subscription& s : subscriptions_)
+  if (!subscriptions_) return;
+  for (Subscription& s : *subscriptions_)
     if (s.topic == &topic) s.index = index;
 }
 
 std::vector<Topic*> Connection::topics() const {
   std::vector<Topic*> out;
-  out.reserve(subscriptions_.size());
-  for (const Subscription& s : subscriptions_) out.push_back(s.topic);
+  if (!subscriptions_) return out;
+  out.reserve(subscriptions_->size());
+  for (const Subscription& s : *subscriptions_) out.push_back(s.topic);
   return out;
 }
 

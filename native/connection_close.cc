@@ -60,14 +60,14 @@ bool Connection::onCloseHold(const uint8_t* in, size_t len) {
 
 void Connection::holdClose() {
   holding_ = true;
-  holdBatch_ = reactor_.holdClose(*this);
+  closing().holdBatch = reactor_.holdClose(*this);
   armCloseDeadline();
 }
 
 bool Connection::releaseHeldClose(uint32_t seenBatch) {
   if (!holding_) return true;
   // Batch numbers wrap: compare by difference.
-  if (static_cast<int32_t>(seenBatch - holdBatch_) < 0) return false;
+  if (static_cast<int32_t>(seenBatch - closing_->holdBatch) < 0) return false;  // holding: closing_ is set
   holding_ = false;
   closeRequested_ = true;  // onWritable writes the queue, then this close
   requestWritable();
@@ -106,7 +106,7 @@ void Connection::onCloseDeadline(lws_sorted_usec_list_t* sul) {
   Connection* self = SulTimer<Connection>::ownerOf(sul);
   if (self->holding_) {
     // JS did not answer in time: the held close goes now, after what is queued.
-    self->releaseHeldClose(self->holdBatch_);
+    self->releaseHeldClose(self->closing_->holdBatch);
     self->armCloseDeadline();
     return;
   }
