@@ -199,7 +199,7 @@ Napi::Value JsReactor::listen(const Napi::CallbackInfo& info) {
 // (JS adds them to bufferedAmount; for a string this spares JS a second UTF-8 length scan).
 Napi::Value JsReactor::send(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Send);
-  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text, &reactor_->largePool());
   const double bytes = static_cast<double>(cmd.frame->payloadLength());
   cmd.slot = u32(info, 0);
   cmd.flags = u32(info, 3);
@@ -241,7 +241,7 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Publish);
   cmd.slot = u32(info, 0);
   cmd.text = info[1].As<Napi::String>().Utf8Value();
-  cmd.frame = frameFrom(info.Env(), info[2], info[3].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.frame = frameFrom(info.Env(), info[2], info[3].ToBoolean() ? Opcode::Binary : Opcode::Text, &reactor_->largePool());
   cmd.frame->setCompressible(info[5].ToBoolean());
   const int32_t sender = info[4].As<Napi::Number>().Int32Value();
   if (sender >= 0) {
@@ -257,7 +257,7 @@ Napi::Value JsReactor::publish(const Napi::CallbackInfo& info) {
 Napi::Value JsReactor::broadcast(const Napi::CallbackInfo& info) {
   Command cmd(CommandType::Broadcast);
   cmd.slot = u32(info, 0);
-  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
+  cmd.frame = frameFrom(info.Env(), info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text, &reactor_->largePool());
   cmd.frame->setCompressible(info[3].ToBoolean());
   const double bytes = static_cast<double>(cmd.frame->payloadLength());
   submitCorked(std::move(cmd));

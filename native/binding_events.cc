@@ -9,10 +9,20 @@ namespace {
 
 void freeBlock(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
 
-// An external Buffer over `block` (malloc'd), which it then owns; on failure frees it.
-bool externalBuffer(napi_env env, uint8_t* block, size_t len, napi_value* out) {
-  if (napi_create_external_buffer(env, len, block, &freeBlock, nullptr, out) == napi_ok) return true;
-  std::free(block);
+// Cross-thread: the block was taken on the I/O thread; V8 collected JS's last view of it, and
+// it goes back to its reactor's pool from here, the JS thread (LargeBlockPool locks).
+void givePooledBlock(napi_env /*env*/, void* data, void* /*hint*/) { LargeBlockPool::give(static_cast<uint8_t*>(data)); }
+
+// An external Buffer over `payload`'s storage, which it then owns (released from `payload`);
+// on failure the storage is freed.
+bool externalBuffer(napi_env env, Bytes& payload, napi_value* out) {
+  const size_t len = payload.size();
+  const bool pooled = payload.pooled();
+  uint8_t* block = payload.release();
+  if (napi_create_external_buffer(env, len, block, pooled ? &givePooledBlock : &freeBlock, nullptr, out) == napi_ok)
+    return true;
+  if (pooled) LargeBlockPool::give(block);
+  else std::free(block);
   return false;
 }
 
@@ -38,9 +48,8 @@ bool JsInbox::pack(napi_env env, std::vector<EventBatch>& batches, napi_value ar
   uint32_t index = 0;
   for (EventBatch& b : batches) {
     for (size_t i = 0; i < b.large.size(); ++i, ++index) {
-      const size_t len = b.large[i].size();
       napi_value buf = nullptr;
-      if (!externalBuffer(env, b.large[i].release(), len, &buf) || napi_set_element(env, argv[1], index, buf) != napi_ok)
+      if (!externalBuffer(env, b.large[i], &buf) || napi_set_element(env, argv[1], index, buf) != napi_ok)
         return false;
     }
   }

@@ -34,6 +34,7 @@
 namespace lwsnode {
 
 class Deflater;
+class EventBatch;
 class Reactor;
 class Server;
 class Topic;
@@ -128,6 +129,7 @@ class Connection {
   size_t wireLength(const Frame& frame) const;
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
+  bool pushWhole(EventBatch& events, const void* in, size_t len);  // false: out of memory
 
   void holdClose();  // starts holding (see onCloseHold)
   void armCloseDeadline();

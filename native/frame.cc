@@ -53,6 +53,16 @@ FrameRef Frame::create(FramePool& pool, Opcode opcode, size_t payloadLen) {
   return FrameRef(frame);
 }
 
+FrameRef Frame::create(LargeBlockPool& pool, Opcode opcode, size_t payloadLen) {
+  const size_t bytes = blockBytes(payloadLen);
+  if (bytes < LargeBlockPool::kMinBlock) return create(opcode, payloadLen);
+  uint8_t* mem = pool.take(bytes);
+  if (!mem) return FrameRef();
+  Frame* frame = construct(mem, opcode, payloadLen, false);
+  frame->largeBlock_ = true;
+  return FrameRef(frame);
+}
+
 Frame* Frame::construct(void* mem, Opcode opcode, size_t payloadLen, bool compressed) {
   uint8_t* payload = static_cast<uint8_t*>(mem) + kAlignedFrameSize + LWS_PRE + kMaxFrameHeader;
   const uint8_t headerLen = writeFrameHeader(payload, true, opcode, payloadLen, compressed);

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "large_block_pool.h"
+
 namespace lwsnode {
 
 // A server frame header is at most 2 + 8 bytes (no mask key).
@@ -65,6 +67,9 @@ class Frame {
   // The same from `pool` when it fits a pool block (I/O thread only: the frame goes back to
   // `pool` when released, which must outlive it).
   static FrameRef create(FramePool& pool, Opcode opcode, size_t payloadLen);
+  // The same in a block of `pool` when it is large (LargeBlockPool::kMinBlock or more): JS's
+  // sends (any thread; the frame goes back to `pool` when released).
+  static FrameRef create(LargeBlockPool& pool, Opcode opcode, size_t payloadLen);
 
   Opcode opcode() const { return opcode_; }
   bool compressed() const { return compressed_; }
@@ -105,6 +110,7 @@ class Frame {
   bool compressed_;
   bool compressible_ = false;
   uint8_t window_ = 0;          // a twin: the window bits it was compressed with
+  bool largeBlock_ = false;     // the block came from a LargeBlockPool and goes back to it
   uint16_t triedWindows_ = 0;   // bit w: compression with a w-bit window was tried
   // Owned reference (released in ~Frame), I/O thread only: the first deflated twin; each twin
   // links the next (one per distinct window size a publish met).
@@ -147,8 +153,10 @@ class FrameRef {
   void release() {
     if (f_ && --f_->refs_ == 0) {
       FramePool* pool = f_->pool_;
+      const bool largeBlock = f_->largeBlock_;
       f_->~Frame();
       if (pool) pool->give(f_);
+      else if (largeBlock) LargeBlockPool::give(reinterpret_cast<uint8_t*>(f_));
       else std::free(f_);
     }
     f_ = nullptr;

@@ -17,6 +17,15 @@ namespace {
 constexpr size_t kRxReserveFactor = 16;
 }  // namespace
 
+// A message that arrived in one piece: small ones are copied into the batch's slab, large ones
+// into a pooled block that becomes JS's Buffer (recycled when V8 collects it).
+bool Connection::pushWhole(EventBatch& events, const void* in, size_t len) {
+  if (len < EventBatch::kLargePayload) return events.pushCopy(EventType::Message, slot_, rxBinary_, in, len);
+  Bytes own;
+  if (!own.reservePooled(len, reactor_.largePool()) || !own.append(in, len)) return false;
+  return events.pushOwned(EventType::Message, slot_, rxBinary_, std::move(own));
+}
+
 int Connection::onReceive(const void* in, size_t len) {
   // lws keeps parsing what follows a client's close frame; RFC 6455 5.5.1: no data after it.
   if (peerClosed_) return 0;
@@ -46,8 +55,7 @@ int Connection::onReceive(const void* in, size_t len) {
   if (final && rx_.empty()) {
     // The whole message arrived in one piece: one copy, straight into the event batch.
     if (len > max) return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-    if (!events.pushCopy(EventType::Message, slot_, rxBinary_, in, len))
-      return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    if (!pushWhole(events, in, len)) return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rxActive_ = false;
     stats_.add(ServerStats::MessagesIn, 1);
     stats_.add(ServerStats::BytesIn, static_cast<double>(len));
@@ -60,7 +68,8 @@ int Connection::onReceive(const void* in, size_t len) {
     // spans reads is then copied once, not again by every doubling of its buffer.
     if (first) {
       const size_t have = rx_.size() + len;
-      if (!rx_.reserve(have + std::min(frameRemaining, (kRxReserveFactor - 1) * have)))
+      const size_t want = have + std::min(frameRemaining, (kRxReserveFactor - 1) * have);
+      if (!(want >= LargeBlockPool::kMinBlock ? rx_.reservePooled(want, reactor_.largePool()) : rx_.reserve(want)))
         return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     }
     if (!rx_.append(in, len))

@@ -28,14 +28,14 @@ bool viewBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
   return true;
 }
 
-FrameRef frameFrom(napi_env env, napi_value data, Opcode opcode) {
+FrameRef frameFrom(napi_env env, napi_value data, Opcode opcode, LargeBlockPool* pool) {
   napi_valuetype type;
   napi_typeof(env, data, &type);
   FrameRef frame;
   if (type == napi_string) {
     size_t len = 0;
     napi_get_value_string_utf8(env, data, nullptr, 0, &len);
-    frame = Frame::create(opcode, len);
+    frame = pool ? Frame::create(*pool, opcode, len) : Frame::create(opcode, len);
     if (!frame) throw Napi::Error::New(env, "out of memory");
     size_t copied = 0;
     napi_get_value_string_utf8(env, data, reinterpret_cast<char*>(frame->payload()), len + 1, &copied);
@@ -43,7 +43,7 @@ FrameRef frameFrom(napi_env env, napi_value data, Opcode opcode) {
     const uint8_t* bytes = nullptr;
     size_t len = 0;
     if (!viewBytes(env, data, &bytes, &len)) throw Napi::TypeError::New(env, "data must be a string or an ArrayBufferView");
-    frame = Frame::create(opcode, len);
+    frame = pool ? Frame::create(*pool, opcode, len) : Frame::create(opcode, len);
     if (!frame) throw Napi::Error::New(env, "out of memory");
     if (len) std::memcpy(frame->payload(), bytes, len);
   }

@@ -42,6 +42,7 @@
 #include "event_batch.h"
 #include "event_outbox.h"
 #include "frame.h"
+#include "large_block_pool.h"
 #include "mask.h"
 #include "server_stats.h"
 #include "slot_table.h"
@@ -86,6 +87,11 @@ class Reactor {
   // Stops the I/O thread (if running) and waits for it; idempotent.
   void stopAndJoin();
   std::shared_ptr<CounterChunk> counterChunk(uint32_t index) { return slots_.chunk(index); }
+
+  // ---- any thread ----
+  // Large payload blocks: JS's large sends take frames from it, the I/O thread inbound
+  // messages; either thread gives them back (large_block_pool.h).
+  LargeBlockPool& largePool() { return *largePool_; }
 
   // ---- I/O thread ----
   static int lwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
@@ -161,6 +167,7 @@ class Reactor {
 
   // Member order is destruction order in reverse: the thread is joined in ~Reactor before
   // anything below it goes away.
+  LargeBlockPoolOwner largePool_;  // closed last: every frame and batch below gives back first
   std::function<void()> notify_;
   CommandQueue commands_;
   SlotTable slots_;
