@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "large_block_pool.h"
+#include "mask.h"
 
 namespace lwsnode {
 
@@ -46,6 +47,15 @@ class Bytes {
     if (n == 0) return true;
     if (size_ + n > cap_ && !grow(size_ + n)) return false;
     std::memcpy(data_ + size_, src, n);
+    size_ += n;
+    return true;
+  }
+
+  // The same for `n` bytes still masked with `key` (lined up with src[0]): unmasked as copied.
+  bool appendUnmasked(const void* src, size_t n, const uint8_t key[kMaskKeyLength]) {
+    if (n == 0) return true;
+    if (size_ + n > cap_ && !grow(size_ + n)) return false;
+    xorCopy(data_ + size_, static_cast<const uint8_t*>(src), n, key);
     size_ += n;
     return true;
   }

@@ -129,7 +129,7 @@ class Connection {
   size_t wireLength(const Frame& frame) const;
   void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
-  bool pushWhole(EventBatch& events, const void* in, size_t len);  // false: out of memory
+  bool pushWhole(EventBatch& events, const void* in, size_t len, const uint8_t* key);  // false: out of memory
 
   void holdClose();  // starts holding (see onCloseHold)
   void armCloseDeadline();

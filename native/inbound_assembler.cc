@@ -19,10 +19,12 @@ constexpr size_t kRxReserveFactor = 16;
 
 // A message that arrived in one piece: small ones are copied into the batch's slab, large ones
 // into a pooled block that becomes JS's Buffer (recycled when V8 collects it).
-bool Connection::pushWhole(EventBatch& events, const void* in, size_t len) {
+// `key`: the payload is still masked (lws patch 1001) and is unmasked as it is copied.
+bool Connection::pushWhole(EventBatch& events, const void* in, size_t len, const uint8_t* key) {
   if (len < EventBatch::kLargePayload) return events.pushCopy(EventType::Message, slot_, rxBinary_, in, len);
   Bytes own;
-  if (!own.reservePooled(len, reactor_.largePool()) || !own.append(in, len)) return false;
+  if (!own.reservePooled(len, reactor_.largePool()) || !(key ? own.appendUnmasked(in, len, key) : own.append(in, len)))
+    return false;
   return events.pushOwned(EventType::Message, slot_, rxBinary_, std::move(own));
 }
 
@@ -44,6 +46,16 @@ int Connection::onReceive(const void* in, size_t len) {
     utf8_.reset();
   }
   if (!rxActive_) return failMessage(LWS_CLOSE_STATUS_PROTOCOL_ERR, "unexpected continuation");
+  // A server's bulk payload comes still masked (lws patch 1001): a large binary piece is
+  // unmasked as it is copied into its message; text (the validator reads it) and a small
+  // message (copied into the slab) are unmasked where they lie, in lws's read buffer.
+  uint8_t keyBytes[kMaskKeyLength];
+  const uint8_t* key = lws_ws_rx_payload_mask(wsi_, keyBytes) ? keyBytes : nullptr;
+  if (key && (!rxBinary_ || (final && rx_.empty() && len < EventBatch::kLargePayload))) {
+    uint8_t* bytes = static_cast<uint8_t*>(const_cast<void*>(in));  // lws's read buffer: ours during RECEIVE
+    xorCopy(bytes, bytes, len, key);
+    key = nullptr;
+  }
   if (!rxBinary_) {
     // Text is validated here, incrementally across fragments, rather than by lws's
     // VALIDATE_UTF8 option: lws would close with 1007 without telling us, and the close
@@ -55,7 +67,7 @@ int Connection::onReceive(const void* in, size_t len) {
   if (final && rx_.empty()) {
     // The whole message arrived in one piece: one copy, straight into the event batch.
     if (len > max) return failMessage(LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-    if (!pushWhole(events, in, len)) return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    if (!pushWhole(events, in, len, key)) return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     rxActive_ = false;
     stats_.add(ServerStats::MessagesIn, 1);
     stats_.add(ServerStats::BytesIn, static_cast<double>(len));
@@ -72,7 +84,7 @@ int Connection::onReceive(const void* in, size_t len) {
       if (!(want >= LargeBlockPool::kMinBlock ? rx_.reservePooled(want, reactor_.largePool()) : rx_.reserve(want)))
         return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     }
-    if (!rx_.append(in, len))
+    if (!(key ? rx_.appendUnmasked(in, len, key) : rx_.append(in, len)))
       return failMessage(LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     if (!final) return 0;
     const double size = static_cast<double>(rx_.size());

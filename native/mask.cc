@@ -35,8 +35,13 @@ size_t putMaskedFrame(uint8_t* dst, const uint8_t* header, size_t headerLen, con
   dst[1] |= 0x80;  // MASK
   uint8_t* key = dst + headerLen;
   keys.next(key);
-  uint8_t* out = key + kMaskKeyLength;
-  // Eight bytes at a time with the key repeated twice; the byte loop finishes the tail.
+  xorCopy(key + kMaskKeyLength, payload, len, key);
+  return headerLen + kMaskKeyLength + len;
+}
+
+void xorCopy(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t key[kMaskKeyLength]) {
+  // Eight bytes at a time with the key repeated twice (the compiler widens this loop further);
+  // the byte loop finishes the tail.
   uint64_t wide;
   uint8_t pattern[8];
   for (size_t i = 0; i < 8; ++i) pattern[i] = key[i % kMaskKeyLength];
@@ -44,12 +49,11 @@ size_t putMaskedFrame(uint8_t* dst, const uint8_t* header, size_t headerLen, con
   size_t i = 0;
   for (; i + 8 <= len; i += 8) {
     uint64_t chunk;
-    std::memcpy(&chunk, payload + i, 8);
+    std::memcpy(&chunk, src + i, 8);
     chunk ^= wide;
-    std::memcpy(out + i, &chunk, 8);
+    std::memcpy(dst + i, &chunk, 8);
   }
-  for (; i < len; ++i) out[i] = payload[i] ^ key[i % kMaskKeyLength];
-  return headerLen + kMaskKeyLength + len;
+  for (; i < len; ++i) dst[i] = src[i] ^ key[i % kMaskKeyLength];
 }
 
 }  // namespace lwsnode

@@ -22,6 +22,11 @@ class MaskKeys {
   size_t used_ = sizeof pool_;
 };
 
+// dst[i] = src[i] ^ key[i % 4] for i < len (dst == src unmasks in place). Masking and
+// unmasking are the same XOR: clients mask their frames with it, the server unmasks a payload
+// lws hands on still masked (lws patch 1001) as it copies it out.
+void xorCopy(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t key[kMaskKeyLength]);
+
 // Writes a masked copy of one frame to `dst`: `header` (an unmasked frame header) with the MASK
 // bit set, a fresh key, then `payload` XORed with it. Returns the bytes written
 // (headerLen + 4 + len).
