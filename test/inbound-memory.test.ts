@@ -1,10 +1,11 @@
 // Inbound messages and memory: a Buffer handed to a `message` handler stays valid after the
 // handler returns (users keep them), and keeping a tiny one does not pin the large batch it
-// arrived in.
+// arrived in. Large messages (16 KiB and up) live in blocks the reactor recycles once V8 has
+// collected their Buffer: a kept one is never recycled, not even after its server is gone.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { frame, OP, rawTracked, startServer, useCleanup, waitFor } from "./helpers.js";
+import { frame, OP, openTracked, rawTracked, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
 
 const defer = useCleanup();
 
@@ -89,4 +90,56 @@ describe("inbound message memory", () => {
     seen[0]!.fill(0xff); // the user owns it: writing to it changes no other message
     for (let i = 1; i < 16; i++) expect(seen[i]!.equals(Buffer.alloc(10 + i, i))).toBe(true);
   });
+
+  /** A 64 KiB-ish message whose every byte says which message it is. */
+  const patterned = (i: number, size: number): Buffer => {
+    const b = Buffer.alloc(size, i & 0xff);
+    b.writeUInt32BE(i, 0);
+    return b;
+  };
+  const intact = (b: Buffer, i: number, size: number): boolean =>
+    b.length === size && b.readUInt32BE(0) === i && b[4] === (i & 0xff) && b[size - 1] === (i & 0xff) && b[size >> 1] === (i & 0xff);
+
+  it("keeps a large Buffer intact while the blocks of the dropped ones are recycled for later messages", async () => {
+    const SIZE = 64 * 1024 + 3;
+    const ROUNDS = 20;
+    const PER_ROUND = 32;
+    const kept = new Map<number, Buffer>();
+    let seen = 0;
+    const server = await startServer(defer, {
+      message(_ws, data) {
+        const i = data.readUInt32BE(0);
+        if (i % 16 === 0) kept.set(i, data); // the user keeps one in 16
+        seen++;
+      },
+    });
+    const client = await openTracked(defer, urlOf(server));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < PER_ROUND; k++) client.send(patterned(round * PER_ROUND + k, SIZE));
+      await waitFor(() => seen === (round + 1) * PER_ROUND, 20_000, `round ${round}`);
+      gc(); // the dropped Buffers' blocks go back to the pool; the next round takes them again
+      for (const [i, b] of kept) if (!intact(b, i, SIZE)) expect.fail(`kept message ${i} changed in round ${round}`);
+    }
+    expect(kept.size).toBe((ROUNDS * PER_ROUND) / 16);
+  }, 60_000);
+
+  it("keeps a large Buffer valid after its server and reactor are gone", async () => {
+    const SIZE = 1024 * 1024 + 1;
+    const kept: Buffer[] = [];
+    const server = await startServer(defer, {
+      message(_ws, data) {
+        kept.push(data);
+      },
+    });
+    const client = await openTracked(defer, urlOf(server), { maxPayload: 2 * SIZE });
+    for (let i = 0; i < 8; i++) client.send(patterned(i, SIZE));
+    await waitFor(() => kept.length === 8, 20_000, "eight messages");
+    client.terminate();
+    await server.close(); // the last server of this reactor: it stops and closes its pool
+    gc();
+    for (let i = 0; i < 8; i++) expect(intact(kept[i]!, i, SIZE)).toBe(true);
+    kept.length = 0;
+    gc(); // now their blocks go back to a closed pool, which frees them (ASan checks)
+    gc();
+  }, 30_000);
 });

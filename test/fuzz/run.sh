@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses for our own native units (native/utf8_validator.h +
-# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h, event_outbox.h, pmd_offer.cc)
+# bytes.h, frame.cc, command_queue.cc, slot_table.cc, event_batch.h, event_outbox.h, pmd_offer.cc,
+# large_block_pool.cc)
 # with ASan + UBSan.
 #
 #   npm run fuzz                 # short run (CI): 5 s per harness
@@ -32,14 +33,17 @@ done
 [[ -n "$cxx" ]] || { echo "fuzz: clang++ not found (Debian: apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
 
 # harness -> the native sources it links besides itself
+# (bytes.h, which event batches and frames use, needs the large block pool and mask.cc.)
+pool="native/large_block_pool.cc native/mask.cc"
 declare -A units=(
-  [utf8_reassembly]=""
-  [frame_header]="native/frame.cc"
-  [command_queue]="native/command_queue.cc native/frame.cc"
+  [utf8_reassembly]="$pool"
+  [frame_header]="native/frame.cc $pool"
+  [command_queue]="native/command_queue.cc native/frame.cc $pool"
   [slot_table]="native/slot_table.cc"
-  [event_batch]=""
-  [event_outbox]=""
+  [event_batch]="$pool"
+  [event_outbox]="$pool"
   [pmd_offer]="native/pmd_offer.cc"
+  [large_block_pool]="$pool"
 )
 
 # uv.h (command_queue.h) comes from Node's own headers, as in the addon's build (CMakeLists.txt).
@@ -48,7 +52,7 @@ node_include=$(node -p "require('path').resolve(process.execPath, '../../include
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Itest/fuzz/stub -Inative -isystem "$node_include")
 status=0
-for h in utf8_reassembly frame_header command_queue slot_table event_batch event_outbox pmd_offer; do
+for h in utf8_reassembly frame_header command_queue slot_table event_batch event_outbox pmd_offer large_block_pool; do
   [[ -z "$only" || "$only" == "$h" ]] || continue
   dir="build/fuzz/$h"
   mkdir -p "$dir/corpus"
