@@ -32,7 +32,7 @@ namespace lwsnode {
 class LargeBlockPool : public std::enable_shared_from_this<LargeBlockPool> {
  public:
   static constexpr size_t kMinBlock = 16 * 1024;
-  static constexpr size_t kMaxPooledBlock = 4 * 1024 * 1024;  // larger blocks are not kept
+  static constexpr size_t kMaxPooledBlock = 512 * 1024;  // larger blocks are not kept
   static constexpr size_t kMaxKeptBytes = 16 * 1024 * 1024;   // the pool's cap
 
   static std::shared_ptr<LargeBlockPool> create() { return std::make_shared<LargeBlockPool>(Private{}); }
@@ -59,7 +59,7 @@ class LargeBlockPool : public std::enable_shared_from_this<LargeBlockPool> {
   size_t keptBytes() const;
 
  private:
-  static constexpr size_t kClasses = 33;  // 16 KiB .. 4 MiB, 4 per power of two
+  static constexpr size_t kClasses = 21;  // 16 KiB .. 512 KiB, 4 per power of two
   static constexpr uint32_t kUnpooled = UINT32_MAX;
   struct Header;
   static Header* headerOf(const uint8_t* block);
