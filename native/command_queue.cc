@@ -1,19 +1,26 @@
 #include "command_queue.h"
 
-
 namespace lwsnode {
 
 bool CommandQueue::push(Command&& cmd, bool deferWake) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (closed_) return false;
-  commands_.push_back(std::move(cmd));
-  if (!deferWake) wakeLocked();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return false;
+    commands_.push_back(std::move(cmd));
+    if (!deferWake) wake = askWakeLocked();
+  }
+  if (wake) sendWake();
   return true;
 }
 
 void CommandQueue::flushWake() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!commands_.empty()) wakeLocked();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!commands_.empty()) wake = askWakeLocked();
+  }
+  if (wake) sendWake();
 }
 
 void CommandQueue::takeAll(std::vector<Command>& out) {
@@ -32,38 +39,68 @@ void CommandQueue::takeBeforeSleep(std::vector<Command>& out) {
   wakeWanted_.store(false, std::memory_order_relaxed);
 }
 
-void CommandQueue::sleep() {
-  // Dekker-style with wakeLocked(): we clear ioAwake_ then read wakeWanted_; a waker sets
+bool CommandQueue::sleep(bool mayStayAwake) {
+  // Dekker-style with askWakeLocked(): we clear ioAwake_ then read wakeWanted_; a waker sets
   // wakeWanted_ then reads ioAwake_ (all seq_cst), so either it sees us asleep and wakes us,
   // or we see its request here.
   ioAwake_.store(false, std::memory_order_seq_cst);
-  if (!wakeWanted_.load(std::memory_order_seq_cst)) return;
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!commands_.empty()) wakeLocked();  // it saw us awake and did not wake us
+  if (!wakeWanted_.load(std::memory_order_seq_cst)) return true;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (commands_.empty()) return true;
+    if (mayStayAwake) {
+      // Pushers read ioAwake_ under mutex_: from here they leave the commands to us again. (One
+      // that saw it clear a moment ago has sent a wakeup: a spurious turn, harmless.)
+      ioAwake_.store(true, std::memory_order_relaxed);
+      return false;
+    }
+    wake = askWakeLocked();  // it saw us awake and did not wake us
+  }
+  if (wake) sendWake();
+  return true;
 }
 
 void CommandQueue::attach(uv_async_t* wake) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  wake_ = wake;
-  wakeInFlight_ = false;
-  if (!commands_.empty()) wakeLocked();
+  {
+    std::lock_guard<std::mutex> lock(wakeMutex_);
+    wake_ = wake;
+  }
+  bool wakeNow = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attached_ = true;
+    wakeInFlight_ = false;
+    if (!commands_.empty()) wakeNow = askWakeLocked();
+  }
+  if (wakeNow) sendWake();
 }
 
 void CommandQueue::detach() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    attached_ = false;
+  }
+  // Waits for a uv_async_send in progress; none starts after this.
+  std::lock_guard<std::mutex> lock(wakeMutex_);
   wake_ = nullptr;
 }
 
-void CommandQueue::wakeLocked() {
+bool CommandQueue::askWakeLocked() {
   // Cross-thread (seq_cst, paired with sleep()): an awake I/O thread takes the queue in its
   // prepare phase, before it polls again, and needs no wakeup.
   wakeWanted_.store(true, std::memory_order_seq_cst);
-  if (wakeInFlight_ || !wake_ || ioAwake_.load(std::memory_order_seq_cst)) return;
+  if (wakeInFlight_ || !attached_ || ioAwake_.load(std::memory_order_seq_cst)) return false;
   wakeInFlight_ = true;
+  return true;
+}
+
+void CommandQueue::sendWake() {
   // Cross-thread: uv_async_send is the one libuv call safe from any thread (an eventfd write);
-  // the I/O thread drains in Reactor::onWake. Under mutex_, so detach() waits for it.
-  uv_async_send(wake_);
+  // the I/O thread drains in Reactor::onWake. Under wakeMutex_ only, so detach() waits for it.
+  std::lock_guard<std::mutex> lock(wakeMutex_);
+  if (wake_) uv_async_send(wake_);
 }
 
 }  // namespace lwsnode

@@ -107,6 +107,18 @@ void Reactor::run() {
 }
 
 void Reactor::onPrepare() {
+  for (int round = 1;; ++round) {
+    prepareTurn();
+    if (destroying_) return;
+    // Cross-thread: from here pushes wake us again; or a JS turn's commands came while we were
+    // awake (JS answered the events just published: on one core it runs as soon as we wake
+    // it): apply them now, no wakeup sent, unless JS has kept us busy for kPrepareRounds
+    // rounds (then our own wakeup lets the loop poll the sockets first).
+    if (commands_.sleep(round < kPrepareRounds)) return;
+  }
+}
+
+void Reactor::prepareTurn() {
   // Cross-thread: commands JS pushed while this thread was awake came without a wakeup.
   if (!destroying_) applyBeforeSleep();
   flushDirty();  // anything queued outside a command batch (pings, stop) leaves before we sleep
@@ -138,9 +150,6 @@ void Reactor::onPrepare() {
     // an fd; work done from outside its callbacks needs one such turn.
     lws_cancel_service(context_);
   }
-  // Cross-thread: from here pushes wake us again (or, if one came since applyBeforeSleep,
-  // the poll we are about to enter returns at once).
-  if (!destroying_) commands_.sleep();
 }
 
 void Reactor::beginDestroy() {

@@ -159,6 +159,7 @@ class Reactor {
   void releaseHeldCloses(uint32_t dispatched);  // EventsSeen: JS dispatched up to that batch
   void resumePausedReads();                     // ResumeReads
   void onPrepare();
+  void prepareTurn();  // one round of onPrepare: apply, flush, vhost work, publish
   void onIdleTick();
   static void emitLog(lws_log_cx* cx, int level, const char* line, size_t len);
   void publishEvents();
@@ -193,6 +194,8 @@ class Reactor {
   // Swapped with the command queue's vector at each take, so pushes reuse storage.
   std::vector<Command> applying_;
   static constexpr size_t kKeptCommands = 4096;
+  // Rounds of prepareTurn() per loop iteration while JS answers without a wakeup (onPrepare).
+  static constexpr int kPrepareRounds = 4;
   std::unordered_map<uint32_t, std::unique_ptr<Client>> clients_;
   std::vector<std::unique_ptr<Client>> clientGraveyard_;  // freed outside lws callbacks
   // One client vhost per distinct TLS configuration (Client::vhostKey()); they go with the

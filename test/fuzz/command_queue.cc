@@ -5,7 +5,8 @@
 //    (frames are refcounted: ASan and LeakSanitizer catch a double release or a leak),
 //  - uv_async_send (the wakeup) runs only while attached, at most once until the next
 //    takeAll, never after detach, and never while the I/O thread is awake (markAwake until
-//    sleep); sleep() wakes at once if commands arrived while it was awake,
+//    sleep); sleep() wakes at once if commands arrived while it was awake, or (if it may)
+//    returns false and stays awake, sending nothing,
 //  - takeBeforeSleep returns what is queued, in order, like takeAll, but only once a wakeup was
 //    asked for (a push without defer, or flushWake) since the last take,
 //  - after detach every push is refused.
@@ -89,10 +90,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         awake = true;
         if (g_wakes != wakesBefore) std::abort();
         break;
-      case 7: {  // I/O thread: about to poll
-        q.sleep();
-        awake = false;
-        const bool shouldWake = wanted && !model.empty() && attached && !inFlight;
+      case 7: {  // I/O thread: about to poll (may stay awake when op's bit 3 is set)
+        const bool mayStay = op & 8;
+        const bool slept = q.sleep(mayStay);
+        const bool waiting = wanted && !model.empty();
+        if (slept != !(mayStay && waiting)) std::abort();
+        awake = !slept;  // staying awake: pushes still never wake it
+        const bool shouldWake = slept && waiting && attached && !inFlight;
         if ((g_wakes - wakesBefore) != (shouldWake ? 1 : 0)) std::abort();
         if (shouldWake) inFlight = true;
         break;
