@@ -66,14 +66,12 @@ Napi::Function JsReactor::define(Napi::Env env) {
                      });
 }
 
-JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReactor>(info), env_(info.Env()) {
+JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReactor>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "Reactor(dispatch): dispatch must be a function");
-  tsfn_ = Tsfn::New(env, info[0].As<Napi::Function>(), "lwsnode", 0, 1, this);
-  // Registered after the TSFN so it runs before the TSFN's own teardown (hooks run in reverse).
-  napi_add_env_cleanup_hook(env, &JsReactor::onEnvCleanup, this);
-  cleanupHookAdded_ = true;
-  // Cross-thread: the I/O thread only pokes the TSFN; all JS work happens in deliver().
+  if (!wakeup_.open(env, info[0], &JsReactor::deliver, &JsReactor::onEnvTeardown, this))
+    throw Napi::Error::New(env, "Reactor: could not open its wakeup on the event loop");
+  // Cross-thread: the I/O thread only signals the wakeup; all JS work happens in deliver().
   const uint32_t logLevels = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
   if (info[2].IsArrayBuffer()) {
     // JS never detaches or resizes its stage, so the pointer stays valid while we hold it.
@@ -82,29 +80,19 @@ JsReactor::JsReactor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReacto
     stageData_ = static_cast<const char*>(stage.Data());
     stageBytes_ = stage.ByteLength();
   }
-  reactor_ = std::make_unique<Reactor>([this] { tsfn_.NonBlockingCall(); }, logLevels);
+  reactor_ = std::make_unique<Reactor>([this] { wakeup_.signal(); }, logLevels);
   reactor_->start();
 }
 
-JsReactor::~JsReactor() {
-  if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, &JsReactor::onEnvCleanup, this);
-  stopNow();
-}
+JsReactor::~JsReactor() { stopNow(); }
 
-void JsReactor::onEnvCleanup(void* self) {
-  auto* r = static_cast<JsReactor*>(self);
-  r->cleanupHookAdded_ = false;
-  r->stopNow();
-}
+void JsReactor::onEnvTeardown(void* self) { static_cast<JsReactor*>(self)->stopNow(); }
 
 void JsReactor::stopNow() {
   for (auto& [id, gate] : gates_) gate->close();  // producers stop before the reactor may go
   gates_.clear();
   if (reactor_) reactor_->stopAndJoin();
-  if (!tsfnReleased_) {
-    tsfnReleased_ = true;
-    tsfn_.Release();
-  }
+  wakeup_.close();  // nothing signals it any more
 }
 
 // Raw Node-API calls in deliver() and in binding_events.cc, each checked: while a worker is
@@ -117,9 +105,9 @@ void JsReactor::stopNow() {
 // napi_call_function, napi_get_value_uint32) whatever the number of events: the handlers'
 // staged sends come back as dispatch's return value (bytes of the stage to take), not as a
 // sendBatch() call.
-void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* self, void* /*unused*/) {
-  if (napiEnv == nullptr || !self->reactor_) return;  // the environment is being torn down
-  napi_env env = napiEnv;
+void JsReactor::deliver(napi_env env, napi_value dispatch, void* arg) {
+  auto* self = static_cast<JsReactor*>(arg);
+  if (!self->reactor_) return;
   // Cross-thread: takes the batches the I/O thread published; it will not wake us again for
   // what it publishes while we dispatch (see Reactor::deliveryDone()).
   // The vector (and, through deliveryDone, its batches) is reused from delivery to delivery.
@@ -133,7 +121,7 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   ok = ok && self->inbox_.pack(env, batches, argv);
   self->dispatching_ = true;
   // JS dispatch catches handler errors itself: a failed call means the environment is ending
-  // (its exception stays pending for Node to handle).
+  // (JsWakeup reports an exception left pending).
   napi_value staged = nullptr;
   ok = ok && napi_call_function(env, undefined, dispatch, 2, argv, &staged) == napi_ok;
   self->dispatching_ = false;
@@ -154,7 +142,7 @@ void JsReactor::deliver(Napi::Env napiEnv, Napi::Function dispatch, JsReactor* s
   // delivery ourselves, as the next macrotask, so timers and I/O still get their turn.
   const bool idle = self->reactor_->deliveryDone(batches);  // empties `batches`
   self->delivering_ = std::move(batches);
-  if (!idle && !self->tsfnReleased_) self->tsfn_.NonBlockingCall();
+  if (!idle) self->wakeup_.signal();  // a no-op once join() closed it
 }
 
 // (slot [, text]): the commands that name a slot (or server id) and maybe a topic.
@@ -350,7 +338,7 @@ Napi::Value JsReactor::holdAcks(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value JsReactor::ref(const Napi::CallbackInfo& info) {
-  if (!tsfnReleased_) tsfn_.Ref(info.Env());
+  wakeup_.ref();
   return info.Env().Undefined();
 }
 
@@ -424,7 +412,7 @@ Napi::Value JsReactor::socketPair(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value JsReactor::unref(const Napi::CallbackInfo& info) {
-  if (!tsfnReleased_) tsfn_.Unref(info.Env());
+  wakeup_.unref();
   return info.Env().Undefined();
 }
 

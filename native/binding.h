@@ -1,10 +1,10 @@
 // The JS face of a Reactor (the N-API class exported as Reactor): commands in, batched events
-// out through one thread-safe function. JS option objects are read in binding_options.cc;
+// out, each burst through one wakeup (js_wakeup.h). JS option objects are read in binding_options.cc;
 // batches become JS values in binding_events.cc.
 //
 // Lifetime: JS calls shutdown(); the I/O thread destroys everything in order and reports
-// Stopped; JS then calls join(), which joins the thread and releases the thread-safe function
-// so the event loop may exit. If the environment goes away first (a worker terminated or
+// Stopped; JS then calls join(), which joins the thread and closes the wakeup so the event loop
+// may exit. If the environment goes away first (a worker terminated or
 // ending), the cleanup hook does the same synchronously. process.exit() on the main thread
 // runs no cleanup hooks: lib/reactor.ts calls join() for every live reactor from the
 // process's `exit` event instead.
@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "binding_events.h"
+#include "js_wakeup.h"
 #include "publisher.h"
 #include "reactor.h"
 
@@ -29,8 +30,8 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   ~JsReactor() override;
 
  private:
-  static void deliver(Napi::Env env, Napi::Function dispatch, JsReactor* self, void* unused);
-  static void onEnvCleanup(void* self);
+  static void deliver(napi_env env, napi_value dispatch, void* self);
+  static void onEnvTeardown(void* self);
 
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value send(const Napi::CallbackInfo& info);
@@ -67,14 +68,9 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   void submit(Command&& cmd);
   void submitCorked(Command&& cmd);  // the wakeup waits for flushWake()
   Napi::Value slotCommand(const Napi::CallbackInfo& info, CommandType type, bool withText);
-  void stopNow();  // join the I/O thread and release the TSFN; idempotent
+  void stopNow();  // join the I/O thread and close the wakeup; idempotent
 
-  using Tsfn = Napi::TypedThreadSafeFunction<JsReactor, void, &JsReactor::deliver>;
-
-  napi_env env_;
-  Tsfn tsfn_;
-  bool tsfnReleased_ = false;
-  bool cleanupHookAdded_ = false;
+  JsWakeup wakeup_;  // the I/O thread's call for a delivery (open until stopNow)
   bool dispatching_ = false;  // sends during a dispatch share one wakeup, issued at its end
   JsInbox inbox_;  // JS thread only: what deliver() packs batches into
   // JS's send stage (lib/send-stage.ts): dispatch returns how many of its bytes to take as one
@@ -86,7 +82,7 @@ class JsReactor : public Napi::ObjectWrap<JsReactor> {
   // Doors for other threads' publishers, by server id (publisher.h); closed before reactor_ goes.
   std::unordered_map<uint32_t, std::shared_ptr<PublishGate>> gates_;
   // Declared last so it is destroyed first: its destructor joins the I/O thread, which may
-  // still call into tsfn_ until then.
+  // still signal wakeup_ until then.
   std::unique_ptr<Reactor> reactor_;
 };
 
