@@ -6,7 +6,6 @@
 
 #include <cstring>
 #include <pthread.h>
-#include <sched.h>
 
 #include "client.h"
 #include "connection.h"
@@ -46,7 +45,6 @@ void Reactor::stopAndJoin() {
 void Reactor::run() {
   ioThread_ = std::this_thread::get_id();
   pthread_setname_np(pthread_self(), "lwsnode-io");  // visible in /proc, gdb and perf
-  oneCpu_ = confinedToOneCpu();
   uv_loop_init(&loop_);
   uv_prepare_init(&loop_, &prepare_);
   prepare_.data = this;
@@ -110,14 +108,8 @@ void Reactor::run() {
 
 void Reactor::onPrepare() {
   for (int round = 1;; ++round) {
-    jsWoken_ = false;
     prepareTurn();
     if (destroying_) return;
-    // On one CPU, JS (just woken for the events published) runs only once we stop. Yielding
-    // lets it run its whole turn now, while we are still awake, so its answer needs no wakeup
-    // and comes back to the sleep() below. Sleeping instead would cost JS an eventfd write
-    // that wakes us (and preempts it mid-turn), and us a poll return and a read.
-    if (jsWoken_ && oneCpu_) sched_yield();
     // Cross-thread: from here pushes wake us again; or a JS turn's commands came while we were
     // awake (JS answered the events just published: on one core it runs as soon as we wake
     // it): apply them now, no wakeup sent, unless JS has kept us busy for kPrepareRounds
@@ -170,14 +162,7 @@ void Reactor::beginDestroy() {
   uv_close(reinterpret_cast<uv_handle_t*>(&idleTimer_), nullptr);
 }
 
-bool Reactor::confinedToOneCpu() {
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  return sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) == 1;
-}
-
 void Reactor::onIdleTick() {
-  oneCpu_ = confinedToOneCpu();  // the affinity may change (taskset -p)
   if (destroying_ || !keepalivePing_) return;
   const uint64_t now = nowMs();
   for (auto& entry : servers_) lwsNeedsTurn_ |= entry.second->checkIdle(now, keepalivePing_);

@@ -160,7 +160,6 @@ class Reactor {
   void resumePausedReads();                     // ResumeReads
   void onPrepare();
   void prepareTurn();  // one round of onPrepare: apply, flush, vhost work, publish
-  static bool confinedToOneCpu();  // this thread may run on one CPU only (its affinity)
   void onIdleTick();
   static void emitLog(lws_log_cx* cx, int level, const char* line, size_t len);
   void publishEvents();
@@ -185,8 +184,6 @@ class Reactor {
   uv_timer_t idleTimer_{};
   FrameRef keepalivePing_;       // the automatic ping, shared by every connection
   bool lwsNeedsTurn_ = false;    // lws state changed outside its callbacks (see onPrepare)
-  bool jsWoken_ = false;         // this prepare round woke JS (publishEvents)
-  bool oneCpu_ = false;          // JS can only run when we do not (confinedToOneCpu)
   lws_context* context_ = nullptr;
   EventBatch pending_;
   std::unique_ptr<uint8_t[]> scratch_;
