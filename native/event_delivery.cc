@@ -16,7 +16,7 @@ void Reactor::publishEvents() {
   if (pending_.empty()) return;
   const bool kick = outbox_.publish(pending_);  // refills pending_ with a recycled batch
   ++publishedBatches_;
-  // Cross-thread: one TSFN call per burst, and none while JS is still dispatching (kickPending_
+  // Cross-thread: one wakeup per burst, and none while JS is still dispatching (kickPending_
   // stays set until deliveryDone()); JS takes every queued batch when it runs.
   if (kick) notify_();
 }
