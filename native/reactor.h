@@ -4,7 +4,7 @@
 //   JS thread                          I/O thread
 //   ---------                          ----------
 //   submit(cmd) -> CommandQueue ---- uv_async_send (wake_) ---> onWake: apply
-//   takeEvents() <- outbox <-- notify (TSFN) -- uv_prepare: publish the iteration's events
+//   takeEvents() <- outbox <-- notify (JsWakeup) -- uv_prepare: publish the iteration's events
 //   deliveryDone() -> outbox: delivered batches, emptied, refilled by the next publish
 //
 // Destruction, on the I/O thread (Shutdown command or the env going away): detach the
