@@ -46,6 +46,8 @@ const STAT_MESSAGES_OUT = 5;
 const STAT_BYTES_OUT = 6;
 const STAT_QUEUED_BYTES = 7;
 const STAT_DROPPED = 8;
+/** What fan-outs counted natively (broadcasts, other threads' publishes) added to any one socket, in total. */
+export const STAT_NATIVE_COUNTED = 9;
 
 /**
  * A snapshot of the counters: `live` is the server's shared native block (undefined before it

@@ -5,6 +5,7 @@ import { checkClose } from "./close-codes.js";
 import { checkTopic, pingPayload, sendArgs, type SendData } from "./send-args.js";
 import { BACKPRESSURE_HIGH_WATER_MARK, PublishStatus, SendStatus } from "./send-status.js";
 import { ReadyState, type SocketCore } from "./socket-core.js";
+import { HOT, type Subscription, type TopicMember } from "./topic-account.js";
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -20,8 +21,10 @@ export interface SocketHost<T> {
   readonly closeOnBackpressureLimit: boolean;
   /** A send was dropped (counted in `stats().dropped`). */
   droppedSend(): void;
-  /** `ws` joined (true) or left (false) `topic`. */
-  subscribed(topic: string, ws: ServerWebSocket<T>, joined: boolean): void;
+  /** `ws` joins `topic`: its subscription, kept by the socket. */
+  join(topic: string, ws: ServerWebSocket<T>): Subscription<ServerWebSocket<T>>;
+  /** `ws` leaves `topic` (it settled its backlog from it). */
+  leave(topic: string, ws: ServerWebSocket<T>): void;
   /** Publishes to `topic`'s subscribers but `sender`. */
   publish(topic: string, data: string | ArrayBufferView, isBinary: boolean, sender: ServerWebSocket<T>, compress: boolean): PublishStatus;
   message(ws: ServerWebSocket<T>, data: Buffer, isBinary: boolean): void;
@@ -39,7 +42,7 @@ export interface SocketHost<T> {
  *
  * @typeParam T - the type of {@link ServerWebSocket.data}
  */
-export class ServerWebSocket<T = unknown> implements SocketEvents {
+export class ServerWebSocket<T = unknown> implements SocketEvents, TopicMember {
   /** Your per-connection state; `undefined` until you set it (typically in `open`). */
   data: T = undefined as T;
   /** The peer's IP address. */
@@ -62,8 +65,10 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   #host: SocketHost<T>;
   #state: ReadyState = ReadyState.OPEN;
   // What few sockets use, allocated on first use: one field instead of two (10k idle sockets
-  // are 10k ServerWebSockets).
-  #rare: { topics?: Set<string>; peerCertificate?: PeerCertificate } | undefined;
+  // are 10k ServerWebSockets). `subs` mirrors the native subscriptions for synchronous
+  // queries; each also holds this socket's backlog from its topic (publishes not yet folded
+  // into the core's count: see topic-account.ts).
+  #rare: { subs?: Map<string, Subscription<ServerWebSocket<T>>>; peerCertificate?: PeerCertificate } | undefined;
 
   /** @internal */
   constructor(core: SocketCore, host: SocketHost<T>, remoteAddress: string, protocol: string, url: string, headers?: Record<string, string>) {
@@ -105,7 +110,31 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    * After close, the bytes that were never written.
    */
   get bufferedAmount(): number {
+    if (this.#rare?.subs !== undefined) this.#settle();
     return this.#core.bufferedAmount;
+  }
+
+  // Folds what this socket's topics published since it last looked into its own count.
+  #settle(): void {
+    let backlog = 0;
+    for (const sub of this.#rare!.subs!.values()) {
+      const published = sub.account.published;
+      backlog += published - sub.base;
+      sub.base = published;
+    }
+    if (backlog !== 0) this.#core.counted(backlog);
+  }
+
+  // Exact bufferedAmount while the socket is live.
+  #buffered(): number {
+    if (this.#rare?.subs !== undefined) this.#settle();
+    return this.#core.buffered();
+  }
+
+  // After a send or ping: at HOT or more, every publish to its topics looks at this socket.
+  #heat(): void {
+    if (this.#core.buffered() < HOT) return;
+    for (const sub of this.#rare!.subs!.values()) sub.account.heat(this);
   }
 
   /**
@@ -124,7 +153,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     const bytes = sendArgs("ws.send(data, isBinary?, compress?)", data, isBinary, compress);
     if (this.#state !== ReadyState.OPEN) return SendStatus.CLOSED;
     const core = this.#core;
-    const buffered = core.buffered();
+    const buffered = this.#buffered();
     const host = this.#host;
     if (buffered >= host.maxBackpressure) {
       if (host.closeOnBackpressureLimit) {
@@ -136,7 +165,9 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
       host.droppedSend();
       return SendStatus.DROPPED;
     }
-    return core.send(bytes, isBinary, compress, buffered);
+    const status = core.send(bytes, isBinary, compress, buffered);
+    if (this.#rare?.subs !== undefined) this.#heat();
+    return status;
   }
 
   /**
@@ -163,6 +194,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     const payload = pingPayload(data);
     if (this.#state !== ReadyState.OPEN) return false;
     this.#core.ping(payload);
+    if (this.#rare?.subs !== undefined) this.#heat();
     return true;
   }
 
@@ -175,9 +207,8 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   subscribe(topic: string): boolean {
     checkTopic(topic);
-    if (this.#state !== ReadyState.OPEN || this.#rare?.topics?.has(topic)) return false;
-    ((this.#rare ??= {}).topics ??= new Set()).add(topic);
-    this.#host.subscribed(topic, this, true);
+    if (this.#state !== ReadyState.OPEN || this.#rare?.subs?.has(topic)) return false;
+    ((this.#rare ??= {}).subs ??= new Map()).set(topic, this.#host.join(topic, this));
     this.#core.subscribe(topic);
     return true;
   }
@@ -185,21 +216,28 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
   /** @returns true if it was subscribed. */
   unsubscribe(topic: string): boolean {
     checkTopic(topic);
-    if (!this.#rare?.topics?.delete(topic)) return false;
-    this.#host.subscribed(topic, this, false);
+    const sub = this.#rare?.subs?.get(topic);
+    if (sub === undefined) return false;
+    // What the topic published so far still reaches this socket (the fan-out runs before the
+    // unsubscribe, in command order): it stays counted.
+    const backlog = sub.account.published - sub.base;
+    if (backlog !== 0) this.#core.counted(backlog);
+    this.#rare!.subs!.delete(topic);
+    if (this.#rare!.subs!.size === 0) this.#rare!.subs = undefined;
+    this.#host.leave(topic, this);
     if (this.#state !== ReadyState.CLOSED) this.#core.unsubscribe(topic);
     return true;
   }
 
   /** Whether this socket is subscribed to `topic`. */
   isSubscribed(topic: string): boolean {
-    return this.#rare?.topics?.has(topic) ?? false;
+    return this.#rare?.subs?.has(topic) ?? false;
   }
 
   /** The topics this socket is subscribed to. */
   get topics(): string[] {
-    const topics = this.#rare?.topics;
-    return topics ? [...topics] : [];
+    const subs = this.#rare?.subs;
+    return subs ? [...subs.keys()] : [];
   }
 
   /**
@@ -221,15 +259,14 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     return this.#core.slot;
   }
 
-  /**
-   * @internal A publish or broadcast of `bytes` will reach this socket: it counts in
-   * bufferedAmount from now on. True if that leaves the socket at the high-water mark or above
-   * (a drain watch is then set).
-   */
-  _published(bytes: number): boolean {
-    if (this.#state === ReadyState.CLOSED) return false;
-    this.#core.counted(bytes);
-    return this._pressuredWith(0);
+  /** @internal Exact bufferedAmount for its topics' publishes; -1 once closed. */
+  _bufferedNow(): number {
+    return this.#state === ReadyState.CLOSED ? -1 : this.#buffered();
+  }
+
+  /** @internal It holds the high-water mark after a publish: a drain event is to follow. */
+  _watchDrain(): void {
+    if (this.#state === ReadyState.OPEN) this.#core.askForDrain();
   }
 
   /**
@@ -238,7 +275,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
    */
   _pressuredWith(bytes: number): boolean {
     if (this.#state === ReadyState.CLOSED) return false;
-    if (this.#core.buffered() + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
+    if (this.#buffered() + bytes < BACKPRESSURE_HIGH_WATER_MARK) return false;
     if (this.#state === ReadyState.OPEN) this.#core.askForDrain();
     return true;
   }
@@ -261,7 +298,7 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
     core.drained();
     // The I/O thread wrote all it had, but publishes made since (counted here, not fanned out
     // yet) may still hold the socket at the high-water mark: then the drain is still to come.
-    if (this.#state === ReadyState.OPEN && core.buffered() >= BACKPRESSURE_HIGH_WATER_MARK) {
+    if (this.#state === ReadyState.OPEN && this.#buffered() >= BACKPRESSURE_HIGH_WATER_MARK) {
       core.askForDrain();
       return;
     }
@@ -280,12 +317,13 @@ export class ServerWebSocket<T = unknown> implements SocketEvents {
 
   /** @internal */
   _closed(code: number, reason: string, counter: number): void {
+    const subs = this.#rare?.subs;
+    if (subs !== undefined) this.#settle(); // publishes made until now stay counted
     this.#core.closed(counter);
     this.#state = ReadyState.CLOSED;
-    const rare = this.#rare;
-    if (rare?.topics) {
-      for (const topic of rare.topics) this.#host.subscribed(topic, this, false);
-      rare.topics = undefined; // the native side dropped them with the connection
+    if (subs !== undefined) {
+      this.#rare!.subs = undefined; // the native side dropped them with the connection
+      for (const topic of subs.keys()) this.#host.leave(topic, this);
     }
     this.#host.closed(this, code, reason);
   }

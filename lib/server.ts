@@ -87,7 +87,8 @@ export class Server<T = unknown> implements Endpoint {
       droppedSend: () => {
         this.#droppedSends++;
       },
-      subscribed: (topic, ws, joined) => topics.subscribed(topic, ws, joined),
+      join: (topic, ws) => topics.join(topic, ws),
+      leave: (topic, ws) => topics.leave(topic, ws),
       publish: (topic, data, isBinary, sender, compress) =>
         this.#state === "listening" ? topics.publish(topic, data, isBinary, sender, compress) : PublishStatus.NOT_PUBLISHED,
       message: (ws, data, isBinary) => handlers.message?.(ws, data, isBinary),
@@ -280,6 +281,7 @@ export class Server<T = unknown> implements Endpoint {
     const o = this.#options;
     try {
       this.#stats = this.#listenNative(o);
+      this.#topics.listening(this.#stats);
     } catch (err) {
       // Nothing was queued: let go of the hold and the reactor, as a failed listen would.
       this.#finish();

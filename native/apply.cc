@@ -84,7 +84,7 @@ void Reactor::apply(Command& cmd) {
         it->second->broadcast(cmd.frame);
       } else {
         Connection* sender = (cmd.flags & kExcludeSender) ? slots_.get(static_cast<uint32_t>(cmd.code)) : nullptr;
-        it->second->publish(cmd.text, cmd.frame, sender);
+        it->second->publish(cmd.text, cmd.frame, sender, (cmd.flags & kCountedNatively) == 0);
       }
       break;
     }

@@ -43,6 +43,7 @@ constexpr uint32_t kExcludeSender = 2;   // publish: skip the sending socket
 constexpr uint32_t kDiscardQueue = 4;    // close: drop what is queued (slow-consumer policy)
 constexpr uint32_t kCompress = 8;        // send: JS allows permessage-deflate for this message
 constexpr uint32_t kBinary = 16;         // a staged send (SendBatch): a binary frame, else text
+constexpr uint32_t kCountedNatively = 32;  // publish from another thread: JS did not count it
 
 struct Command {
   explicit Command(CommandType t) : type(t) {}

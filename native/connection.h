@@ -95,7 +95,8 @@ class Connection {
   // A publish (counted in bufferedAmount by JS when it was made) or a broadcast (counted here:
   // it may reach sockets whose open JS has not seen yet): queued unless this socket is over
   // maxBackpressure, where the server's policy drops it (counted) or closes the socket with 1008.
-  void deliver(const FrameRef& frame, bool countedByJs);
+  // Returns the bytes queued, which the caller adds to the server's QueuedBytes (once per fan-out).
+  size_t deliver(const FrameRef& frame, bool countedByJs);
   void close(int code, const std::string& reason, bool discardQueue = false);
   void terminate();
   void resumeReads();
@@ -119,6 +120,9 @@ class Connection {
  private:
   void requestWritable();
   void markDirty();
+  // Appends a frame (compressed already if it is to be) and marks the connection dirty;
+  // returns its account length, for the caller's stats.
+  size_t push(FrameRef frame, bool countedByJs);
   // Writes queued frames until the queue is empty or lws holds a refused remainder; false if
   // lws failed the socket.
   bool writeQueued();

@@ -42,27 +42,34 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   if (deflater_ && frame->compressible() && frame->payloadLength() >= limits_.deflateThreshold) {
     if (FrameRef twin = deflater_->deflated(*frame)) frame = std::move(twin);
   }
+  stats_.add(ServerStats::QueuedBytes, static_cast<double>(push(std::move(frame), countedByJs)));
+}
+
+size_t Connection::push(FrameRef frame, bool countedByJs) {
   const size_t len = frame->accountLength();
   if (!countedByJs) addTo(counter_, static_cast<double>(len));
   queuedBytes_ += len;
-  stats_.add(ServerStats::QueuedBytes, static_cast<double>(len));
   queue_.push_back(std::move(frame));
-  markDirty();
+  if (!dirty_) reactor_.markDirty(*this);
+  return len;
 }
 
-void Connection::deliver(const FrameRef& frame, bool countedByJs) {
+size_t Connection::deliver(const FrameRef& frame, bool countedByJs) {
   // A publish was counted in the socket's bufferedAmount by JS when it was made (the fan-out
   // comes later, here). Once closing it stays counted, like every byte that will never be
   // written; a drop takes it out again, so bufferedAmount stays exact.
-  if (closeRequested_ || sentClose_) return;
+  if (closeRequested_ || sentClose_) return 0;
   const ConnectionLimits& limits = limits_;
   if (queuedBytes_ >= limits.maxBackpressure) {
     if (countedByJs) addTo(counter_, -static_cast<double>(frame->accountLength()));
     stats_.add(ServerStats::Dropped, 1);
     if (limits.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
-    return;
+    return 0;
   }
-  enqueue(frame, 0, countedByJs);
+  if (deflater_ && frame->compressible() && frame->payloadLength() >= limits.deflateThreshold) {
+    if (FrameRef twin = deflater_->deflated(*frame)) return push(std::move(twin), countedByJs);
+  }
+  return push(frame, countedByJs);
 }
 
 void Connection::requestWritable() { lws_callback_on_writable(wsi_); }

@@ -96,6 +96,8 @@ Napi::Value JsPublisher::publish(const Napi::CallbackInfo& info) {
   cmd.text = info[0].As<Napi::String>().Utf8Value();
   cmd.frame = frameFrom(env, info[1], info[2].ToBoolean() ? Opcode::Binary : Opcode::Text);
   cmd.frame->setCompressible(info[3].ToBoolean());
+  // No JS thread of the server counted it in bufferedAmount: the fan-out counts it.
+  cmd.flags = kCountedNatively;
   const bool ok = gate_->submit(std::move(cmd), true);
   if (!ok) gate_.reset();  // closed for good
   return Napi::Boolean::New(env, ok);

@@ -499,15 +499,26 @@ void Server::leave(Connection& conn, Topic& topic) {
   }
 }
 
-void Server::publish(const std::string& name, const FrameRef& frame, Connection* exclude) {
+void Server::publish(const std::string& name, const FrameRef& frame, Connection* exclude, bool countedByJs) {
   auto it = topics_.find(name);
   if (it == topics_.end()) return;
-  for (Connection* conn : it->second->subscribers())
-    if (conn != exclude) conn->deliver(frame, true);
+  fanOut(it->second->subscribers(), frame, exclude, countedByJs);
 }
 
-void Server::broadcast(const FrameRef& frame) {
-  for (Connection* conn : connections_) conn->deliver(frame, false);
+void Server::broadcast(const FrameRef& frame) { fanOut(connections_, frame, nullptr, false); }
+
+void Server::fanOut(const std::vector<Connection*>& to, const FrameRef& frame, Connection* exclude, bool countedByJs) {
+  ServerStats& s = stats();
+  if (!countedByJs) {
+    // Before any receiver's counter grows: JS bounds what its sockets may hold by this total
+    // (lib/topic-account.ts), so it must never lag behind a counter it could read.
+    s.add(ServerStats::NativeCounted, static_cast<double>(frame->accountLength()));
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+  size_t queued = 0;  // one stats update per fan-out, not per receiver
+  for (Connection* conn : to)
+    if (conn != exclude) queued += conn->deliver(frame, countedByJs);
+  if (queued) s.add(ServerStats::QueuedBytes, static_cast<double>(queued));
 }
 
 bool Server::checkIdle(uint64_t nowMs, const FrameRef& ping) {

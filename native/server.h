@@ -82,7 +82,9 @@ class Server {
   // Pub/sub: one frame, shared by every receiver.
   void subscribe(Connection& conn, const std::string& topic);
   void unsubscribe(Connection& conn, const std::string& topic);
-  void publish(const std::string& topic, const FrameRef& frame, Connection* exclude);
+  // `countedByJs`: JS counted it in every receiver's bufferedAmount when it published (the
+  // server's own thread); else each receiver's counter counts it here (another thread's).
+  void publish(const std::string& topic, const FrameRef& frame, Connection* exclude, bool countedByJs);
   void broadcast(const FrameRef& frame);
 
   // Upgrade hook (see upgrade.h). `id` names the parked handshake in events and commands.
@@ -108,6 +110,8 @@ class Server {
  private:
   static void onDeadline(lws_sorted_usec_list_t* sul);
   void leave(Connection& conn, Topic& topic);
+  // One frame to each of `to` but `exclude`; the server's stats updated once.
+  void fanOut(const std::vector<Connection*>& to, const FrameRef& frame, Connection* exclude, bool countedByJs);
   bool pathAllowed(lws* wsi);
   int refuse(lws* wsi, unsigned status);  // CONFIRM_UPGRADE's "answered" return
   void acceptedButGone(uint32_t id);  // tells JS to drop what it kept for the socket

@@ -19,6 +19,8 @@ struct ServerStats {
     BytesOut,          // payload bytes written
     QueuedBytes,       // payload bytes queued natively, not yet written
     Dropped,           // publish deliveries refused because a socket was over maxBackpressure
+    NativeCounted,     // bytes a fan-out counted here (not by JS) may add to one socket, summed
+                       // over fan-outs: bounds such growth for JS's publish (topic-account.ts)
     Count
   };
 
