@@ -236,6 +236,84 @@ describe("bufferedAmount", () => {
     expect(rec.server.stats().queuedBytes).toBe(0);
   });
 
+  it("counts a publish in every subscriber's bufferedAmount at once, exactly, through several topics, the sender's own publish excepted; unsubscribe and close keep what was counted", { timeout: 20_000 }, async () => {
+    const rec = await recordingServer({ maxBackpressure: 64 * MiB });
+    const { ws } = await stalledClient(rec);
+    const client = await openTracked(defer, urlOf(rec.server));
+    const other = await socketAt(rec, 1);
+    // Fill the kernel's buffers until nothing more is written: from then on every byte stays counted.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      for (let k = 0; k < 32; k++) ws.send(Buffer.alloc(64 * KiB));
+      const level = ws.bufferedAmount;
+      await sleep(300);
+      if (ws.bufferedAmount === level) break;
+      if (Date.now() > deadline) throw new Error("the socket never stalled");
+    }
+    ws.subscribe("a");
+    ws.subscribe("b");
+    other.subscribe("a");
+    const base = ws.bufferedAmount;
+    expect(rec.server.publish("a", Buffer.alloc(100))).toBe(PublishStatus.BACKPRESSURE); // ws holds the mark
+    expect(ws.bufferedAmount).toBe(base + 100);
+    expect(rec.server.publish("b", "ü".repeat(25))).toBe(PublishStatus.BACKPRESSURE);
+    expect(ws.bufferedAmount).toBe(base + 150);
+    expect(other.publish("a", Buffer.alloc(10))).toBe(PublishStatus.BACKPRESSURE); // ws receives it
+    expect(ws.bufferedAmount).toBe(base + 160);
+    expect(ws.publish("a", Buffer.alloc(7))).toBe(PublishStatus.SUCCESS); // only `other` receives it
+    expect(ws.bufferedAmount).toBe(base + 160);
+    expect(other.bufferedAmount).toBeLessThanOrEqual(100 + 7);
+    // Leaving a topic keeps what it published so far (it is still fanned out to the socket).
+    expect(ws.unsubscribe("b")).toBe(true);
+    expect(ws.bufferedAmount).toBe(base + 160);
+    expect(rec.server.publish("b", "more")).toBe(PublishStatus.NOT_PUBLISHED);
+    expect(ws.bufferedAmount).toBe(base + 160);
+    // Once fanned out, the native queue holds exactly that; `other` wrote everything.
+    await waitFor(() => rec.server.stats().queuedBytes === ws.bufferedAmount, 5000, "the fan-out");
+    expect(ws.bufferedAmount).toBe(base + 160);
+    expect(other.bufferedAmount).toBe(0);
+    for (const n of [100, 7]) expect((await nextMessage(client)).data.length).toBe(n);
+    // Closed: what was never written stays as it was, and later publishes do not count.
+    ws.terminate();
+    await waitFor(() => rec.closes.some((c) => c.ws === ws), 5000, "the close");
+    const final = ws.bufferedAmount;
+    expect(final).toBe(base + 160);
+    rec.server.publish("a", Buffer.alloc(1000));
+    expect(ws.bufferedAmount).toBe(final);
+    expect(ws.isSubscribed("a")).toBe(false);
+  });
+
+  it("publishes dropped at maxBackpressure leave bufferedAmount once fanned out, counted in stats().dropped; drain follows when the socket reads again", { timeout: 20_000 }, async () => {
+    const MAX = 256 * KiB;
+    const rec = await recordingServer({ maxBackpressure: MAX }, "t");
+    const { raw, ws } = await stalledClient(rec);
+    // Publish until the native queue reaches maxBackpressure (the kernel takes its share first),
+    // two messages a turn: less than the limit, so no one fan-out batch reaches it alone.
+    const deadline = Date.now() + 15_000;
+    while (rec.server.stats().dropped === 0) {
+      for (let k = 0; k < 2; k++) rec.server.publish("t", Buffer.alloc(64 * KiB));
+      await sleep(10);
+      if (Date.now() > deadline) throw new Error("never dropped");
+    }
+    await waitFor(() => rec.server.stats().queuedBytes === ws.bufferedAmount, 5000, "the fan-out");
+    const level = ws.bufferedAmount;
+    const dropped = rec.server.stats().dropped;
+    expect(level).toBeGreaterThanOrEqual(MAX);
+    for (let k = 0; k < 3; k++) expect(rec.server.publish("t", Buffer.alloc(1000))).toBe(PublishStatus.BACKPRESSURE);
+    expect(ws.bufferedAmount).toBe(level + 3000); // counted at once...
+    await waitFor(() => rec.server.stats().dropped === dropped + 3, 5000, "the drops");
+    expect(ws.bufferedAmount).toBe(level); // ...and out again once dropped
+    // Drains came while the kernel still took data; now none comes until the client reads.
+    await sleep(200);
+    const drains = rec.drains.length;
+    await sleep(200);
+    expect(rec.drains).toHaveLength(drains);
+    raw.socket.resume();
+    await waitFor(() => rec.drains.length === drains + 1, 10_000, "the drain");
+    expect(rec.drains.at(-1)!.ws).toBe(ws);
+    await waitFor(() => ws.bufferedAmount === 0, 10_000, "everything written");
+  });
+
   it("stays 0 after ws.ping() with a payload has been written", async () => {
     const rec = await recordingServer();
     const client = await openTracked(defer, urlOf(rec.server));

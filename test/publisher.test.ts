@@ -5,7 +5,8 @@ import { spawn } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { createPublisher, PublishStatus } from "../lib/index.js";
-import { FIXTURES, nextMessage, openTracked, requireDist, ROOT, startServer, thrown, urlOf, useCleanup, waitFor, withTimeout } from "./helpers.js";
+import { BACKPRESSURE_HIGH_WATER_MARK, type ServerWebSocket } from "../lib/index.js";
+import { FIXTURES, nextMessage, openTracked, rawTracked, requireDist, ROOT, sleep, startServer, thrown, urlOf, useCleanup, waitFor, withTimeout } from "./helpers.js";
 
 const WORKER = new URL("./fixtures/publisher-worker.mjs", import.meta.url);
 
@@ -75,6 +76,41 @@ function subscribersProcess(url: string, clients: number, expected: number) {
 
 describe("createPublisher() in a worker", () => {
   const defer = useCleanup();
+
+  it("its publishes count in a subscriber's bufferedAmount once fanned out, and leave it at 0 once written", async () => {
+    const sockets: ServerWebSocket[] = [];
+    const server = await startServer(defer, { open: (ws) => void (ws.subscribe("t"), sockets.push(ws)) });
+    const client = await openTracked(defer, urlOf(server));
+    await waitFor(() => sockets.length === 1, 5000, "the subscription");
+    const ws = sockets[0]!;
+    // Any thread of the process may open a publisher: this one's publishes reach the I/O
+    // thread as another thread's would, without the server's JS counting them.
+    const publisher = createPublisher(server.publisherHandle());
+    defer(() => publisher.close());
+    for (let i = 0; i < 10; i++) expect(publisher.publish("t", Buffer.alloc(1000, i))).toBe(true);
+    for (let i = 0; i < 10; i++) expect((await nextMessage(client)).data[0]).toBe(i);
+    await waitFor(() => server.stats().queuedBytes === 0, 5000, "everything written");
+    await sleep(50);
+    expect(ws.bufferedAmount).toBe(0);
+  });
+
+  it("its publishes that leave a subscriber at the high-water mark make the server's next publish report BACKPRESSURE", { timeout: 20_000 }, async () => {
+    const sockets: ServerWebSocket[] = [];
+    const server = await startServer(defer, { open: (ws) => void (ws.subscribe("t"), sockets.push(ws)) });
+    const raw = await rawTracked(defer, server.port);
+    raw.socket.pause(); // never reads: the kernel's buffers fill, then the native queue
+    await waitFor(() => sockets.length === 1, 5000, "the subscription");
+    const ws = sockets[0]!;
+    // A first publish from this thread: the topic's account looks at its subscribers (SUCCESS).
+    expect(server.publish("t", "x")).toBe(PublishStatus.SUCCESS);
+    const publisher = createPublisher(server.publisherHandle());
+    defer(() => publisher.close());
+    for (let i = 0; i < 128; i++) publisher.publish("t", Buffer.alloc(64 * 1024)); // 8 MiB
+    await waitFor(() => ws.bufferedAmount >= BACKPRESSURE_HIGH_WATER_MARK, 5000, "the fan-out to count natively");
+    const level = ws.bufferedAmount;
+    expect(server.publish("t", "y")).toBe(PublishStatus.BACKPRESSURE);
+    expect(ws.bufferedAmount).toBe(level + 1);
+  });
 
   it("reaches every subscriber in order while the server's JS thread is blocked", { timeout: 30_000 }, async () => {
     requireDist();
