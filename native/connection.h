@@ -27,6 +27,7 @@
 
 #include "bytes.h"
 #include "frame.h"
+#include "frame_ring.h"
 #include "sul_timer.h"
 #include "server_stats.h"
 #include "utf8_validator.h"
@@ -131,7 +132,6 @@ class Connection {
   // length. Client connections mask it with a fresh key.
   size_t copyFrame(uint8_t* dst, const Frame& frame);
   size_t wireLength(const Frame& frame) const;
-  void popFront();
   int failMessage(int code, const char* reason);  // closes with `code`; returns -1 for lws
   bool pushWhole(EventBatch& events, const void* in, size_t len, const uint8_t* key);  // false: out of memory
 
@@ -156,9 +156,8 @@ class Connection {
   uint32_t serverIndex_ = 0;
   std::atomic<double>& counter_;  // JS-visible: natively queued bytes minus written bytes
 
-  std::vector<FrameRef> queue_;  // outbound, written from head_
-  size_t head_ = 0;
-  size_t frontOffset_ = 0;       // payload bytes of queue_[head_] already written (fragments)
+  FrameRing queue_;              // outbound, oldest first
+  size_t frontOffset_ = 0;       // payload bytes of queue_.front() already written (fragments)
   size_t queuedBytes_ = 0;       // payload bytes in queue_ not yet written
   std::unique_ptr<std::vector<Subscription>> subscriptions_;  // on the first subscribe
   Deflater* deflater_ = nullptr;  // set when permessage-deflate was negotiated

@@ -81,12 +81,11 @@ void Connection::close(int code, const std::string& reason, bool discardQueue) {
     holding_ = false;
     closeRequested_ = false;
   }
-  if (discardQueue && head_ < queue_.size()) {
+  if (discardQueue && !queue_.empty()) {
     // Slow-consumer policy: what is queued will never be written (it stays in bufferedAmount).
     stats_.add(ServerStats::QueuedBytes, -static_cast<double>(queuedBytes_));
     queuedBytes_ = 0;
     queue_.clear();
-    head_ = 0;
     frontOffset_ = 0;
   }
   if (closeRequested_) return;

@@ -49,7 +49,7 @@ size_t Connection::push(FrameRef frame, bool countedByJs) {
   const size_t len = frame->accountLength();
   if (!countedByJs) addTo(counter_, static_cast<double>(len));
   queuedBytes_ += len;
-  queue_.push_back(std::move(frame));
+  queue_.push(frame);
   if (!dirty_) reactor_.markDirty(*this);
   return len;
 }
@@ -91,22 +91,12 @@ size_t Connection::copyFrame(uint8_t* dst, const Frame& frame) {
                         frame.payloadLength(), reactor_.maskKeys());
 }
 
-void Connection::popFront() {
-  queue_[head_] = FrameRef();
-  if (++head_ == queue_.size()) {
-    // Empty again. Keep a small vector for the next burst; give a large one back, so an idle
-    // connection does not keep the memory of its busiest moment.
-    if (queue_.capacity() > 1024) std::vector<FrameRef>().swap(queue_);
-    queue_.clear();
-    head_ = 0;
-  }
-}
 
 bool Connection::writeOnce() {
   size_t written = 0;  // message bytes handed to lws (before compression: see accountLength)
   size_t frames = 0;   // whole messages finished
   uint8_t* base = reactor_.scratch() + LWS_PRE;
-  Frame& front = *queue_[head_];
+  Frame& front = queue_.front();
   if (front.payloadLength() > Reactor::kFragmentPayload) {
     // A large message goes out as fragments of at most kFragmentPayload, each a whole frame
     // built in the scratch buffer (lws may put a pong or close between fragments; never
@@ -143,9 +133,9 @@ bool Connection::writeOnce() {
     if (last) {
       frontOffset_ = 0;
       frames = 1;
-      popFront();
+      queue_.pop();
     }
-  } else if (head_ + 1 == queue_.size() || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
+  } else if (queue_.size() == 1 || front.wireLength() * 2 > Reactor::kCoalesceLimit) {
     // One frame, written whole from its own buffer (a client's masked copy from scratch).
     if (masked_) {
       if (lws_write(wsi_, base, copyFrame(base, front), LWS_WRITE_RAW) < 0) return false;
@@ -154,17 +144,17 @@ bool Connection::writeOnce() {
     }
     written = front.accountLength();
     frames = 1;
-    popFront();
+    queue_.pop();
   } else {
     // Coalesce: one memcpy per small frame beats one syscall per frame.
     size_t used = 0;
-    while (head_ < queue_.size()) {
-      const Frame& f = *queue_[head_];
+    while (!queue_.empty()) {
+      const Frame& f = queue_.front();
       if (used + wireLength(f) > Reactor::kCoalesceLimit) break;
       used += copyFrame(base + used, f);
       written += f.accountLength();
       ++frames;
-      popFront();
+      queue_.pop();
     }
     if (lws_write(wsi_, base, used, LWS_WRITE_RAW) < 0) return false;
   }
@@ -181,14 +171,14 @@ bool Connection::writeOnce() {
 bool Connection::writeQueued() {
   // Each write goes on only while lws holds nothing: a refused remainder means the kernel's
   // buffer is full, and lws's WRITEABLE (asked for by lws itself) resumes once it drains.
-  while (head_ < queue_.size() && !lws_has_buffered_out(wsi_))
+  while (!queue_.empty() && !lws_has_buffered_out(wsi_))
     if (!writeOnce()) return false;
   return true;
 }
 
 int Connection::onWritable() {
   if (!writeQueued()) return -1;
-  if (head_ < queue_.size()) {
+  if (!queue_.empty()) {
     requestWritable();  // lws asked already if it buffered; this covers the rest
     return 0;
   }
@@ -225,7 +215,7 @@ void Connection::flush() {
     return;
   }
   // A close waits for the queue; it leaves from WRITEABLE (returning -1 there sends it).
-  if (head_ < queue_.size() || closeRequested_) {
+  if (!queue_.empty() || closeRequested_) {
     requestWritable();
     return;
   }
