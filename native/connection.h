@@ -123,7 +123,10 @@ class Connection {
   void markDirty();
   // Appends a frame (compressed already if it is to be) and marks the connection dirty;
   // returns its account length, for the caller's stats.
-  size_t push(FrameRef frame, bool countedByJs);
+  size_t push(const FrameRef& frame, bool countedByJs);
+  // A delivery over maxBackpressure: dropped (counted; out of bufferedAmount) or, by the
+  // server's policy, the socket closed with 1008.
+  [[gnu::noinline]] void refuse(const Frame& frame, bool countedByJs);
   // Writes queued frames until the queue is empty or lws holds a refused remainder; false if
   // lws failed the socket.
   bool writeQueued();

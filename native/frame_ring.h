@@ -58,7 +58,7 @@ class FrameRing {
     slots_.reset();
     mask_ = 0;
   }
-  void grow() {
+  [[gnu::noinline]] void grow() {  // rare: kept out of push(), which is inlined per delivery
     const uint32_t cap = capacity() ? capacity() * 2 : kFirst;
     auto slots = std::make_unique<Frame*[]>(cap);
     for (uint32_t i = 0; i < count_; ++i) slots[i] = slots_[(head_ + i) & mask_];

@@ -32,6 +32,16 @@ size_t accounted(const Frame& f, size_t offset) {
 
 }  // namespace
 
+// Inlined into deliver(): a publish's fan-out runs it once per receiver.
+[[gnu::always_inline]] inline size_t Connection::push(const FrameRef& frame, bool countedByJs) {
+  const size_t len = frame->accountLength();
+  if (!countedByJs) addTo(counter_, static_cast<double>(len));
+  queuedBytes_ += len;
+  queue_.push(frame);
+  if (!dirty_) reactor_.markDirty(*this);
+  return len;
+}
+
 void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   if (closeRequested_ || sentClose_) return;  // JS sees the close soon; nothing more goes out
   if (flags & kNotifyDrain) notifyDrain_ = true;
@@ -42,16 +52,7 @@ void Connection::enqueue(FrameRef frame, uint32_t flags, bool countedByJs) {
   if (deflater_ && frame->compressible() && frame->payloadLength() >= limits_.deflateThreshold) {
     if (FrameRef twin = deflater_->deflated(*frame)) frame = std::move(twin);
   }
-  stats_.add(ServerStats::QueuedBytes, static_cast<double>(push(std::move(frame), countedByJs)));
-}
-
-size_t Connection::push(FrameRef frame, bool countedByJs) {
-  const size_t len = frame->accountLength();
-  if (!countedByJs) addTo(counter_, static_cast<double>(len));
-  queuedBytes_ += len;
-  queue_.push(frame);
-  if (!dirty_) reactor_.markDirty(*this);
-  return len;
+  stats_.add(ServerStats::QueuedBytes, static_cast<double>(push(frame, countedByJs)));
 }
 
 size_t Connection::deliver(const FrameRef& frame, bool countedByJs) {
@@ -60,16 +61,20 @@ size_t Connection::deliver(const FrameRef& frame, bool countedByJs) {
   // written; a drop takes it out again, so bufferedAmount stays exact.
   if (closeRequested_ || sentClose_) return 0;
   const ConnectionLimits& limits = limits_;
-  if (queuedBytes_ >= limits.maxBackpressure) {
-    if (countedByJs) addTo(counter_, -static_cast<double>(frame->accountLength()));
-    stats_.add(ServerStats::Dropped, 1);
-    if (limits.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
+  if (queuedBytes_ >= limits.maxBackpressure) [[unlikely]] {
+    refuse(*frame, countedByJs);
     return 0;
   }
   if (deflater_ && frame->compressible() && frame->payloadLength() >= limits.deflateThreshold) {
-    if (FrameRef twin = deflater_->deflated(*frame)) return push(std::move(twin), countedByJs);
+    if (FrameRef twin = deflater_->deflated(*frame)) return push(twin, countedByJs);
   }
   return push(frame, countedByJs);
+}
+
+void Connection::refuse(const Frame& frame, bool countedByJs) {
+  if (countedByJs) addTo(counter_, -static_cast<double>(frame.accountLength()));
+  stats_.add(ServerStats::Dropped, 1);
+  if (limits_.closeOnBackpressureLimit) close(LWS_CLOSE_STATUS_POLICY_VIOLATION, "backpressure limit", true);
 }
 
 void Connection::requestWritable() { lws_callback_on_writable(wsi_); }
