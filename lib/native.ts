@@ -117,8 +117,8 @@ export interface NativeReactor {
   unsubscribe(slot: number, topic: string): void;
   /**
    * One frame for every subscriber of `topic` on server `id`, except `senderSlot` (-1: none);
-   * returns its payload bytes, which JS adds to each receiver's bufferedAmount (a receiver that
-   * drops it natively takes them off its counter again).
+   * returns its payload bytes, which JS counts in each receiver's bufferedAmount through the
+   * topic's account (a receiver that drops it natively takes them off its counter again).
    */
   publish(id: number, topic: string, data: string | ArrayBufferView, binary: boolean, senderSlot: number, compress: boolean): number;
   /**
