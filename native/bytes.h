@@ -90,15 +90,19 @@ class Bytes {
   }
 
   bool resize(size_t cap) {
-    if (pooled_) {
-      uint8_t* block = LargeBlockPool::takeLike(data_, cap);
-      return block && adopt(block, LargeBlockPool::capacity(block), true);
-    }
+    if (pooled_) return resizePooled(cap);
     void* p = std::realloc(data_, cap);
     if (!p) return false;
     data_ = static_cast<uint8_t*>(p);
     cap_ = cap;
     return true;
+  }
+
+  // Out of line: rare (a large message that outgrew its block), and inlined into the small
+  // paths it made GCC warn about a pooled data_ it could not see initialized.
+  [[gnu::noinline]] bool resizePooled(size_t cap) {
+    uint8_t* block = LargeBlockPool::takeLike(data_, cap);
+    return block && adopt(block, LargeBlockPool::capacity(block), true);
   }
 
   // Moves the contents into `block` (capacity `cap`) and lets the old storage go.
