@@ -1,5 +1,5 @@
 // Events from the I/O thread to JS, gathered per loop iteration and delivered in one
-// thread-safe-function call. Records are fixed-size so JS reads them from one Uint32Array;
+// wakeup of the JS thread (js_wakeup.h). Records are fixed-size so JS reads them from one Uint32Array;
 // small payloads share one slab, large ones keep their own allocation and become external
 // Buffers. On the JS thread every batch taken at once is packed (packInbox) into the
 // reactor's reusable inbox, which JS reads without a Node-API call; JS copies payloads out
