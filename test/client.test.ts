@@ -24,6 +24,7 @@ import {
   startEchoServer,
   startSilentTcpServer,
   startServer,
+  startWsServer as startWsServerFor,
   urlOf,
   useCleanup,
   withTimeout,
@@ -86,17 +87,8 @@ async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
 
 // ---- independent servers -------------------------------------------------------------------
 
-async function startWsServer(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ wss: WebSocketServer; port: number }> {
-  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", ...options });
-  await once(wss, "listening");
-  defer(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  return { wss, port: (wss.address() as { port: number }).port };
+function startWsServer(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ wss: WebSocketServer; port: number }> {
+  return startWsServerFor(defer, options);
 }
 
 async function startWsEcho(): Promise<number> {

@@ -4,10 +4,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { connect, createServer as createNetServer, type Socket } from "node:net";
+import { once } from "node:events";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { afterEach, expect } from "vitest";
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import { createServer, type Server, type ServerOptions, type ServerWebSocket } from "../lib/index.js";
 
 export const DEFAULT_WAIT_MS = 5000;
@@ -147,6 +148,20 @@ export function startEchoServer<T = unknown>(defer: Cleanup, options: ServerOpti
   });
 }
 
+
+/** A `ws` server on a free loopback port (a reference peer for our client), terminated and closed after the test. */
+export async function startWsServer(defer: Cleanup, options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ wss: WebSocketServer; port: number }> {
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", ...options });
+  await once(wss, "listening");
+  defer(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  return { wss, port: (wss.address() as { port: number }).port };
+}
 /**
  * A TCP server on 127.0.0.1 that accepts connections and never answers (a handshake that
  * hangs). Returns its port and the sockets it accepted; `defer` destroys them and closes it.

@@ -3,11 +3,10 @@
 // every message intact, in the order of the calls, whatever mix of sizes, data types and
 // other commands (pings, publishes, a close) one turn makes.
 import { describe, expect, it } from "vitest";
-import { once } from "node:events";
-import WebSocket, { WebSocketServer } from "ws";
+import WebSocket from "ws";
 import { connect, type ServerWebSocket } from "../lib/index.js";
 import { STAGE_BYTES, STAGE_MAX_PAYLOAD } from "../lib/send-stage.js";
-import { closed, closePayload, frame, OP, openTracked, rawTracked, startServer, urlOf, useCleanup, waitFor } from "./helpers.js";
+import { closed, closePayload, frame, OP, openTracked, rawTracked, startServer, startWsServer, urlOf, useCleanup, waitFor } from "./helpers.js";
 
 const defer = useCleanup();
 
@@ -186,15 +185,7 @@ describe("staged sends", () => {
   describe("a client's sends (masked by the I/O thread as it writes them)", () => {
     /** A `ws` server (which refuses unmasked client frames) recording what each connection receives. */
     async function wsPeer(): Promise<{ port: number; got: Got[]; closes: Promise<{ code: number; reason: string }> }> {
-      const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: 1 << 20 });
-      await once(wss, "listening");
-      defer(
-        () =>
-          new Promise<void>((resolve) => {
-            for (const c of wss.clients) c.terminate();
-            wss.close(() => resolve());
-          }),
-      );
+      const { wss, port } = await startWsServer(defer, { maxPayload: 1 << 20 });
       const got: Got[] = [];
       const closes = new Promise<{ code: number; reason: string }>((resolve) => {
         wss.on("connection", (peer) => {
@@ -203,7 +194,7 @@ describe("staged sends", () => {
           peer.on("close", (code, reason) => resolve({ code, reason: reason.toString() }));
         });
       });
-      return { port: (wss.address() as { port: number }).port, got, closes };
+      return { port, got, closes };
     }
 
     it("one turn of staged and direct sends and pings, then close, arrives whole, in call order, before the close", async () => {
